@@ -1,0 +1,132 @@
+/**
+ * The contract between `@stable-adamw/core` and a backend adapter (version `v1`).
+ *
+ * Core owns everything scalar: validation, param groups, step counters, debiased betas, the weight
+ * decay coefficient, state dicts. A backend owns tensors: it describes params, reads their
+ * gradients, holds per-tensor state and runs the per-tensor kernel in two phases:
+ *
+ * 1. `updateMoments` — m ← lerp(m, g, 1−β̂1); v ← β̂2·v + (1−β̂2)·g²; and, unless this is an
+ *    accumulation-only call, returns the partial sum Σ g²/max(v, ε²) as a backend scalar `R`
+ *    (a number on CPU, a device tensor on GPU backends, so nothing is read back).
+ * 2. `applyUpdate` — given the summed squares of the whole tensor and its element count:
+ *    RMS = √(sum/n); η = lr / max(1, RMS) (NaN RMS → no clip); θ ← θ·(1 − η·decayPerLr);
+ *    θ ← θ − η·m/(√v + ε), Kahan-compensated for 16-bit params when asked.
+ *
+ * The split lets per-parameter steps (gradient release), accumulation-only moment updates and
+ * sharded tensors (sum the partial results of phase 1 across shards, then run phase 2 on each
+ * shard with the total) reuse the same kernels.
+ */
+import type { Dtype } from './dtype.js';
+
+export type MaybePromise<T> = T | Promise<T>;
+
+export const SPECIFICATION_VERSION = 'v1';
+
+/** What core needs to know about a parameter tensor. */
+export interface TensorInfo {
+  readonly numel: number;
+  readonly dtype: Dtype;
+  readonly shape: readonly number[];
+  /** A user-facing name used in error messages and by `paramGroupsWeightDecay`. */
+  readonly name?: string;
+}
+
+/** Scalars of phase 1, all float64. */
+export interface MomentScalars {
+  /** Debiased β̂1 of this step; the lerp weight is 1 − β̂1. */
+  readonly beta1Hat: number;
+  /** Debiased β̂2 of this step. */
+  readonly beta2Hat: number;
+  /** The ε² floor of v in the RMS: fp32 for every dtype but float64 (optimi's fp16 ε² underflows to 0). */
+  readonly epsSq: number;
+  /** False on accumulation-only calls: update the moments, skip the reduction (return value ignored). */
+  readonly reduce: boolean;
+}
+
+/** Scalars of phase 2, all float64. */
+export interface UpdateScalars {
+  /** The group's current (unclipped) learning rate. */
+  readonly lr: number;
+  /** Element count of the whole tensor: RMS = √(sumSquares / numel). */
+  readonly numel: number;
+  readonly eps: number;
+  /** θ ← θ·(1 − η·weightDecayPerLr): λ, or λ/maxLr for fully decoupled decay; 0 for none. */
+  readonly weightDecayPerLr: number;
+  /** Apply the update through the Kahan compensation buffer (16-bit params only). */
+  readonly kahan: boolean;
+}
+
+/** The two-phase per-tensor kernel. `R` is the backend's scalar (partial sum) type. */
+export interface StableAdamWKernelV1<P, G, S, R> {
+  updateMoments(param: P, grad: G, state: S, scalars: MomentScalars): R;
+  applyUpdate(param: P, grad: G, state: S, sumSquares: R, scalars: UpdateScalars): MaybePromise<void>;
+}
+
+/** Optimizer state of one tensor as plain float64 values (used by state dicts). */
+export interface TensorStateValues {
+  readonly expAvg: ArrayLike<number>;
+  readonly expAvgSq: ArrayLike<number>;
+  readonly kahanComp: ArrayLike<number> | null;
+}
+
+/** A problem found with a gradient, worded for `GradientMismatchError`. */
+export interface GradientProblem {
+  readonly problem: string;
+  readonly fix: string;
+}
+
+/** Everything an adapter implements for `StableAdamWOptimizer`. */
+export interface StableAdamWBackendV1<P, G, S, R> extends StableAdamWKernelV1<P, G, S, R> {
+  readonly specificationVersion: 'v1';
+  /** Identifies the backend in reports, e.g. `cpu`, `tfjs-webgl`. */
+  readonly backendId: string;
+  /** Describes a param, or throws `InvalidParamError` naming `where`. Called once per param. */
+  describeParam(param: P, where: string): TensorInfo;
+  /** The param's current gradient; `null`/`undefined` skips the param this step. */
+  getGrad(param: P): G | null | undefined;
+  /** Drops the param's gradient (`zeroGrad`). */
+  clearGrad(param: P): void;
+  /** Returns why `grad` cannot be used for a param described by `info`, or undefined. Must not mutate. */
+  checkGrad(param: P, grad: G, info: TensorInfo): GradientProblem | undefined;
+  /** Allocates zeroed state (with a zeroed Kahan buffer when `kahan`). */
+  createState(param: P, info: TensorInfo, kahan: boolean): S;
+  /** Builds state from validated values (lengths already checked against `info.numel`). */
+  importState(param: P, info: TensorInfo, values: TensorStateValues): S;
+  /** Reads state back as plain values; the only place a GPU backend reads state. */
+  exportState(state: S, info: TensorInfo): MaybePromise<TensorStateValues>;
+  /** Frees device memory held by a state. */
+  disposeState?(state: S): void;
+}
+
+/**
+ * Elementwise tensor operations a backend without fused kernels provides; `createComposedKernel`
+ * builds both phases from them. Binary ops broadcast 0-d tensors made by `scalar`.
+ */
+export interface TensorOpsV1<T> {
+  /** A 0-d tensor holding `value` in the compute precision. */
+  scalar(value: number): T;
+  add(a: T, b: T): T;
+  sub(a: T, b: T): T;
+  mul(a: T, b: T): T;
+  div(a: T, b: T): T;
+  sqrt(a: T): T;
+  /** Elementwise maximum, propagating NaN. */
+  maximum(a: T, b: T): T;
+  /** `a > b ? a : b` elementwise — false for NaN, so NaN selects `b` (optimi's `max(1, NaN) = 1`). */
+  selectGreater(a: T, b: T): T;
+  /** 0-d sum of all elements; accumulate in at least float32 with care (e.g. pairwise). */
+  sum(a: T): T;
+  /** Overwrites a param or state tensor with `value` (same shape). */
+  assign(target: T, value: T): void;
+  /** Runs `fn`, freeing every intermediate it created except the tensor it returns. */
+  tidy<X extends T | undefined>(fn: () => X): X;
+  /** Frees a tensor returned from `tidy` once it is no longer needed. */
+  dispose(tensor: T): void;
+}
+
+/** State of one tensor in the composed kernel. */
+export interface ComposedState<T> {
+  readonly expAvg: T;
+  readonly expAvgSq: T;
+  readonly kahanComp: T | null;
+}

@@ -1,0 +1,100 @@
+import { InvalidHyperparameterError, InvalidParamError } from './errors.js';
+import {
+  copyBetas,
+  GROUP_OVERRIDABLE,
+  type Hyperparameters,
+  rejectUnknownKeys,
+  type StableAdamWOptions,
+  validateHyperparameters,
+} from './options.js';
+
+/** A param group as the user passes it: params plus any per-group overrides. */
+export type ParamGroupInput<P> = { params: readonly P[] } & Partial<Omit<StableAdamWOptions, 'gradientRelease'>>;
+
+/**
+ * A live param group. Its hyperparameters may be changed between steps (that is how schedulers
+ * work); they are validated again at every step.
+ */
+export interface ParamGroup<P> extends Hyperparameters {
+  readonly params: readonly P[];
+  /** Steps taken by this group (optimi's group counter); advances on every `step()`. */
+  step: number;
+}
+
+function isGroupInput<P>(item: unknown): item is ParamGroupInput<P> {
+  return typeof item === 'object' && item !== null && 'params' in item && Array.isArray(item.params);
+}
+
+/**
+ * Normalises `params | paramGroups` into live groups with defaults filled in, validating every
+ * group's overrides (optimi validates only the defaults).
+ */
+export function buildParamGroups<P>(
+  input: readonly P[] | readonly ParamGroupInput<P>[],
+  defaults: Hyperparameters,
+): ParamGroup<P>[] {
+  if (!Array.isArray(input) || input.length === 0) {
+    throw new InvalidParamError('params', 'must be a non-empty array of params or param groups', 'Pass the tensors to optimize.');
+  }
+  const groupInputs: ParamGroupInput<P>[] = isGroupInput<P>(input[0])
+    ? (input as ParamGroupInput<P>[])
+    : [{ params: input as P[] }];
+  const seen = new Set<P>();
+  return groupInputs.map((groupInput, g) => {
+    const where = `paramGroups[${g}]`;
+    if (!isGroupInput<P>(groupInput)) {
+      throw new InvalidParamError(where, 'is not a param group', 'Pass either a list of params or a list of { params, ...overrides } groups, not a mix.');
+    }
+    const { params, ...overrides } = groupInput;
+    rejectUnknownKeys(overrides, where, GROUP_OVERRIDABLE);
+    if (params.length === 0) {
+      throw new InvalidParamError(`${where}.params`, 'is empty', 'Remove the group or give it params.');
+    }
+    params.forEach((p, i) => {
+      if (seen.has(p)) {
+        throw new InvalidParamError(`${where}.params[${i}]`, 'appears in more than one place', 'List each param once.');
+      }
+      seen.add(p);
+    });
+    const decoupleLr = overrides.decoupleLr ?? defaults.decoupleLr;
+    const group: ParamGroup<P> = {
+      params: [...params],
+      lr: overrides.lr ?? defaults.lr,
+      betas: overrides.betas === undefined ? [...defaults.betas] : copyBetas(overrides.betas),
+      weightDecay: overrides.weightDecay ?? defaults.weightDecay,
+      eps: overrides.eps ?? defaults.eps,
+      decoupleLr,
+      // A group inherits maxLr from the constructor lr, as optimi does (not from its own lr).
+      maxLr: overrides.maxLr ?? defaults.maxLr ?? (decoupleLr ? defaults.lr : undefined),
+      kahanSum: 'kahanSum' in overrides ? overrides.kahanSum : defaults.kahanSum,
+      gradientRelease: defaults.gradientRelease,
+      step: 0,
+    };
+    validateHyperparameters(group, `${where}.`);
+    return group;
+  });
+}
+
+/** Validates a live group before a step: its hyperparameters may have been edited by a scheduler. */
+export function validateGroup<P>(group: ParamGroup<P>, g: number): void {
+  validateHyperparameters(group, `paramGroups[${g}].`);
+  if (!Number.isSafeInteger(group.step) || group.step < 0) {
+    throw new InvalidHyperparameterError(
+      `paramGroups[${g}].step`,
+      group.step,
+      'must be a non-negative integer',
+      'Do not edit the step counter; restore it with loadStateDict.',
+    );
+  }
+}
+
+/** optimi warns once when fully decoupled weight decay is used with a weight decay sized for coupled decay. */
+export function decoupledDecayWarning<P>(groups: readonly ParamGroup<P>[], defaults: Hyperparameters): string | undefined {
+  if (!defaults.decoupleLr) return undefined;
+  const large = groups.filter((g) => g.decoupleLr && g.weightDecay >= 1e-3).map((g) => g.weightDecay);
+  if (large.length === 0) return undefined;
+  return (
+    `StableAdamW: decoupleLr is on and weightDecay is ${Math.max(...large)}. Fully decoupled weight decay ` +
+    'is not scaled by the learning rate, so use a much smaller value (e.g. 1e-5 with maxLr 1e-3).'
+  );
+}

@@ -1,0 +1,255 @@
+import type { Dtype } from '../dtype.js';
+import { StableAdamWError } from '../errors.js';
+import type { StateDict } from '../state-dict.js';
+import { compareValues, type ErrorMetrics, mergeMetrics, withinTolerance } from './compare.js';
+import { handCheckedScenario, standardScenarios } from './generated.js';
+import { goldenScenario, goldenScenarios } from './golden.js';
+import {
+  type ConformanceTarget,
+  type ObservedValues,
+  type OptimizerHarness,
+  observe,
+  observeReference,
+  referenceFor,
+  referenceStep,
+  replay,
+  runStep,
+} from './harness.js';
+import type { ExpectedValues, Scenario, ScenarioTolerances } from './scenario.js';
+
+/** One named check; `run` rejects with a descriptive error when the adapter does not conform. */
+export interface ConformanceCase {
+  name: string;
+  run(): Promise<void>;
+}
+
+type Field = 'params' | 'expAvg' | 'expAvgSq';
+const FIELDS: readonly Field[] = ['params', 'expAvg', 'expAvgSq'];
+
+/** Per-field metrics of observed values against expected ones (missing expectations are skipped). */
+export function compareObserved(
+  actual: ObservedValues,
+  expected: ExpectedValues | ObservedValues,
+  tolerance: ScenarioTolerances,
+  dtype: Dtype,
+): Partial<Record<Field, ErrorMetrics>> {
+  const result: Partial<Record<Field, ErrorMetrics>> = {};
+  for (const field of FIELDS) {
+    const want = expected[field];
+    if (!want) continue;
+    result[field] = mergeMetrics(
+      want.map((e, i) => {
+        const a = actual[field][i];
+        if (e === null || a === null || a === undefined) {
+          const mismatch = (e === null) !== (a === null || a === undefined);
+          return { maxAbsError: mismatch ? Infinity : 0, maxRelError: 0, maxUlp: 0, outside: mismatch ? 1 : 0, count: 1, worst: -1 };
+        }
+        return compareValues(a, e, tolerance[field], dtype);
+      }),
+    );
+  }
+  return result;
+}
+
+function assertClose(
+  label: string,
+  actual: ObservedValues,
+  expected: ExpectedValues | ObservedValues,
+  tolerance: ScenarioTolerances,
+  dtype: Dtype,
+): void {
+  const metrics = compareObserved(actual, expected, tolerance, dtype);
+  for (const field of FIELDS) {
+    const m = metrics[field];
+    if (m && !withinTolerance(m, tolerance[field])) {
+      throw new Error(
+        `${label}: ${field} has ${m.outside} of ${m.count} elements outside ${JSON.stringify(tolerance[field])} ` +
+          `(max abs error ${m.maxAbsError}, max rel error ${m.maxRelError}, max ulp ${m.maxUlp})`,
+      );
+    }
+  }
+}
+
+function assertIdentical(label: string, actual: ObservedValues, expected: ObservedValues, dtype: Dtype): void {
+  const exact = { kind: 'elementwise', atol: 0, rtol: 0 } as const;
+  assertClose(label, actual, expected, { params: exact, expAvg: exact, expAvgSq: exact }, dtype);
+}
+
+async function withHarness(target: ConformanceTarget, scenario: Scenario, fn: (h: OptimizerHarness) => Promise<void>): Promise<void> {
+  const harness = await target.create(scenario);
+  try {
+    await fn(harness);
+  } finally {
+    await harness.dispose();
+  }
+}
+
+/** Replays a scenario and checks every recorded step against its expected values. */
+async function checkExpected(target: ConformanceTarget, scenario: Scenario): Promise<void> {
+  await withHarness(target, scenario, (harness) =>
+    replay(harness, scenario, async (t) => {
+      const expected = scenario.steps[t]?.expected;
+      if (!expected) return;
+      assertClose(`${scenario.name} step ${t + 1}`, await observe(harness, scenario), expected, scenario.tolerance, scenario.dtype);
+    }),
+  );
+}
+
+/** Replays a scenario beside the float64 reference and compares after every step. */
+async function checkAgainstReference(target: ConformanceTarget, scenario: Scenario): Promise<void> {
+  const reference = referenceFor(scenario);
+  await withHarness(target, scenario, (harness) =>
+    replay(harness, scenario, async (t) => {
+      referenceStep(reference, scenario, t);
+      const label = `${scenario.name} step ${t + 1} vs reference`;
+      assertClose(label, await observe(harness, scenario), observeReference(reference), scenario.tolerance, scenario.dtype);
+    }),
+  );
+}
+
+/** Mean |x − shadow| / mean |shadow − init| over every element at the last step. */
+function driftVsShadow(params: Float64Array[], shadow: number[][], init: number[][]): number {
+  let drift = 0;
+  let movement = 0;
+  params.forEach((p, i) => {
+    p.forEach((x, j) => {
+      const s = (shadow[i] as number[])[j] as number;
+      drift += Math.abs(x - s);
+      movement += Math.abs(s - ((init[i] as number[])[j] as number));
+    });
+  });
+  return drift / movement;
+}
+
+async function finalParams(target: ConformanceTarget, scenario: Scenario): Promise<Float64Array[]> {
+  let params: Float64Array[] = [];
+  await withHarness(target, scenario, async (harness) => {
+    await replay(harness, scenario, () => undefined);
+    params = await harness.readParams();
+  });
+  return params;
+}
+
+/** Kahan summation in bfloat16 must track the float32 run far better than plain bfloat16 updates. */
+async function checkKahanTracksShadow(target: ConformanceTarget): Promise<void> {
+  const shadow = goldenScenario('bf16-f32-shadow');
+  const expected = shadow.steps.at(-1)?.expected?.params as number[][];
+  const init = shadow.params.map((p) => p.init);
+  const withKahan = driftVsShadow(await finalParams(target, goldenScenario('bf16-kahan')), expected, init);
+  const withoutKahan = driftVsShadow(await finalParams(target, goldenScenario('bf16-no-kahan')), expected, init);
+  // optimi: 0.62 with Kahan; without it almost nothing moves (drift ≈ 1).
+  if (!(withKahan < 0.75 && withoutKahan > 0.9)) {
+    throw new Error(`bf16 drift vs f32 shadow: with Kahan ${withKahan} (want < 0.75), without ${withoutKahan} (want > 0.9)`);
+  }
+}
+
+/** stateDict → JSON → a fresh optimizer over the current params continues bit-identically. */
+async function checkStateDictRoundTrip(target: ConformanceTarget, scenario: Scenario): Promise<void> {
+  const half = Math.floor(scenario.steps.length / 2);
+  await withHarness(target, scenario, async (original) => {
+    await replay(original, scenario, () => undefined, half);
+    const saved = JSON.parse(JSON.stringify(await original.optimizer.stateDict())) as StateDict;
+    const current = await original.readParams();
+    const resumedSpec = { ...scenario, params: scenario.params.map((p, i) => ({ ...p, init: Array.from(current[i] as Float64Array) })) };
+    await withHarness(target, resumedSpec, async (resumed) => {
+      await resumed.optimizer.loadStateDict(saved);
+      for (let t = half; t < scenario.steps.length; t++) {
+        await runStep(original, scenario, t);
+        await runStep(resumed, scenario, t);
+        assertIdentical(`${scenario.name} step ${t + 1} after reload`, await observe(resumed, scenario), await observe(original, scenario), scenario.dtype);
+      }
+    });
+  });
+}
+
+async function expectCode(code: string, action: () => unknown): Promise<void> {
+  try {
+    await action();
+  } catch (error) {
+    if (StableAdamWError.isInstance(error) && error.code === code) return;
+    throw new Error(`expected a StableAdamWError with code ${code}, got ${String(error)}`);
+  }
+  throw new Error(`expected a StableAdamWError with code ${code}, but nothing was thrown`);
+}
+
+/** A rejected step or state dict leaves params and state exactly as they were, and training goes on. */
+async function checkFailuresMutateNothing(target: ConformanceTarget, scenario: Scenario): Promise<void> {
+  const reference = referenceFor(scenario);
+  await withHarness(target, scenario, async (harness) => {
+    for (let t = 0; t < 3; t++) {
+      await runStep(harness, scenario, t);
+      referenceStep(reference, scenario, t);
+    }
+    const before = await observe(harness, scenario);
+    const saved = await harness.optimizer.stateDict();
+    const group = harness.optimizer.paramGroups[0] as { lr: number };
+    const lr = group.lr;
+    group.lr = -1;
+    await harness.setGrads(scenario.steps[3]?.grads ?? []);
+    await expectCode('invalid_hyperparameter', () => harness.optimizer.step());
+    group.lr = lr;
+    assertIdentical('after a rejected step', await observe(harness, scenario), before, scenario.dtype);
+
+    const [key, entry] = Object.entries(saved.state)[0] ?? [];
+    if (key === undefined || entry === undefined) throw new Error('no state after 3 steps');
+    const truncated = { ...saved, state: { ...saved.state, [key]: { ...entry, exp_avg: entry.exp_avg.slice(1) } } };
+    await expectCode('invalid_state_dict', () => harness.optimizer.loadStateDict(truncated));
+    assertIdentical('after a rejected loadStateDict', await observe(harness, scenario), before, scenario.dtype);
+
+    for (let t = 3; t < scenario.steps.length; t++) {
+      await runStep(harness, scenario, t);
+      referenceStep(reference, scenario, t);
+    }
+    assertClose('training after rejected calls', await observe(harness, scenario), observeReference(reference), scenario.tolerance, scenario.dtype);
+  });
+}
+
+/** Group counters advance on steps without gradients; a late first gradient uses β̂(t) with t > 1. */
+async function checkStepCounting(target: ConformanceTarget, base: Scenario): Promise<void> {
+  const scenario: Scenario = {
+    ...base,
+    name: `${base.name}-late-grads`,
+    steps: base.steps.map((step, t) => (t < 2 ? { grads: step.grads.map(() => null) } : step)),
+  };
+  await checkAgainstReference(target, scenario);
+  await withHarness(target, scenario, async (harness) => {
+    await replay(harness, scenario, () => undefined, 2);
+    const sd = await harness.optimizer.stateDict();
+    if (Object.keys(sd.state).length !== 0 || sd.param_groups[0]?.step !== 2) {
+      throw new Error(`after 2 gradient-free steps: ${Object.keys(sd.state).length} states, group step ${sd.param_groups[0]?.step}`);
+    }
+  });
+}
+
+/**
+ * The conformance suite: every check an adapter must pass, independent of the test runner.
+ * Use it as `for (const c of conformanceCases(target)) it(c.name, c.run)`.
+ */
+export function conformanceCases(target: ConformanceTarget, { steps = 20 }: { steps?: number } = {}): ConformanceCase[] {
+  const supports = (dtype: Dtype) => target.dtypes.includes(dtype);
+  const cases: ConformanceCase[] = [];
+  for (const scenario of goldenScenarios.filter((s) => supports(s.dtype))) {
+    cases.push({ name: `golden ${scenario.name}`, run: () => checkExpected(target, scenario) });
+  }
+  for (const dtype of ['float64', 'float32'] as const) {
+    if (!supports(dtype)) continue;
+    for (const decoupled of [false, true]) {
+      const scenario = handCheckedScenario(dtype, decoupled);
+      cases.push({ name: scenario.name, run: () => checkExpected(target, scenario) });
+    }
+  }
+  if (supports('bfloat16')) {
+    cases.push({ name: 'bfloat16 Kahan tracks the float32 shadow run', run: () => checkKahanTracksShadow(target) });
+  }
+  for (const dtype of target.dtypes) {
+    const scenarios = standardScenarios(dtype, { steps });
+    for (const scenario of scenarios) {
+      cases.push({ name: `reference ${scenario.name}`, run: () => checkAgainstReference(target, scenario) });
+    }
+    const [mixed, spikes] = scenarios as [Scenario, Scenario];
+    cases.push({ name: `step counting ${dtype}`, run: () => checkStepCounting(target, mixed) });
+    cases.push({ name: `state dict round trip ${dtype}`, run: () => checkStateDictRoundTrip(target, spikes) });
+    cases.push({ name: `failed calls mutate nothing ${dtype}`, run: () => checkFailuresMutateNothing(target, spikes) });
+  }
+  return cases;
+}

@@ -1,0 +1,145 @@
+import betasEps from '../../fixtures/golden/betas-eps-f32.json';
+import bf16Shadow from '../../fixtures/golden/bf16-f32-shadow.json';
+import bf16Kahan from '../../fixtures/golden/bf16-kahan.json';
+import bf16NoKahan from '../../fixtures/golden/bf16-no-kahan.json';
+import clippingSpikes from '../../fixtures/golden/clipping-spikes-f32.json';
+import decoupledSchedule from '../../fixtures/golden/decoupled-lr-schedule-f32.json';
+import defaults from '../../fixtures/golden/defaults-f32.json';
+import fp16Kahan from '../../fixtures/golden/extra/j_fp16_kahan.json';
+import float64 from '../../fixtures/golden/float64.json';
+import noWeightDecay from '../../fixtures/golden/no-weight-decay-f32.json';
+import paramGroups from '../../fixtures/golden/param-groups-f32.json';
+import skippedGrads from '../../fixtures/golden/skipped-grads-f32.json';
+import zeroGrads from '../../fixtures/golden/zero-grads-f32.json';
+import type { Dtype } from '../dtype.js';
+import type { StableAdamWOptions } from '../options.js';
+import type { ParamGroupInput } from '../param-groups.js';
+import type { ExpectedValues, Scenario, ScenarioStep, ScenarioTolerances, Tolerance } from './scenario.js';
+
+type Json = Record<string, unknown>;
+type Values = (number | string)[];
+
+const NON_FINITE: Record<string, number> = { NaN: Number.NaN, Infinity: Infinity, '-Infinity': -Infinity };
+
+function numbers(values: Values): number[] {
+  return values.map((x) => (typeof x === 'number' ? x : (NON_FINITE[x] as number)));
+}
+
+function nullableNumbers(values: Values | null): number[] | null {
+  return values === null ? null : numbers(values);
+}
+
+/** optimi's snake_case hyperparameters → our camelCase options (null means "not set"). */
+function camelOptions(o: Json): Partial<StableAdamWOptions> {
+  const keys: Record<string, keyof StableAdamWOptions> = {
+    lr: 'lr',
+    betas: 'betas',
+    weight_decay: 'weightDecay',
+    eps: 'eps',
+    decouple_lr: 'decoupleLr',
+    max_lr: 'maxLr',
+    kahan_sum: 'kahanSum',
+  };
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(o)) {
+    const name = keys[key];
+    if (name && value !== null) out[name] = value;
+  }
+  return out as Partial<StableAdamWOptions>;
+}
+
+/** Scenarios in the first golden format (`golden/*.json`). */
+function fromV1(file: Json): Scenario {
+  const tol = file.tolerance as { atol: number; rtol: number; max_fraction_outside?: number };
+  const tolerance: Tolerance = {
+    kind: 'elementwise',
+    atol: tol.atol,
+    rtol: tol.rtol,
+    ...(tol.max_fraction_outside === undefined ? {} : { maxFractionOutside: tol.max_fraction_outside }),
+  };
+  const steps = (file.steps as Json[]).map((step): ScenarioStep => {
+    const state = step.state as ({ exp_avg: Values; exp_avg_sq: Values } | null)[];
+    return {
+      grads: (step.grads as (Values | null)[]).map(nullableNumbers),
+      ...(step.lr ? { lr: numbers(step.lr as Values) } : {}),
+      expected: {
+        params: (step.params as Values[]).map(numbers),
+        expAvg: state.map((s) => (s ? numbers(s.exp_avg) : null)),
+        expAvgSq: state.map((s) => (s ? numbers(s.exp_avg_sq) : null)),
+      },
+    };
+  });
+  return {
+    name: file.name as string,
+    description: (file.note as string) || `optimi golden trajectory ${file.name as string}`,
+    source: 'optimi',
+    dtype: file.dtype as Dtype,
+    options: camelOptions(file.options as Json) as StableAdamWOptions,
+    groups: (file.groups as Json[]).map(({ params, ...rest }) => ({
+      params: params as number[],
+      ...camelOptions(rest),
+    })) as ParamGroupInput<number>[],
+    params: (file.params as { shape: number[]; init: Values }[]).map((p) => ({ shape: p.shape, init: numbers(p.init) })),
+    steps,
+    tolerance: { params: tolerance, expAvg: tolerance, expAvgSq: tolerance },
+  };
+}
+
+/** Scenarios in the second golden format (`golden/extra/*.json`, `optimi-stableadamw-golden/1`). */
+function fromV2(file: Json): Scenario {
+  const hyper = file.hyperparameters as { constructor: Json; groups: Json[] };
+  const options = camelOptions(hyper.constructor) as StableAdamWOptions;
+  const steps = (file.steps as Json[]).map((step): ScenarioStep => {
+    const e = step.expected as Record<string, (Values | null)[]> | undefined;
+    const expected: ExpectedValues | undefined = e && {
+      params: (e.params as Values[]).map(numbers),
+      expAvg: (e.exp_avg as (Values | null)[]).map(nullableNumbers),
+      expAvgSq: (e.exp_avg_sq as (Values | null)[]).map(nullableNumbers),
+    };
+    return {
+      grads: (step.grads as (Values | null)[]).map(nullableNumbers),
+      lr: numbers(step.lr as Values),
+      ...(expected ? { expected } : {}),
+    };
+  });
+  // The extra README's rule for 16-bit semantics that are not bit-identical to optimi's.
+  const ulp: Tolerance = { kind: 'ulp', ulps: 2, atol: 2 * options.lr };
+  const tolerance: ScenarioTolerances = {
+    params: ulp,
+    expAvg: ulp,
+    expAvgSq: { kind: 'elementwise', atol: 0, rtol: 0.1 },
+  };
+  return {
+    name: file.scenario as string,
+    description: file.description as string,
+    source: 'optimi',
+    dtype: file.param_dtype as Dtype,
+    options,
+    groups: hyper.groups.map(({ params, ...rest }) => ({
+      params: params as number[],
+      ...camelOptions(rest),
+    })) as ParamGroupInput<number>[],
+    params: (file.params as { shape: number[]; init: Values; name: string }[]).map((p) => ({
+      shape: p.shape,
+      init: numbers(p.init),
+      name: p.name,
+    })),
+    steps,
+    tolerance,
+  };
+}
+
+/** Every optimi golden trajectory in normal (step-per-group) mode, normalised. */
+export const goldenScenarios: readonly Scenario[] = [
+  ...[defaults, float64, noWeightDecay, betasEps, clippingSpikes, zeroGrads, skippedGrads, paramGroups, decoupledSchedule]
+    .map((f) => fromV1(f as unknown as Json)),
+  ...[bf16Kahan, bf16NoKahan, bf16Shadow].map((f) => fromV1(f as unknown as Json)),
+  fromV2(fp16Kahan as unknown as Json),
+];
+
+/** Looks up a golden scenario by name (e.g. `defaults-f32`, `bf16-kahan`, `j_fp16_kahan`). */
+export function goldenScenario(name: string): Scenario {
+  const found = goldenScenarios.find((s) => s.name === name);
+  if (!found) throw new Error(`No golden scenario named ${name}`);
+  return found;
+}

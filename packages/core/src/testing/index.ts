@@ -1,0 +1,31 @@
+/**
+ * `@stable-adamw/core/testing`: the conformance suite every adapter runs, the optimi golden
+ * trajectories, seeded scenarios and error metrics (shared with the parity app).
+ */
+export { compareValues, type ErrorMetrics, mergeMetrics, ulpDistance, withinTolerance } from './compare.js';
+export { type ConformanceCase, compareObserved, conformanceCases } from './conformance.js';
+export { type GeneratedScenarioOptions, generateScenario, handCheckedScenario, SeededRandom, standardScenarios } from './generated.js';
+export { goldenScenario, goldenScenarios } from './golden.js';
+export {
+  type ConformanceTarget,
+  type HarnessOptimizer,
+  type HarnessSpec,
+  type ObservedValues,
+  type OptimizerHarness,
+  observe,
+  observeReference,
+  referenceFor,
+  referenceStep,
+  replay,
+  runStep,
+} from './harness.js';
+export {
+  type ExpectedValues,
+  flatParamOrder,
+  referenceTolerances,
+  type Scenario,
+  type ScenarioParam,
+  type ScenarioStep,
+  type ScenarioTolerances,
+  type Tolerance,
+} from './scenario.js';

@@ -1,0 +1,40 @@
+import { type ParamGroupInput, type StableAdamWOptions, StableAdamWOptimizer, type StateDict } from '@stable-adamw/core';
+import { type CpuState, cpuBackend } from './backend.js';
+import type { CpuGradient, CpuParam } from './param.js';
+
+/**
+ * StableAdamW over typed arrays, with optimi's semantics and defaults.
+ *
+ * @example
+ * ```ts
+ * const weight = { data: new Float32Array([0.5, -0.25]), grad: null as Float32Array | null };
+ * const opt = new StableAdamW([weight], { lr: 1e-3 });
+ * weight.grad = new Float32Array([0.1, -0.2]);
+ * opt.step();
+ * ```
+ */
+export class StableAdamW extends StableAdamWOptimizer<CpuParam, CpuGradient, CpuState, number> {
+  /**
+   * @param params params (`{ data, grad, dtype?, name?, shape? }`) or param groups
+   *   (`{ params, ...overrides }`).
+   * @param options hyperparameters; `lr` is required, the rest default as in optimi.
+   */
+  constructor(params: readonly CpuParam[] | readonly ParamGroupInput<CpuParam>[], options: StableAdamWOptions) {
+    super(cpuBackend, params, options);
+  }
+
+  /** Updates every param that has a `grad`; synchronous on this backend. */
+  override step(): void {
+    super.step();
+  }
+
+  /** Gradient release: updates `param` with `grad` right away (see core's `stepParam`). */
+  override stepParam(param: CpuParam, grad: CpuGradient): void {
+    super.stepParam(param, grad);
+  }
+
+  /** The state as a JSON-serializable, PyTorch-shaped object; synchronous on this backend. */
+  override stateDict(): StateDict {
+    return super.stateDict() as StateDict;
+  }
+}
