@@ -1,6 +1,6 @@
-import { defineConfig } from 'tsup';
+import { defineConfig, type Options } from 'tsup';
 
-const common = { format: ['esm', 'cjs'] as const, dts: true, target: 'es2022' };
+const common: Options = { format: ['esm', 'cjs'], dts: true, target: 'es2022' };
 
 export default defineConfig([
   { ...common, entry: { index: 'src/index.ts' }, clean: true, sourcemap: true },
