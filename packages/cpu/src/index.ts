@@ -3,9 +3,14 @@
  * bit patterns in Uint16Array, native Float16Array), in Node and browsers.
  */
 export {
+  bfloat16ToNumber,
+  type Dtype,
+  float16ToNumber,
   GradientMismatchError,
   InvalidHyperparameterError,
   InvalidParamError,
+  numberToBfloat16,
+  numberToFloat16,
   type ParamGroup,
   type ParamGroupInput,
   StableAdamWError,

@@ -1,0 +1,8 @@
+import { describe, it } from 'vitest';
+import { arrayTarget } from './array-backend.test-support.js';
+import { conformanceCases } from './testing/conformance.js';
+
+// The generic kernel is what a new backend runs first: it must conform on its own.
+describe('createComposedKernel over plain arrays', () => {
+  for (const c of conformanceCases(arrayTarget)) it(c.name, c.run);
+});

@@ -1,0 +1,149 @@
+import { GradientMismatchError, InvalidParamError, numberToBfloat16 } from '@stable-adamw/core';
+import { describe, expect, it } from 'vitest';
+import type { CpuParam } from './param.js';
+import { StableAdamW } from './stable-adamw.js';
+
+function f64(values: number[], grad: number[] | null = null): CpuParam {
+  return { data: Float64Array.from(values), grad: grad ? Float64Array.from(grad) : null };
+}
+
+function expectClose(actual: ArrayLike<number>, expected: number[], rel = 1e-14): void {
+  expect(actual.length).toBe(expected.length);
+  expected.forEach((e, i) => {
+    const a = actual[i] as number;
+    if (Number.isNaN(e)) expect(a).toBeNaN();
+    else expect(Math.abs(a - e)).toBeLessThanOrEqual(rel * Math.max(1, Math.abs(e)));
+  });
+}
+
+// Expected values below are worked from the update rule by hand (float64):
+// m = g, v = g² at step 1 (β̂ = 0); RMS = √mean(g²/max(v, ε²)); η = lr/max(1, RMS);
+// θ ← θ(1 − η·λ) − η·m/(√v + ε).
+describe('hand-checked steps', () => {
+  it('step 1 is a sign-like update of size lr', () => {
+    const p = f64([1, 1, 1], [0.5, -2, 1e-3]);
+    new StableAdamW([p], { lr: 0.1, weightDecay: 0 }).step();
+    expectClose(p.data, [1 - (0.1 * 0.5) / (0.5 + 1e-6), 1 + (0.1 * 2) / (2 + 1e-6), 1 - (0.1 * 1e-3) / (1e-3 + 1e-6)]);
+  });
+
+  it('clips η by the RMS when a gradient spikes', () => {
+    const p = f64([0, 0], [1, 1]);
+    const opt = new StableAdamW([p], { lr: 0.1, weightDecay: 0 });
+    opt.step();
+    const afterStep1 = Array.from(p.data);
+    p.grad = Float64Array.from([10, 1]);
+    opt.step();
+    // Step 2: β̂1 = 0.09/0.19, β̂2 = (0.99² − 0.99)/(0.99² − 1).
+    const b1 = 0.09 / 0.19;
+    const b2 = (0.99 ** 2 - 0.99) / (0.99 ** 2 - 1);
+    const m = [b1 * 1 + (1 - b1) * 10, 1];
+    const v = [b2 * 1 + (1 - b2) * 100, 1];
+    const rms = Math.sqrt((100 / (v[0] as number) + 1 / (v[1] as number)) / 2);
+    expect(rms).toBeGreaterThan(1);
+    const eta = 0.1 / rms;
+    expectClose(
+      p.data,
+      afterStep1.map((theta, i) => theta - (eta * (m[i] as number)) / (Math.sqrt(v[i] as number) + 1e-6)),
+    );
+  });
+
+  it('floors v at ε² in the RMS, so a zero gradient leaves only weight decay', () => {
+    const p = f64([2, -4], [0, 0]);
+    const opt = new StableAdamW([p], { lr: 0.1, weightDecay: 0.5 });
+    opt.step();
+    expectClose(p.data, [2 * (1 - 0.1 * 0.5), -4 * (1 - 0.1 * 0.5)]);
+    expect(opt.stateDict().state[0]?.exp_avg_sq).toEqual([0, 0]);
+  });
+
+  it('skips params without gradients (no state, no decay) but counts the group step', () => {
+    const a = f64([1], [1]);
+    const b = f64([3]);
+    const opt = new StableAdamW([a, b], { lr: 0.1 });
+    opt.step();
+    expect(Array.from(b.data)).toEqual([3]);
+    expect(Object.keys(opt.stateDict().state)).toEqual(['0']);
+    opt.step();
+    expect(opt.paramGroups[0]?.step).toBe(2);
+    // b's first step happens at group step 3: β̂(3) ≠ 0, so m = (1 − β̂1)·g, not g.
+    b.grad = Float64Array.from([2]);
+    opt.step();
+    const b1 = (0.9 ** 3 - 0.9) / (0.9 ** 3 - 1);
+    expectClose(Float64Array.from(opt.stateDict().state[1]?.exp_avg as number[]), [(1 - b1) * 2]);
+  });
+
+  it('fully decoupled decay scales with lr/maxLr as the schedule changes lr', () => {
+    const p = f64([1], [0]);
+    const opt = new StableAdamW([p], { lr: 1e-2, decoupleLr: true, weightDecay: 1e-3 });
+    expect(opt.paramGroups[0]?.maxLr).toBe(1e-2);
+    opt.step();
+    (opt.paramGroups[0] as { lr: number }).lr = 5e-3;
+    opt.step();
+    // θ·(1 − (lr/maxLr)·λ): full λ at peak lr, half of it at half the lr.
+    expectClose(p.data, [(1 - 1e-3) * (1 - 0.5e-3)]);
+  });
+
+  it('a NaN gradient element poisons only its own element and disables clipping', () => {
+    const p = f64([1, 1], [Number.NaN, 100]);
+    new StableAdamW([p], { lr: 0.1, weightDecay: 0 }).step();
+    expectClose(p.data, [Number.NaN, 1 - (0.1 * 100) / (100 + 1e-6)]);
+  });
+
+  it('does not overwrite gradients', () => {
+    const grad = Float32Array.from([0.25, -0.5]);
+    const p: CpuParam = { data: Float32Array.from([1, 2]), grad };
+    new StableAdamW([p], { lr: 0.1 }).step();
+    expect(Array.from(grad)).toEqual([0.25, -0.5]);
+  });
+
+  it('zeroGrad drops every gradient', () => {
+    const p = f64([1], [1]);
+    const opt = new StableAdamW([p], { lr: 0.1 });
+    opt.zeroGrad();
+    expect(p.grad).toBeNull();
+  });
+});
+
+describe('validation', () => {
+  it.each<[string, CpuParam, string]>([
+    ['a Uint16Array without dtype', { data: new Uint16Array(2) }, 'has Uint16Array data with dtype undefined'],
+    ['dtype contradicting the array', { data: new Float32Array(2), dtype: 'float64' }, 'dtype float64'],
+    ['a shape of the wrong size', { data: new Float32Array(6), shape: [4, 2] }, 'has shape [4, 2] but 6 elements'],
+    ['no elements', { data: new Float32Array(0) }, 'has no elements'],
+    ['a plain array', { data: [1, 2] as unknown as Float32Array }, 'has data of type Array'],
+  ])('rejects a param with %s', (_, param, message) => {
+    expect(() => new StableAdamW([param], { lr: 1 })).toThrow(InvalidParamError);
+    expect(() => new StableAdamW([param], { lr: 1 })).toThrow(message);
+  });
+
+  it.each<[string, CpuParam, string]>([
+    ['the wrong length', { data: new Float32Array(3), grad: new Float32Array(2) }, 'has 2 elements but the param has 3'],
+    ['the wrong array type', { data: new Float32Array(2), grad: new Float64Array(2) }, 'is a Float64Array but the param is float32'],
+    [
+      'bits of a 16-bit param given as Float64Array',
+      { data: new Uint16Array(2), dtype: 'bfloat16', grad: new Float64Array(2) },
+      'is a Float64Array but the param is bfloat16',
+    ],
+  ])('rejects a gradient with %s before touching anything', (_, bad, message) => {
+    const good = f64([1, 2], [0.1, 0.2]);
+    const opt = new StableAdamW([good, { ...bad, name: 'layer.weight' }], { lr: 0.1 });
+    let error: unknown;
+    try {
+      opt.step();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(GradientMismatchError);
+    expect((error as GradientMismatchError).parameter).toBe('paramGroups[0].params[1] (layer.weight)');
+    expect((error as Error).message).toContain(message);
+    expect(Array.from(good.data)).toEqual([1, 2]);
+    expect(opt.paramGroups[0]?.step).toBe(0);
+    expect(opt.stateDict().state).toEqual({});
+  });
+
+  it('accepts a Float32Array gradient for a bfloat16 param', () => {
+    const p: CpuParam = { data: Uint16Array.of(numberToBfloat16(1)), dtype: 'bfloat16', grad: Float32Array.of(1) };
+    new StableAdamW([p], { lr: 2 ** -4, weightDecay: 0 }).step();
+    // 1 − 2^-4·1/(1 + 1e-6) rounds to 1 − 2^-4 in bfloat16.
+    expect(p.data[0]).toBe(numberToBfloat16(1 - 2 ** -4));
+  });
+});

@@ -1,0 +1,1 @@
+export { cpuTarget, type Float16Storage } from './cpu-target.js';
