@@ -1,5 +1,5 @@
-import type { ComposedState, StableAdamWBackendV1, TensorOpsV1 } from './contract.js';
 import { createComposedKernel } from './composed-kernel.js';
+import type { ComposedState, StableAdamWBackendV1, TensorOpsV1 } from './contract.js';
 import { InvalidParamError } from './errors.js';
 import { StableAdamWOptimizer } from './optimizer.js';
 import type { StableAdamWOptions } from './options.js';
@@ -37,6 +37,7 @@ const ops: TensorOpsV1<ArrayTensor> = {
   div: (a, b) => zip(a, b, (x, y) => x / y),
   sqrt: (a) => ({ values: a.values.map(Math.sqrt), dtype: 'float64' }),
   maximum: (a, b) => zip(a, b, (x, y) => Math.max(x, y)),
+  // biome-ignore lint/complexity/useMathMinMax: NaN must select b, which Math.max would not do.
   selectGreater: (a, b) => zip(a, b, (x, y) => (x > y ? x : y)),
   sum: (a) => ({ values: Float64Array.of(a.values.reduce((s, x) => s + x, 0)), dtype: 'float64' }),
   assign: (target, value) => {
@@ -97,7 +98,10 @@ export const arrayTarget: ConformanceTarget = {
   create(spec) {
     const dtype = spec.dtype as ArrayTensor['dtype'];
     const params = spec.params.map((p) => store(dtype, p.init));
-    const groups = spec.groups.map(({ params: indices, ...rest }) => ({ ...rest, params: indices.map((i) => params[i] as ArrayTensor) }));
+    const groups = spec.groups.map(({ params: indices, ...rest }) => ({
+      ...rest,
+      params: indices.map((i) => params[i] as ArrayTensor),
+    }));
     const optimizer = arrayOptimizer(groups, spec.options);
     return {
       optimizer,

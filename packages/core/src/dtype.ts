@@ -63,7 +63,7 @@ export function numberToFloat16(x: number): number {
   const rounded = roundHalfEven(a / ulp) * ulp;
   if (rounded < 2 ** -14) return sign | (rounded / 2 ** -24);
   const exponent = exponentOf(rounded, -14);
-  return sign | ((exponent + 15) << 10) | (rounded / 2 ** exponent - 1) * 1024;
+  return sign | ((exponent + 15) << 10) | ((rounded / 2 ** exponent - 1) * 1024);
 }
 
 /** Rounds a float64 value to the nearest value representable in `dtype`. */

@@ -37,8 +37,8 @@ export {
   UnsupportedBackendError,
 } from './errors.js';
 export { StableAdamWOptimizer } from './optimizer.js';
-export { type Hyperparameters, type StableAdamWOptions } from './options.js';
-export { type ParamGroup, type ParamGroupInput } from './param-groups.js';
-export { ReferenceStableAdamW, type ReferenceGroup, type ReferenceTensorState } from './reference.js';
-export { type ParamGroupEntry, type ParamStateEntry, type SerializedNumber, type StateDict } from './state-dict.js';
+export type { Hyperparameters, StableAdamWOptions } from './options.js';
+export type { ParamGroup, ParamGroupInput } from './param-groups.js';
+export { type ReferenceGroup, ReferenceStableAdamW, type ReferenceTensorState } from './reference.js';
+export type { ParamGroupEntry, ParamStateEntry, SerializedNumber, StateDict } from './state-dict.js';
 export { clippedLearningRate, debiasBeta, rmsFromSum, weightDecayPerLr } from './step-scalars.js';

@@ -1,9 +1,4 @@
-import {
-  type MaybePromise,
-  SPECIFICATION_VERSION,
-  type StableAdamWBackendV1,
-  type TensorInfo,
-} from './contract.js';
+import { type MaybePromise, SPECIFICATION_VERSION, type StableAdamWBackendV1, type TensorInfo } from './contract.js';
 import { isHalfPrecision } from './dtype.js';
 import { GradientMismatchError, InvalidParamError, UnsupportedBackendError } from './errors.js';
 import { type Hyperparameters, resolveOptions, type StableAdamWOptions } from './options.js';
@@ -116,7 +111,11 @@ export class StableAdamWOptimizer<P, G, S, R> {
   stepParam(param: P, grad: G): MaybePromise<void> {
     const entry = this.#entry(param);
     if (!this.defaults.gradientRelease) {
-      throw new InvalidParamError(entry.label, 'was stepped alone but gradient release is off', 'Construct the optimizer with { gradientRelease: true }.');
+      throw new InvalidParamError(
+        entry.label,
+        'was stepped alone but gradient release is off',
+        'Construct the optimizer with { gradientRelease: true }.',
+      );
     }
     const group = this.paramGroups[entry.group] as ParamGroup<P>;
     validateGroup(group, entry.group);
@@ -209,7 +208,11 @@ export class StableAdamWOptimizer<P, G, S, R> {
   #entry(param: P): ParamEntry {
     const entry = this.#params.get(param);
     if (!entry) {
-      throw new InvalidParamError('param', 'is not managed by this optimizer', 'Pass one of the params the optimizer was constructed with.');
+      throw new InvalidParamError(
+        'param',
+        'is not managed by this optimizer',
+        'Pass one of the params the optimizer was constructed with.',
+      );
     }
     return entry;
   }

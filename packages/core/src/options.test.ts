@@ -68,7 +68,9 @@ describe('constructor options', () => {
   });
 
   it('points snake_case options to their camelCase names', () => {
-    expect(thrown(() => arrayOptimizer([arrayParam([1])], { lr: 1, max_lr: 1 } as never)).message).toContain('Use `maxLr` instead');
+    expect(thrown(() => arrayOptimizer([arrayParam([1])], { lr: 1, max_lr: 1 } as never)).message).toContain(
+      'Use `maxLr` instead',
+    );
   });
 
   it('copies betas, so editing the caller array later changes nothing', () => {

@@ -43,7 +43,11 @@ export function buildParamGroups<P>(
   return groupInputs.map((groupInput, g) => {
     const where = `paramGroups[${g}]`;
     if (!isGroupInput<P>(groupInput)) {
-      throw new InvalidParamError(where, 'is not a param group', 'Pass either a list of params or a list of { params, ...overrides } groups, not a mix.');
+      throw new InvalidParamError(
+        where,
+        'is not a param group',
+        'Pass either a list of params or a list of { params, ...overrides } groups, not a mix.',
+      );
     }
     const { params, ...overrides } = groupInput;
     rejectUnknownKeys(overrides, where, GROUP_OVERRIDABLE);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { withinTolerance } from './testing/compare.js';
-import { compareObserved } from './testing/conformance.js';
 import { goldenScenarios } from './testing/golden.js';
 import { observeReference, referenceFor, referenceStep } from './testing/harness.js';
+import { compareObserved } from './testing/measure.js';
 
 // The reference is what adapters are compared against, so it must itself reproduce optimi.
 describe('the float64 reference reproduces optimi', () => {

@@ -5,7 +5,9 @@ import type { StateDict } from './state-dict.js';
 
 function trained(): { params: ArrayTensor[]; sd: StateDict } {
   const params = [arrayParam([1, -2, 3]), arrayParam([0.5, 0.25])];
-  const opt = arrayOptimizer([{ params: [params[0] as ArrayTensor] }, { params: [params[1] as ArrayTensor], lr: 0.1 }], { lr: 1e-2 });
+  const opt = arrayOptimizer([{ params: [params[0] as ArrayTensor] }, { params: [params[1] as ArrayTensor], lr: 0.1 }], {
+    lr: 1e-2,
+  });
   (params[0] as ArrayTensor).grad = arrayParam([0.1, Number.NaN, -0.3]);
   (params[1] as ArrayTensor).grad = arrayParam([1, 2]);
   opt.step();
@@ -52,11 +54,27 @@ describe('state dicts', () => {
   it.each<[string, (sd: StateDict) => unknown, string]>([
     ['not an object', () => 42, '(root)'],
     ['group count', (sd) => ({ ...sd, param_groups: sd.param_groups.slice(1) }), 'param_groups'],
-    ['param count', (sd) => ({ ...sd, param_groups: [{ ...sd.param_groups[0], params: [0, 5] }, sd.param_groups[1]] }), 'param_groups[0].params'],
-    ['negative lr', (sd) => ({ ...sd, param_groups: [{ ...sd.param_groups[0], lr: -1 }, sd.param_groups[1]] }), 'param_groups[0]'],
-    ['step', (sd) => ({ ...sd, param_groups: [sd.param_groups[0], { ...sd.param_groups[1], step: 1.5 }] }), 'param_groups[1].step'],
+    [
+      'param count',
+      (sd) => ({ ...sd, param_groups: [{ ...sd.param_groups[0], params: [0, 5] }, sd.param_groups[1]] }),
+      'param_groups[0].params',
+    ],
+    [
+      'negative lr',
+      (sd) => ({ ...sd, param_groups: [{ ...sd.param_groups[0], lr: -1 }, sd.param_groups[1]] }),
+      'param_groups[0]',
+    ],
+    [
+      'step',
+      (sd) => ({ ...sd, param_groups: [sd.param_groups[0], { ...sd.param_groups[1], step: 1.5 }] }),
+      'param_groups[1].step',
+    ],
     ['length', (sd) => ({ ...sd, state: { ...sd.state, 1: { ...sd.state[1], exp_avg: [1] } } }), 'state.1.exp_avg'],
-    ['value', (sd) => ({ ...sd, state: { ...sd.state, 0: { ...sd.state[0], exp_avg_sq: [1, 'x', 2] } } }), 'state.0.exp_avg_sq[1]'],
+    [
+      'value',
+      (sd) => ({ ...sd, state: { ...sd.state, 0: { ...sd.state[0], exp_avg_sq: [1, 'x', 2] } } }),
+      'state.0.exp_avg_sq[1]',
+    ],
     ['unknown index', (sd) => ({ ...sd, state: { ...sd.state, 7: sd.state[0] } }), 'state.7'],
   ])('rejects a bad %s, naming the entry, and changes nothing', (_, corrupt, path) => {
     const { sd } = trained();

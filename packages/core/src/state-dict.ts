@@ -66,7 +66,11 @@ function parseValues(value: unknown, numel: number, path: string): Float64Array 
     const x: unknown = value[i];
     const parsed = typeof x === 'number' ? x : typeof x === 'string' ? NON_FINITE[x] : undefined;
     if (parsed === undefined) {
-      throw new StateDictError(`${path}[${i}]`, `is ${JSON.stringify(x)}, not a number`, 'Pass a state dict produced by stateDict().');
+      throw new StateDictError(
+        `${path}[${i}]`,
+        `is ${JSON.stringify(x)}, not a number`,
+        'Pass a state dict produced by stateDict().',
+      );
     }
     out[i] = parsed;
   }
@@ -79,7 +83,11 @@ function isRecord(x: unknown): x is Record<string, unknown> {
 
 function requireStep(value: unknown, path: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new StateDictError(path, `is ${JSON.stringify(value)}, not a non-negative integer step count`, 'Pass a state dict produced by stateDict().');
+    throw new StateDictError(
+      path,
+      `is ${JSON.stringify(value)}, not a non-negative integer step count`,
+      'Pass a state dict produced by stateDict().',
+    );
   }
   return value;
 }

@@ -22,6 +22,7 @@ export function rmsFromSum(sumSquares: number, numel: number): number {
  * (JS `Math.max` would return NaN), and an infinite RMS gives η = 0.
  */
 export function clippedLearningRate(lr: number, rms: number): number {
+  // biome-ignore lint/complexity/useMathMinMax: Math.max(rms, 1) is NaN for a NaN RMS; optimi does not clip then.
   return lr / (rms > 1 ? rms : 1);
 }
 

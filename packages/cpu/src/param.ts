@@ -51,7 +51,11 @@ function kindOf(x: unknown): string {
 /** Validates a param and describes it for core. */
 export function describeCpuParam(param: CpuParam, where: string): TensorInfo {
   if (typeof param !== 'object' || param === null) {
-    throw new InvalidParamError(where, `is ${kindOf(param)}, not a { data, grad } object`, 'Pass params as { data: Float32Array, grad }.');
+    throw new InvalidParamError(
+      where,
+      `is ${kindOf(param)}, not a { data, grad } object`,
+      'Pass params as { data: Float32Array, grad }.',
+    );
   }
   const label = param.name ? `${where} (${param.name})` : where;
   const stored = arrayDtype(param.data);
@@ -65,12 +69,20 @@ export function describeCpuParam(param: CpuParam, where: string): TensorInfo {
   let dtype: Dtype;
   if (stored === 'bits') {
     if (param.dtype !== 'bfloat16' && param.dtype !== 'float16') {
-      throw new InvalidParamError(label, `has Uint16Array data with dtype ${String(param.dtype)}`, 'Set dtype to "bfloat16" or "float16".');
+      throw new InvalidParamError(
+        label,
+        `has Uint16Array data with dtype ${String(param.dtype)}`,
+        'Set dtype to "bfloat16" or "float16".',
+      );
     }
     dtype = param.dtype;
   } else {
     if (param.dtype !== undefined && param.dtype !== stored) {
-      throw new InvalidParamError(label, `has ${kindOf(param.data)} data but dtype ${param.dtype}`, `Drop dtype or set it to "${stored}".`);
+      throw new InvalidParamError(
+        label,
+        `has ${kindOf(param.data)} data but dtype ${param.dtype}`,
+        `Drop dtype or set it to "${stored}".`,
+      );
     }
     dtype = stored;
   }
@@ -78,7 +90,11 @@ export function describeCpuParam(param: CpuParam, where: string): TensorInfo {
   const shape = param.shape ?? [numel];
   const product = shape.reduce((a, b) => a * b, 1);
   if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || product !== numel) {
-    throw new InvalidParamError(label, `has shape [${shape.join(', ')}] but ${numel} elements`, 'Give a shape whose product is data.length.');
+    throw new InvalidParamError(
+      label,
+      `has shape [${shape.join(', ')}] but ${numel} elements`,
+      'Give a shape whose product is data.length.',
+    );
   }
   if (numel === 0) {
     throw new InvalidParamError(label, 'has no elements', 'Leave empty tensors out of the optimizer.');
@@ -89,9 +105,7 @@ export function describeCpuParam(param: CpuParam, where: string): TensorInfo {
 /** Checks a gradient against its param (type, dtype, length). */
 export function checkCpuGrad(param: CpuParam, grad: CpuGradient, info: TensorInfo): GradientProblem | undefined {
   const kind = arrayDtype(grad);
-  const accepted = isHalfPrecision(info.dtype)
-    ? kind === 'float32' || kind === arrayDtype(param.data)
-    : kind === info.dtype;
+  const accepted = isHalfPrecision(info.dtype) ? kind === 'float32' || kind === arrayDtype(param.data) : kind === info.dtype;
   if (!accepted) {
     const want = isHalfPrecision(info.dtype)
       ? `a Float32Array or the param's own 16-bit array type`

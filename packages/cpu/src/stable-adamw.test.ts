@@ -117,7 +117,11 @@ describe('validation', () => {
 
   it.each<[string, CpuParam, string]>([
     ['the wrong length', { data: new Float32Array(3), grad: new Float32Array(2) }, 'has 2 elements but the param has 3'],
-    ['the wrong array type', { data: new Float32Array(2), grad: new Float64Array(2) }, 'is a Float64Array but the param is float32'],
+    [
+      'the wrong array type',
+      { data: new Float32Array(2), grad: new Float64Array(2) },
+      'is a Float64Array but the param is float32',
+    ],
     [
       'bits of a 16-bit param given as Float64Array',
       { data: new Uint16Array(2), dtype: 'bfloat16', grad: new Float64Array(2) },

@@ -1,4 +1,4 @@
-import { type ParamGroupInput, type StableAdamWOptions, StableAdamWOptimizer, type StateDict } from '@stable-adamw/core';
+import { type ParamGroupInput, StableAdamWOptimizer, type StableAdamWOptions, type StateDict } from '@stable-adamw/core';
 import { type CpuState, cpuBackend } from './backend.js';
 import type { CpuGradient, CpuParam } from './param.js';
 

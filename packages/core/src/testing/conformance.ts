@@ -1,7 +1,6 @@
 import type { Dtype } from '../dtype.js';
 import { StableAdamWError } from '../errors.js';
 import type { StateDict } from '../state-dict.js';
-import { compareValues, type ErrorMetrics, mergeMetrics, withinTolerance } from './compare.js';
 import { handCheckedScenario, standardScenarios } from './generated.js';
 import { goldenScenario, goldenScenarios } from './golden.js';
 import {
@@ -15,40 +14,13 @@ import {
   replay,
   runStep,
 } from './harness.js';
+import { compareObserved, describeMismatch, measureScenario } from './measure.js';
 import type { ExpectedValues, Scenario, ScenarioTolerances } from './scenario.js';
 
 /** One named check; `run` rejects with a descriptive error when the adapter does not conform. */
 export interface ConformanceCase {
   name: string;
   run(): Promise<void>;
-}
-
-type Field = 'params' | 'expAvg' | 'expAvgSq';
-const FIELDS: readonly Field[] = ['params', 'expAvg', 'expAvgSq'];
-
-/** Per-field metrics of observed values against expected ones (missing expectations are skipped). */
-export function compareObserved(
-  actual: ObservedValues,
-  expected: ExpectedValues | ObservedValues,
-  tolerance: ScenarioTolerances,
-  dtype: Dtype,
-): Partial<Record<Field, ErrorMetrics>> {
-  const result: Partial<Record<Field, ErrorMetrics>> = {};
-  for (const field of FIELDS) {
-    const want = expected[field];
-    if (!want) continue;
-    result[field] = mergeMetrics(
-      want.map((e, i) => {
-        const a = actual[field][i];
-        if (e === null || a === null || a === undefined) {
-          const mismatch = (e === null) !== (a === null || a === undefined);
-          return { maxAbsError: mismatch ? Infinity : 0, maxRelError: 0, maxUlp: 0, outside: mismatch ? 1 : 0, count: 1, worst: -1 };
-        }
-        return compareValues(a, e, tolerance[field], dtype);
-      }),
-    );
-  }
-  return result;
 }
 
 function assertClose(
@@ -58,16 +30,8 @@ function assertClose(
   tolerance: ScenarioTolerances,
   dtype: Dtype,
 ): void {
-  const metrics = compareObserved(actual, expected, tolerance, dtype);
-  for (const field of FIELDS) {
-    const m = metrics[field];
-    if (m && !withinTolerance(m, tolerance[field])) {
-      throw new Error(
-        `${label}: ${field} has ${m.outside} of ${m.count} elements outside ${JSON.stringify(tolerance[field])} ` +
-          `(max abs error ${m.maxAbsError}, max rel error ${m.maxRelError}, max ulp ${m.maxUlp})`,
-      );
-    }
-  }
+  const mismatch = describeMismatch(label, compareObserved(actual, expected, tolerance, dtype), tolerance);
+  if (mismatch) throw new Error(mismatch);
 }
 
 function assertIdentical(label: string, actual: ObservedValues, expected: ObservedValues, dtype: Dtype): void {
@@ -75,7 +39,11 @@ function assertIdentical(label: string, actual: ObservedValues, expected: Observ
   assertClose(label, actual, expected, { params: exact, expAvg: exact, expAvgSq: exact }, dtype);
 }
 
-async function withHarness(target: ConformanceTarget, scenario: Scenario, fn: (h: OptimizerHarness) => Promise<void>): Promise<void> {
+async function withHarness(
+  target: ConformanceTarget,
+  scenario: Scenario,
+  fn: (h: OptimizerHarness) => Promise<void>,
+): Promise<void> {
   const harness = await target.create(scenario);
   try {
     await fn(harness);
@@ -84,27 +52,10 @@ async function withHarness(target: ConformanceTarget, scenario: Scenario, fn: (h
   }
 }
 
-/** Replays a scenario and checks every recorded step against its expected values. */
-async function checkExpected(target: ConformanceTarget, scenario: Scenario): Promise<void> {
-  await withHarness(target, scenario, (harness) =>
-    replay(harness, scenario, async (t) => {
-      const expected = scenario.steps[t]?.expected;
-      if (!expected) return;
-      assertClose(`${scenario.name} step ${t + 1}`, await observe(harness, scenario), expected, scenario.tolerance, scenario.dtype);
-    }),
-  );
-}
-
-/** Replays a scenario beside the float64 reference and compares after every step. */
-async function checkAgainstReference(target: ConformanceTarget, scenario: Scenario): Promise<void> {
-  const reference = referenceFor(scenario);
-  await withHarness(target, scenario, (harness) =>
-    replay(harness, scenario, async (t) => {
-      referenceStep(reference, scenario, t);
-      const label = `${scenario.name} step ${t + 1} vs reference`;
-      assertClose(label, await observe(harness, scenario), observeReference(reference), scenario.tolerance, scenario.dtype);
-    }),
-  );
+/** Replays a scenario and checks every compared step (recorded values, or the float64 reference). */
+async function check(target: ConformanceTarget, scenario: Scenario, against: 'expected' | 'reference'): Promise<void> {
+  const measurement = await measureScenario(target, scenario, against);
+  if (!measurement.pass) throw new Error(measurement.failure);
 }
 
 /** Mean |x − shadow| / mean |shadow − init| over every element at the last step. */
@@ -150,13 +101,21 @@ async function checkStateDictRoundTrip(target: ConformanceTarget, scenario: Scen
     await replay(original, scenario, () => undefined, half);
     const saved = JSON.parse(JSON.stringify(await original.optimizer.stateDict())) as StateDict;
     const current = await original.readParams();
-    const resumedSpec = { ...scenario, params: scenario.params.map((p, i) => ({ ...p, init: Array.from(current[i] as Float64Array) })) };
+    const resumedSpec = {
+      ...scenario,
+      params: scenario.params.map((p, i) => ({ ...p, init: Array.from(current[i] as Float64Array) })),
+    };
     await withHarness(target, resumedSpec, async (resumed) => {
       await resumed.optimizer.loadStateDict(saved);
       for (let t = half; t < scenario.steps.length; t++) {
         await runStep(original, scenario, t);
         await runStep(resumed, scenario, t);
-        assertIdentical(`${scenario.name} step ${t + 1} after reload`, await observe(resumed, scenario), await observe(original, scenario), scenario.dtype);
+        assertIdentical(
+          `${scenario.name} step ${t + 1} after reload`,
+          await observe(resumed, scenario),
+          await observe(original, scenario),
+          scenario.dtype,
+        );
       }
     });
   });
@@ -200,7 +159,13 @@ async function checkFailuresMutateNothing(target: ConformanceTarget, scenario: S
       await runStep(harness, scenario, t);
       referenceStep(reference, scenario, t);
     }
-    assertClose('training after rejected calls', await observe(harness, scenario), observeReference(reference), scenario.tolerance, scenario.dtype);
+    assertClose(
+      'training after rejected calls',
+      await observe(harness, scenario),
+      observeReference(reference),
+      scenario.tolerance,
+      scenario.dtype,
+    );
   });
 }
 
@@ -211,12 +176,14 @@ async function checkStepCounting(target: ConformanceTarget, base: Scenario): Pro
     name: `${base.name}-late-grads`,
     steps: base.steps.map((step, t) => (t < 2 ? { grads: step.grads.map(() => null) } : step)),
   };
-  await checkAgainstReference(target, scenario);
+  await check(target, scenario, 'reference');
   await withHarness(target, scenario, async (harness) => {
     await replay(harness, scenario, () => undefined, 2);
     const sd = await harness.optimizer.stateDict();
     if (Object.keys(sd.state).length !== 0 || sd.param_groups[0]?.step !== 2) {
-      throw new Error(`after 2 gradient-free steps: ${Object.keys(sd.state).length} states, group step ${sd.param_groups[0]?.step}`);
+      throw new Error(
+        `after 2 gradient-free steps: ${Object.keys(sd.state).length} states, group step ${sd.param_groups[0]?.step}`,
+      );
     }
   });
 }
@@ -229,13 +196,13 @@ export function conformanceCases(target: ConformanceTarget, { steps = 20 }: { st
   const supports = (dtype: Dtype) => target.dtypes.includes(dtype);
   const cases: ConformanceCase[] = [];
   for (const scenario of goldenScenarios.filter((s) => supports(s.dtype))) {
-    cases.push({ name: `golden ${scenario.name}`, run: () => checkExpected(target, scenario) });
+    cases.push({ name: `golden ${scenario.name}`, run: () => check(target, scenario, 'expected') });
   }
   for (const dtype of ['float64', 'float32'] as const) {
     if (!supports(dtype)) continue;
     for (const decoupled of [false, true]) {
       const scenario = handCheckedScenario(dtype, decoupled);
-      cases.push({ name: scenario.name, run: () => checkExpected(target, scenario) });
+      cases.push({ name: scenario.name, run: () => check(target, scenario, 'expected') });
     }
   }
   if (supports('bfloat16')) {
@@ -244,7 +211,7 @@ export function conformanceCases(target: ConformanceTarget, { steps = 20 }: { st
   for (const dtype of target.dtypes) {
     const scenarios = standardScenarios(dtype, { steps });
     for (const scenario of scenarios) {
-      cases.push({ name: `reference ${scenario.name}`, run: () => checkAgainstReference(target, scenario) });
+      cases.push({ name: `reference ${scenario.name}`, run: () => check(target, scenario, 'reference') });
     }
     const [mixed, spikes] = scenarios as [Scenario, Scenario];
     cases.push({ name: `step counting ${dtype}`, run: () => checkStepCounting(target, mixed) });

@@ -131,8 +131,9 @@ function fromV2(file: Json): Scenario {
 
 /** Every optimi golden trajectory in normal (step-per-group) mode, normalised. */
 export const goldenScenarios: readonly Scenario[] = [
-  ...[defaults, float64, noWeightDecay, betasEps, clippingSpikes, zeroGrads, skippedGrads, paramGroups, decoupledSchedule]
-    .map((f) => fromV1(f as unknown as Json)),
+  ...[defaults, float64, noWeightDecay, betasEps, clippingSpikes, zeroGrads, skippedGrads, paramGroups, decoupledSchedule].map(
+    (f) => fromV1(f as unknown as Json),
+  ),
   ...[bf16Kahan, bf16NoKahan, bf16Shadow].map((f) => fromV1(f as unknown as Json)),
   fromV2(fp16Kahan as unknown as Json),
 ];

@@ -3,8 +3,14 @@
  * trajectories, seeded scenarios and error metrics (shared with the parity app).
  */
 export { compareValues, type ErrorMetrics, mergeMetrics, ulpDistance, withinTolerance } from './compare.js';
-export { type ConformanceCase, compareObserved, conformanceCases } from './conformance.js';
-export { type GeneratedScenarioOptions, generateScenario, handCheckedScenario, SeededRandom, standardScenarios } from './generated.js';
+export { type ConformanceCase, conformanceCases } from './conformance.js';
+export {
+  type GeneratedScenarioOptions,
+  generateScenario,
+  handCheckedScenario,
+  SeededRandom,
+  standardScenarios,
+} from './generated.js';
 export { goldenScenario, goldenScenarios } from './golden.js';
 export {
   type ConformanceTarget,
@@ -19,6 +25,7 @@ export {
   replay,
   runStep,
 } from './harness.js';
+export { compareObserved, describeMismatch, type Field, measureScenario, type ScenarioMeasurement } from './measure.js';
 export {
   type ExpectedValues,
   flatParamOrder,
