@@ -95,6 +95,7 @@ export function arrayParam(values: ArrayLike<number>, dtype: ArrayTensor['dtype'
 export const arrayTarget: ConformanceTarget = {
   id: 'array-composed',
   dtypes: ['float64', 'float32'],
+  gradientRelease: true,
   create(spec) {
     const dtype = spec.dtype as ArrayTensor['dtype'];
     const params = spec.params.map((p) => store(dtype, p.init));
@@ -111,6 +112,7 @@ export const arrayTarget: ConformanceTarget = {
           (params[i] as ArrayTensor).grad = g === null ? null : store(dtype, g);
         });
       },
+      stepParam: (i, grad) => optimizer.stepParam(params[i] as ArrayTensor, store(dtype, grad)),
       readParams: () => params.map((p) => p.values.slice()),
       dispose: () => optimizer.dispose(),
     };

@@ -106,7 +106,8 @@ export class StableAdamWOptimizer<P, G, S, R> {
 
   /**
    * Gradient release: steps one param with its own gradient and per-parameter step counter, using
-   * its group's current hyperparameters. Under `accumulate`, only the moments are updated.
+   * its group's current hyperparameters, then drops the param's gradient (`clearGrad`), so a later
+   * `step()` leaves it alone. Under `accumulate`, only the moments are updated.
    */
   stepParam(param: P, grad: G): MaybePromise<void> {
     const entry = this.#entry(param);
@@ -122,7 +123,12 @@ export class StableAdamWOptimizer<P, G, S, R> {
     this.#checkGrad(param, grad);
     const slot = this.#slot(param, group);
     slot.step += 1;
-    return this.#stepTensor(param, grad, group, slot.step, this.accumulate);
+    const result = this.#stepTensor(param, grad, group, slot.step, this.accumulate);
+    // optimi's hook frees the gradient right away, so a later framework step() skips this param.
+    const release = () => this.backend.clearGrad(param);
+    if (result instanceof Promise) return result.then(release);
+    release();
+    return undefined;
   }
 
   /** Drops every param's gradient. */

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { withinTolerance } from './testing/compare.js';
-import { goldenScenarios } from './testing/golden.js';
+import { goldenGradientReleaseScenarios, goldenScenarios } from './testing/golden.js';
 import { observeReference, referenceFor, referenceStep } from './testing/harness.js';
 import { compareObserved } from './testing/measure.js';
 
 // The reference is what adapters are compared against, so it must itself reproduce optimi.
 describe('the float64 reference reproduces optimi', () => {
-  for (const scenario of goldenScenarios) {
+  for (const scenario of [...goldenScenarios, ...goldenGradientReleaseScenarios]) {
     it(scenario.name, () => {
       const reference = referenceFor(scenario);
       scenario.steps.forEach((step, t) => {

@@ -25,6 +25,8 @@ export class ReferenceStableAdamW {
   readonly state: (ReferenceTensorState | null)[];
   readonly groups: ReferenceGroup[];
   readonly groupSteps: number[];
+  /** Per-parameter step counters (gradient release). */
+  readonly paramSteps: number[];
   readonly dtype: Dtype;
 
   constructor(init: readonly ArrayLike<number>[], groups: ReferenceGroup[], dtype: Dtype) {
@@ -33,6 +35,19 @@ export class ReferenceStableAdamW {
     this.state = init.map(() => null);
     this.groups = groups;
     this.groupSteps = groups.map(() => 0);
+    this.paramSteps = init.map(() => 0);
+  }
+
+  /**
+   * Gradient release: steps param `i` alone with its own counter. With `accumulate`, only the
+   * moments are updated (optimi's optimizer accumulation).
+   */
+  stepParam(i: number, grad: ArrayLike<number>, accumulate = false): void {
+    const group = this.groups.find((g) => g.params.includes(i));
+    if (!group) throw new Error(`param ${i} is in no group`);
+    const t = (this.paramSteps[i] as number) + 1;
+    this.paramSteps[i] = t;
+    this.#stepTensor(i, grad, group.hyperparameters, t, accumulate);
   }
 
   /** One `step()`: `grads[i]` is param i's gradient, or null to skip it. */
@@ -42,12 +57,12 @@ export class ReferenceStableAdamW {
       this.groupSteps[g] = t;
       for (const i of group.params) {
         const grad = grads[i];
-        if (grad != null) this.#stepTensor(i, grad, group.hyperparameters, t);
+        if (grad != null) this.#stepTensor(i, grad, group.hyperparameters, t, false);
       }
     });
   }
 
-  #stepTensor(i: number, grad: ArrayLike<number>, h: Hyperparameters, t: number): void {
+  #stepTensor(i: number, grad: ArrayLike<number>, h: Hyperparameters, t: number, accumulate: boolean): void {
     const dtype = this.dtype;
     const round = (x: number) => roundToDtype(x, dtype);
     const theta = this.params[i] as Float64Array;
@@ -76,6 +91,7 @@ export class ReferenceStableAdamW {
       s.expAvgSq[j] = round(v);
       sum += (g * g) / Math.max(v, epsSq);
     }
+    if (accumulate) return;
     const rms = Math.sqrt(sum / n);
     const eta = rms > 1 ? h.lr / rms : h.lr;
     const decay = 1 - eta * (h.decoupleLr ? h.weightDecay / (h.maxLr as number) : h.weightDecay);

@@ -1,8 +1,8 @@
 import type { Dtype } from '../dtype.js';
 import { StableAdamWError } from '../errors.js';
 import type { StateDict } from '../state-dict.js';
-import { handCheckedScenario, standardScenarios } from './generated.js';
-import { goldenScenario, goldenScenarios } from './golden.js';
+import { gradientReleaseScenarios, handCheckedScenario, standardScenarios } from './generated.js';
+import { goldenGradientReleaseScenarios, goldenScenario, goldenScenarios } from './golden.js';
 import {
   type ConformanceTarget,
   type ObservedValues,
@@ -188,6 +188,19 @@ async function checkStepCounting(target: ConformanceTarget, base: Scenario): Pro
   });
 }
 
+/** Per-parameter steps with every gradient present match normal steps of the float64 reference. */
+async function checkReleaseMatchesNormal(target: ConformanceTarget, scenario: Scenario): Promise<void> {
+  const normal: Scenario = { ...scenario, mode: 'normal' };
+  const reference = referenceFor(normal);
+  await withHarness(target, scenario, (harness) =>
+    replay(harness, scenario, async (t) => {
+      referenceStep(reference, normal, t);
+      const label = `${scenario.name} step ${t + 1} vs normal-mode reference`;
+      assertClose(label, await observe(harness, scenario), observeReference(reference), scenario.tolerance, scenario.dtype);
+    }),
+  );
+}
+
 /**
  * The conformance suite: every check an adapter must pass, independent of the test runner.
  * Use it as `for (const c of conformanceCases(target)) it(c.name, c.run)`.
@@ -217,6 +230,24 @@ export function conformanceCases(target: ConformanceTarget, { steps = 20 }: { st
     cases.push({ name: `step counting ${dtype}`, run: () => checkStepCounting(target, mixed) });
     cases.push({ name: `state dict round trip ${dtype}`, run: () => checkStateDictRoundTrip(target, spikes) });
     cases.push({ name: `failed calls mutate nothing ${dtype}`, run: () => checkFailuresMutateNothing(target, spikes) });
+  }
+  if (target.gradientRelease) cases.push(...gradientReleaseCases(target, steps));
+  return cases;
+}
+
+/** Gradient release and optimizer accumulation, for targets whose harness has `stepParam`. */
+function gradientReleaseCases(target: ConformanceTarget, steps: number): ConformanceCase[] {
+  const cases: ConformanceCase[] = [];
+  for (const scenario of goldenGradientReleaseScenarios.filter((s) => target.dtypes.includes(s.dtype))) {
+    cases.push({ name: `golden ${scenario.name}`, run: () => check(target, scenario, 'expected') });
+  }
+  for (const dtype of target.dtypes) {
+    const [allGrads, skips, accumulation] = gradientReleaseScenarios(dtype, { steps }) as [Scenario, Scenario, Scenario];
+    for (const scenario of [allGrads, skips, accumulation]) {
+      cases.push({ name: `reference ${scenario.name}`, run: () => check(target, scenario, 'reference') });
+    }
+    cases.push({ name: `gradient release equals normal steps ${dtype}`, run: () => checkReleaseMatchesNormal(target, allGrads) });
+    cases.push({ name: `state dict round trip gradient release ${dtype}`, run: () => checkStateDictRoundTrip(target, skips) });
   }
   return cases;
 }

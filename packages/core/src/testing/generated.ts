@@ -193,3 +193,66 @@ export function handCheckedScenario(dtype: 'float64' | 'float32', decoupled = fa
     tolerance: referenceTolerances(dtype, 1e-3),
   };
 }
+
+/**
+ * Gradient-release scenarios for a dtype: per-parameter steps over two groups with every gradient
+ * present (equal to normal mode), with skipped gradients (per-parameter counters diverge), and
+ * optimizer accumulation over 4 micro-batches per update.
+ */
+export function gradientReleaseScenarios(
+  dtype: Dtype,
+  { steps = 24, seed = 11 }: { steps?: number; seed?: number } = {},
+): Scenario[] {
+  const shapes = [[1], [9], [17, 5], [128]];
+  const lr = dtype === 'float32' || dtype === 'float64' ? 1e-3 : 1e-2;
+  const options = { lr, gradientRelease: true };
+  const release = (s: Scenario): Scenario => ({ ...s, mode: 'gradient-release' });
+  const groups = [
+    { params: [0, 2], lr: 2 * lr, betas: [0.8, 0.95] as [number, number] },
+    { params: [1, 3], weightDecay: 0.1 },
+  ];
+  const accumulation = release(
+    generateScenario({
+      name: `accumulation-${dtype}`,
+      description: '',
+      dtype,
+      seed: seed + 2,
+      shapes,
+      steps,
+      spikeProbability: 0.1,
+      options,
+    }),
+  );
+  return [
+    release(
+      generateScenario({
+        name: `gradient-release-${dtype}`,
+        description: 'per-parameter steps in backward order, two groups, every gradient present',
+        dtype,
+        seed,
+        shapes,
+        steps,
+        groups,
+        spikeProbability: 0.1,
+        options,
+      }),
+    ),
+    release(
+      generateScenario({
+        name: `gradient-release-skips-${dtype}`,
+        description: 'per-parameter steps with missing gradients: each param keeps its own counter',
+        dtype,
+        seed: seed + 1,
+        shapes,
+        steps,
+        skipProbability: 0.3,
+        options,
+      }),
+    ),
+    {
+      ...accumulation,
+      description: 'optimizer accumulation: 3 moment-only calls, then a full step, per update',
+      steps: accumulation.steps.map((step, t) => ({ ...step, accumulate: (t + 1) % 4 !== 0 })),
+    },
+  ];
+}

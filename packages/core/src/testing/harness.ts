@@ -9,6 +9,8 @@ import { flatParamOrder, type Scenario } from './scenario.js';
 /** The optimizer surface the conformance suite drives (every adapter's `StableAdamW` has it). */
 export interface HarnessOptimizer {
   readonly paramGroups: readonly { lr: number; step: number }[];
+  /** Optimizer accumulation (gradient-release scenarios only). */
+  accumulate?: boolean;
   step(): MaybePromise<void>;
   stateDict(): MaybePromise<StateDict>;
   loadStateDict(stateDict: StateDict): MaybePromise<void>;
@@ -24,6 +26,11 @@ export interface OptimizerHarness {
   readonly backendId: string;
   /** Sets each param's gradient (scenario order; null = no gradient), rounded to the param's dtype. */
   setGrads(grads: readonly (ArrayLike<number> | null)[]): MaybePromise<void>;
+  /**
+   * Gradient release: steps param `index` (scenario order) alone with `grad`, through the
+   * adapter's per-parameter entry point. Required by targets that declare `gradientRelease`.
+   */
+  stepParam?(index: number, grad: ArrayLike<number>): MaybePromise<void>;
   /** Reads every param (scenario order) as float64 values. */
   readParams(): MaybePromise<Float64Array[]>;
   /** Frees params, gradients and optimizer state. */
@@ -38,6 +45,8 @@ export interface ConformanceTarget {
   /** Names the target in test titles, e.g. `cpu` or `tfjs-wasm`. */
   readonly id: string;
   readonly dtypes: readonly Dtype[];
+  /** The harness implements `stepParam`: run the gradient-release and accumulation checks. */
+  readonly gradientRelease?: boolean;
   create(spec: HarnessSpec): MaybePromise<OptimizerHarness>;
 }
 
@@ -63,15 +72,35 @@ export async function observe(harness: OptimizerHarness, scenario: Scenario): Pr
   return { params, expAvg, expAvgSq };
 }
 
-/** Applies a scenario step's scheduled lr and gradients, then steps. */
+/** Params with a gradient in a step, in backward order (the reverse of the optimizer's order). */
+function releaseOrder(scenario: Scenario, grads: readonly (ArrayLike<number> | null)[]): number[] {
+  return flatParamOrder(scenario)
+    .reverse()
+    .filter((i) => grads[i] != null);
+}
+
+/**
+ * Applies a scenario step's scheduled lr and gradients, then steps. In gradient-release mode each
+ * param is stepped alone (honouring `accumulate`), then a framework-style `step()` without
+ * gradients runs, which must change nothing.
+ */
 export async function runStep(harness: OptimizerHarness, scenario: Scenario, t: number): Promise<void> {
   const step = scenario.steps[t];
   if (!step) throw new Error(`Scenario ${scenario.name} has no step ${t}`);
+  const { optimizer } = harness;
   step.lr?.forEach((lr, g) => {
-    (harness.optimizer.paramGroups[g] as { lr: number }).lr = lr;
+    (optimizer.paramGroups[g] as { lr: number }).lr = lr;
   });
-  await harness.setGrads(step.grads);
-  await harness.optimizer.step();
+  if (scenario.mode === 'gradient-release') {
+    if (!harness.stepParam) throw new Error(`${harness.backendId}: the harness has no stepParam for ${scenario.name}`);
+    optimizer.accumulate = step.accumulate ?? false;
+    for (const i of releaseOrder(scenario, step.grads)) await harness.stepParam(i, step.grads[i] as number[]);
+    optimizer.accumulate = false;
+    await harness.setGrads(step.grads.map(() => null));
+  } else {
+    await harness.setGrads(step.grads);
+  }
+  await optimizer.step();
 }
 
 /** Replays a scenario on a harness, calling `onStep` after each step with the step index. */
@@ -108,7 +137,12 @@ export function referenceStep(reference: ReferenceStableAdamW, scenario: Scenari
   step.lr?.forEach((lr, g) => {
     (reference.groups[g] as { hyperparameters: { lr: number } }).hyperparameters.lr = lr;
   });
-  reference.step(step.grads);
+  if (scenario.mode === 'gradient-release') {
+    for (const i of releaseOrder(scenario, step.grads)) reference.stepParam(i, step.grads[i] as number[], step.accumulate);
+    reference.step(step.grads.map(() => null));
+  } else {
+    reference.step(step.grads);
+  }
 }
 
 /** Observed values of the reference, in the same shape as `observe`. */

@@ -11,7 +11,7 @@ export {
   SeededRandom,
   standardScenarios,
 } from './generated.js';
-export { goldenScenario, goldenScenarios } from './golden.js';
+export { goldenGradientReleaseScenarios, goldenScenario, goldenScenarios } from './golden.js';
 export {
   type ConformanceTarget,
   type HarnessOptimizer,

@@ -26,6 +26,8 @@ export interface ExpectedValues {
 export interface ScenarioStep {
   /** Per param: the gradient, or null for none this step. */
   grads: (number[] | null)[];
+  /** Gradient-release scenarios: this call only accumulates moments (`optimizer.accumulate`). */
+  accumulate?: boolean;
   /** Per group: the lr a scheduler sets before this step. */
   lr?: number[];
   /** Where recorded: the values after this step (from optimi, or hand-derived). */
@@ -46,6 +48,12 @@ export interface Scenario {
   /** Where expected values come from: optimi itself, hand derivation, or none (reference only). */
   source: 'optimi' | 'hand-derived' | 'generated';
   dtype: Dtype;
+  /**
+   * `normal`: one `step()` per scenario step. `gradient-release`: each param with a gradient is
+   * stepped alone with `stepParam` (in backward order), honouring `accumulate`, then a plain `step()`
+   * that must change nothing. Needs `gradientRelease: true` in the options.
+   */
+  mode?: 'normal' | 'gradient-release';
   options: StableAdamWOptions;
   /** Param groups by index into `params`. */
   groups: ParamGroupInput<number>[];

@@ -38,6 +38,7 @@ export function cpuTarget(float16: Float16Storage = 'bits'): ConformanceTarget {
   return {
     id: float16 === 'native' ? 'cpu (native Float16Array)' : 'cpu',
     dtypes,
+    gradientRelease: true,
     create(spec: HarnessSpec): OptimizerHarness {
       const params: CpuParam[] = spec.params.map((p) => ({
         data: toStorage(p.init, spec.dtype, float16),
@@ -58,6 +59,7 @@ export function cpuTarget(float16: Float16Storage = 'bits'): ConformanceTarget {
             (params[i] as CpuParam).grad = g === null ? null : toStorage(g, spec.dtype, float16);
           });
         },
+        stepParam: (i, grad) => optimizer.stepParam(params[i] as CpuParam, toStorage(grad, spec.dtype, float16)),
         readParams: () => params.map(toFloat64),
         dispose: () => optimizer.dispose(),
       };
