@@ -36,9 +36,22 @@ export {
   StateDictError,
   UnsupportedBackendError,
 } from './errors.js';
+export { LrScheduler, type LrSchedulerState, type SchedulableOptimizer } from './lr-scheduler.js';
+export {
+  constantLr,
+  cosineDecay,
+  type LrSchedule,
+  linearDecay,
+  linearLr,
+  linearWarmup,
+  multiply,
+  sequence,
+  warmupCosine,
+} from './lr-schedules.js';
 export { StableAdamWOptimizer } from './optimizer.js';
 export type { Hyperparameters, StableAdamWOptions } from './options.js';
 export type { ParamGroup, ParamGroupInput } from './param-groups.js';
 export { type ReferenceGroup, ReferenceStableAdamW, type ReferenceTensorState } from './reference.js';
 export type { ParamGroupEntry, ParamStateEntry, SerializedNumber, StateDict } from './state-dict.js';
 export { clippedLearningRate, debiasBeta, rmsFromSum, weightDecayPerLr } from './step-scalars.js';
+export { type NamedParam, paramGroupsWeightDecay, type WeightDecayGroupOptions } from './weight-decay-groups.js';

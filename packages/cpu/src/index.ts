@@ -4,11 +4,18 @@
  */
 export {
   bfloat16ToNumber,
+  constantLr,
+  cosineDecay,
   type Dtype,
   float16ToNumber,
   GradientMismatchError,
   InvalidHyperparameterError,
   InvalidParamError,
+  type LrSchedule,
+  LrScheduler,
+  linearDecay,
+  linearWarmup,
+  multiply,
   numberToBfloat16,
   numberToFloat16,
   type ParamGroup,
@@ -17,7 +24,10 @@ export {
   type StableAdamWOptions,
   type StateDict,
   StateDictError,
+  sequence,
+  warmupCosine,
 } from '@stable-adamw/core';
 export { type CpuState, cpuBackend } from './backend.js';
 export type { CpuArray, CpuGradient, CpuParam, Float16ArrayLike } from './param.js';
 export { StableAdamW } from './stable-adamw.js';
+export { paramGroupsWeightDecay } from './weight-decay-groups.js';
