@@ -57,7 +57,9 @@ export function sequence(...phases: readonly (readonly [LrSchedule, number])[]):
   if (phases.length === 0) {
     throw new InvalidHyperparameterError('phases', phases, 'must not be empty', 'Pass at least one [schedule, steps] pair.');
   }
-  phases.forEach(([, steps], i) => requireSteps(`phases[${i}].steps`, steps));
+  phases.forEach(([, steps], i) => {
+    requireSteps(`phases[${i}].steps`, steps);
+  });
   return (t) => {
     let start = 0;
     for (const [i, [schedule, steps]] of phases.entries()) {
