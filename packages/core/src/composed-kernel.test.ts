@@ -1,5 +1,5 @@
 import { describe, it } from 'vitest';
-import { arrayTarget } from './array-backend.test-support.js';
+import { arrayTarget } from '../examples/array-adapter.js';
 import { conformanceCases } from './testing/conformance.js';
 
 // The generic kernel is what a new backend runs first: it must conform on its own.

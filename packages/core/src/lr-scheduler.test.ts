@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { arrayOptimizer, arrayParam } from './array-backend.test-support.js';
+import { arrayOptimizer, arrayParam } from '../examples/array-adapter.js';
 import { InvalidHyperparameterError } from './errors.js';
 import { LrScheduler } from './lr-scheduler.js';
 import { cosineDecay, linearWarmup, warmupCosine } from './lr-schedules.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { arrayOptimizer, arrayParam } from './array-backend.test-support.js';
+import { arrayOptimizer, arrayParam } from '../examples/array-adapter.js';
 import { InvalidHyperparameterError, InvalidParamError, StableAdamWError } from './errors.js';
 import type { StableAdamWOptions } from './options.js';
 

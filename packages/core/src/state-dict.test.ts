@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type ArrayTensor, arrayOptimizer, arrayParam } from './array-backend.test-support.js';
+import { type ArrayTensor, arrayOptimizer, arrayParam } from '../examples/array-adapter.js';
 import { StateDictError } from './errors.js';
 import type { StateDict } from './state-dict.js';
 

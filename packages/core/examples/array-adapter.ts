@@ -1,14 +1,19 @@
-import { createComposedKernel } from './composed-kernel.js';
-import type { ComposedState, StableAdamWBackendV1, TensorOpsV1 } from './contract.js';
-import { InvalidParamError } from './errors.js';
-import { StableAdamWOptimizer } from './optimizer.js';
-import type { StableAdamWOptions } from './options.js';
-import type { ParamGroupInput } from './param-groups.js';
-import type { ConformanceTarget } from './testing/harness.js';
+import {
+  type ComposedState,
+  createComposedKernel,
+  InvalidParamError,
+  type ParamGroupInput,
+  type StableAdamWBackendV1,
+  StableAdamWOptimizer,
+  type StableAdamWOptions,
+  type TensorOpsV1,
+} from '@stable-adamw/core';
+import type { ConformanceTarget } from '@stable-adamw/core/testing';
 
 /**
- * A plain-array backend built only from `TensorOpsV1` and `createComposedKernel`, as a new adapter
- * would start. Float32 storage is emulated by rounding on `assign`; arithmetic is float64.
+ * A complete adapter over plain arrays, built only from `TensorOpsV1` and `createComposedKernel`,
+ * as a new backend starts before it has fused kernels. Float32 storage is emulated by rounding on
+ * `assign`; arithmetic is float64.
  */
 export interface ArrayTensor {
   values: Float64Array;
