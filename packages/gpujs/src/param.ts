@@ -1,0 +1,67 @@
+import { type GradientProblem, InvalidParamError, type TensorInfo } from '@stable-adamw/core';
+import { type GpuJsTensor, numelOf, tensorProblem } from './tensor.js';
+
+/**
+ * A parameter of the gpu.js adapter. Each step replaces `data` with a new device tensor holding the
+ * updated values (the previous one is deleted if the optimizer made it), so read `param.data`
+ * afresh for every forward pass. Set `grad` after each backward pass (`null`/absent: skip).
+ */
+export interface GpuJsParam {
+  /** Initial values (a `Float32Array` or a 1-D float texture), then the optimizer's output. */
+  data: GpuJsTensor;
+  /** A `Float32Array` or a 1-D float texture from your own gpu.js kernel; never written to. */
+  grad?: GpuJsTensor | null;
+  /** Logical row-major shape; its product must be the element count. Default `[numel]`. */
+  shape?: readonly number[];
+  /** Used in error messages and by name-based param grouping. */
+  name?: string;
+}
+
+/** Validates a param against the device's element limit and describes it for core. */
+export function describeGpuJsParam(param: GpuJsParam, where: string, maxElements: number, limitName: string): TensorInfo {
+  if (typeof param !== 'object' || param === null) {
+    throw new InvalidParamError(
+      where,
+      `is ${String(param)}, not a { data, grad } object`,
+      'Pass params as { data: Float32Array }.',
+    );
+  }
+  const label = param.name ? `${where} (${param.name})` : where;
+  const problem = tensorProblem(param.data, undefined);
+  if (problem) {
+    throw new InvalidParamError(
+      `${label}.data`,
+      problem,
+      "Pass a Float32Array, or a texture of a gpu.js kernel with output [n] and precision 'single'.",
+    );
+  }
+  const numel = numelOf(param.data);
+  if (numel === 0) throw new InvalidParamError(label, 'has no elements', 'Leave empty tensors out of the optimizer.');
+  if (numel > maxElements) {
+    throw new InvalidParamError(
+      label,
+      `has ${numel} elements, more than the ${maxElements} this device holds in one tensor (${limitName})`,
+      'Split the tensor into several params of at most that many elements.',
+    );
+  }
+  const shape = param.shape ?? [numel];
+  const product = shape.reduce((a, b) => a * b, 1);
+  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || product !== numel) {
+    throw new InvalidParamError(
+      label,
+      `has shape [${shape.join(', ')}] but ${numel} elements`,
+      'Give a shape whose product is the element count.',
+    );
+  }
+  return { numel, dtype: 'float32', shape: [...shape], ...(param.name ? { name: param.name } : {}) };
+}
+
+/** Checks a gradient against its param: a Float32Array or 1-D float texture of the same length. */
+export function checkGpuJsGrad(_param: GpuJsParam, grad: GpuJsTensor, info: TensorInfo): GradientProblem | undefined {
+  const problem = tensorProblem(grad, info.numel);
+  if (!problem) return undefined;
+  return {
+    problem,
+    fix: `Pass a Float32Array of length ${info.numel}, or the texture of a gpu.js kernel with output [${info.numel}], pipeline: true and precision 'single'.`,
+  };
+}

@@ -1,0 +1,143 @@
+import {
+  InvalidHyperparameterError,
+  type MaybePromise,
+  type ParamGroupInput,
+  StableAdamWOptimizer,
+  type StableAdamWOptions,
+  type StateDict,
+  UnsupportedBackendError,
+} from '@stable-adamw/core';
+import type { GPU } from 'gpu.js';
+import { GpuJsBackend, type GpuJsState, type GpuJsStats, type GpuJsSum } from './backend.js';
+import { GpuJsDevice } from './device.js';
+import { andThen } from './maybe-promise.js';
+import type { GpuJsParam } from './param.js';
+import type { GpuJsTensor } from './tensor.js';
+
+/** Options of the gpu.js adapter: optimi's hyperparameters plus the gpu.js instance to run on. */
+export interface GpuJsStableAdamWOptions extends StableAdamWOptions {
+  /** The gpu.js instance that runs the optimizer's kernels (and made any texture params or grads). */
+  gpu: GPU;
+  /** Kernel precision: only `'single'` (float32). `'unsigned'` (8-bit packed textures) is refused. */
+  precision?: 'single';
+}
+
+function createBackend(options: GpuJsStableAdamWOptions | undefined): GpuJsBackend {
+  const { gpu, precision } = options ?? ({} as Partial<GpuJsStableAdamWOptions>);
+  if (precision !== undefined && precision !== 'single') {
+    throw new InvalidHyperparameterError(
+      'precision',
+      precision,
+      "must be 'single': 'unsigned' packs every value into 8-bit texture channels, far too coarse for optimizer state",
+      "Drop the option or pass precision: 'single'.",
+    );
+  }
+  if (typeof gpu !== 'object' || gpu === null || typeof (gpu as Partial<GPU>).createKernel !== 'function') {
+    throw new InvalidHyperparameterError(
+      'gpu',
+      gpu,
+      'must be a gpu.js GPU instance',
+      "Pass { gpu: new GPU({ mode: 'webgl2' }) } (or the GPU that runs your model).",
+    );
+  }
+  return new GpuJsBackend(new GpuJsDevice(gpu));
+}
+
+/**
+ * StableAdamW on gpu.js, with optimi's semantics and defaults. Params, gradients and optimizer
+ * state stay on the device between steps; each step launches a fixed set of kernels per tensor
+ * (moments, a tree reduction for the RMS, the update) and reads nothing back.
+ *
+ * `step()`, `stateDict()` and the reads return promises where gpu.js does (`webgpu`, `async`
+ * mode) and plain values otherwise, so `await opt.step()` works in every mode.
+ *
+ * @example
+ * ```ts
+ * const gpu = new GPU({ mode: 'webgl2' });
+ * const weight: GpuJsParam = { data: new Float32Array([0.5, -0.25]) };
+ * const opt = new StableAdamW([weight], { gpu, lr: 1e-3 });
+ * weight.grad = new Float32Array([0.1, -0.2]); // or a texture from your backward kernel
+ * await opt.step();
+ * const [values] = await opt.readParams();
+ * ```
+ */
+export class StableAdamW extends StableAdamWOptimizer<GpuJsParam, GpuJsTensor, GpuJsState, GpuJsSum> {
+  /** The gpu.js mode the kernels run in, e.g. `webgl2`. */
+  readonly mode: string;
+  readonly #gpujs: GpuJsBackend;
+  #disposed = false;
+
+  /**
+   * @param params params (`{ data, grad?, shape?, name? }`) or param groups (`{ params, ...overrides }`).
+   * @param options hyperparameters (`lr` required, the rest default as in optimi) and `gpu`.
+   */
+  constructor(params: readonly GpuJsParam[] | readonly ParamGroupInput<GpuJsParam>[], options: GpuJsStableAdamWOptions) {
+    const backend = createBackend(options);
+    const { gpu: _gpu, precision: _precision, ...hyperparameters } = options;
+    super(backend, params, hyperparameters);
+    this.#gpujs = backend;
+    this.mode = backend.device.mode;
+  }
+
+  /** Updates every param that has a `grad`; a promise in promise-returning modes. */
+  override step(): MaybePromise<void> {
+    this.#assertLive();
+    return super.step();
+  }
+
+  /** Gradient release: updates `param` with `grad` right away (see core's `stepParam`). */
+  override stepParam(param: GpuJsParam, grad: GpuJsTensor): MaybePromise<void> {
+    this.#assertLive();
+    return super.stepParam(param, grad);
+  }
+
+  /** The state as a JSON-serializable, PyTorch-shaped object (reads the moments back). */
+  override stateDict(): MaybePromise<StateDict> {
+    this.#assertLive();
+    return andThen(this.#gpujs.settle(), () => super.stateDict());
+  }
+
+  /** Restores a state dict from this or any other adapter (cpu, tfjs): same layout. */
+  override loadStateDict(stateDict: StateDict): MaybePromise<void> {
+    this.#assertLive();
+    return andThen(this.#gpujs.settle(), () => super.loadStateDict(stateDict));
+  }
+
+  /** Reads every param (flat order across groups) back to the host: the only param readback. */
+  readParams(): MaybePromise<Float32Array[]> {
+    this.#assertLive();
+    const reads = this.paramGroups.flatMap((group) => group.params.map((p) => this.#gpujs.readParam(p)));
+    return reads.some((r) => r instanceof Promise) ? Promise.all(reads) : (reads as Float32Array[]);
+  }
+
+  /** Reads one param back to the host. */
+  readParam(param: GpuJsParam): MaybePromise<Float32Array> {
+    this.#assertLive();
+    return this.#gpujs.readParam(param);
+  }
+
+  /** Kernel launches, readbacks and tensors held so far. */
+  get stats(): GpuJsStats {
+    return this.#gpujs.stats;
+  }
+
+  /**
+   * Frees every kernel and tensor the optimizer created, the params' current device tensors
+   * included (read them first). Tensors you passed in are left alone. The optimizer is unusable
+   * afterwards.
+   */
+  override dispose(): MaybePromise<void> {
+    if (this.#disposed) return undefined;
+    this.#disposed = true;
+    return andThen(this.#gpujs.settle(), () => {
+      super.dispose();
+      return this.#gpujs.destroy();
+    });
+  }
+
+  #assertLive(): void {
+    if (this.#disposed) {
+      throw new UnsupportedBackendError('This optimizer was disposed and its kernels freed', 'Create a new StableAdamW.');
+    }
+  }
+}

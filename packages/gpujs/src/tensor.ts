@@ -1,0 +1,69 @@
+import type { MaybePromise } from '@stable-adamw/core';
+import { andThen } from './maybe-promise.js';
+
+/**
+ * A device-resident result of a gpu.js pipeline kernel: a `Texture` on WebGL/WebGL2/headlessgl, a
+ * buffer handle (`WebGPUBufferResult`) on WebGPU. Typed structurally so both fit.
+ */
+export interface DeviceTensor {
+  /** gpu.js output dimensions `[x]`, `[x, y]` or `[x, y, z]`. */
+  readonly output: ArrayLike<number>;
+  /** Reads the values back to the host (a promise on WebGPU). */
+  toArray(): unknown;
+  delete(): void;
+  /** The kernel that produced it; its `precision` tells packed 8-bit textures apart. */
+  readonly kernel?: { readonly precision?: string } | null;
+}
+
+/**
+ * Values of a param or gradient: a `Float32Array` on the host, or a device tensor produced by a
+ * gpu.js kernel with `pipeline: true` (on `cpu`/`webasm`, pipeline kernels return Float32Arrays).
+ */
+export type GpuJsTensor = Float32Array | DeviceTensor;
+
+/** True for a gpu.js texture or WebGPU buffer handle. */
+export function isDeviceTensor(x: unknown): x is DeviceTensor {
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    !ArrayBuffer.isView(x) &&
+    typeof (x as DeviceTensor).toArray === 'function' &&
+    typeof (x as DeviceTensor).delete === 'function' &&
+    typeof (x as DeviceTensor).output === 'object'
+  );
+}
+
+/** A short description of a value for error messages. */
+export function describeKind(x: unknown): string {
+  if (x === null || x === undefined) return String(x);
+  if (isDeviceTensor(x))
+    return `${(x as object).constructor?.name ?? 'texture'} with output [${Array.from(x.output).join(', ')}]`;
+  return (x as object).constructor?.name ?? typeof x;
+}
+
+/**
+ * Why a tensor cannot stand for `numel` float32 values, or undefined. Device tensors must be 1-D
+ * (`output: [numel]`) and single precision.
+ */
+export function tensorProblem(x: unknown, numel: number | undefined): string | undefined {
+  if (x instanceof Float32Array) {
+    return numel === undefined || x.length === numel ? undefined : `has ${x.length} elements but ${numel} are needed`;
+  }
+  if (!isDeviceTensor(x)) return `is ${describeKind(x)}, not a Float32Array or a gpu.js pipeline texture`;
+  if (x.kernel?.precision === 'unsigned') return `is a texture of a kernel with precision 'unsigned' (8-bit packed values)`;
+  const dims = Array.from(x.output).filter((d, i) => i === 0 || d !== 1);
+  if (dims.length !== 1) return `is a ${describeKind(x)}, but only 1-D outputs [n] are supported`;
+  if (numel !== undefined && dims[0] !== numel) return `has ${dims[0]} elements but ${numel} are needed`;
+  return undefined;
+}
+
+/** Element count of a tensor that passed `tensorProblem`. */
+export function numelOf(x: GpuJsTensor): number {
+  return x instanceof Float32Array ? x.length : (x.output[0] as number);
+}
+
+/** Reads a tensor as a fresh Float32Array (a copy for host arrays, a device readback otherwise). */
+export function readTensor(x: GpuJsTensor): MaybePromise<Float32Array> {
+  if (x instanceof Float32Array) return x.slice();
+  return andThen(x.toArray() as MaybePromise<ArrayLike<number>>, (values) => Float32Array.from(values));
+}

@@ -1,0 +1,131 @@
+import type { MaybePromise } from '@stable-adamw/core';
+import type { ConformanceTarget, HarnessSpec, OptimizerHarness } from '@stable-adamw/core/testing';
+import { GPU, type IKernelRunShortcut } from 'gpu.js';
+import { andThen } from '../maybe-promise.js';
+import type { GpuJsParam } from '../param.js';
+import { StableAdamW } from '../stable-adamw.js';
+import { type GpuJsTensor, isDeviceTensor } from '../tensor.js';
+
+/** gpu.js modes a target can be built for (`gpu` and `async` pick a backend themselves). */
+export type GpuJsTargetMode = 'cpu' | 'webasm' | 'webgl' | 'webgl2' | 'headlessgl' | 'webgpu' | 'gpu' | 'async';
+
+/** How the harness hands tensors to the optimizer. */
+export interface GpuJsTargetOptions {
+  /**
+   * `'array'` (default): params and gradients as Float32Arrays. `'texture'`: both first go through
+   * a gpu.js pipeline kernel, as textures (or buffers) made by the user's own kernels would.
+   */
+  inputs?: 'array' | 'texture';
+}
+
+/** A conformance target that also owns a gpu.js instance, released by `close()`. */
+export interface GpuJsConformanceTarget extends ConformanceTarget {
+  /** Destroys the gpu.js instance the harnesses share. */
+  close(): Promise<void>;
+}
+
+/** Copies host values into a pipeline tensor with a kernel of the harness's own, like a user's model would. */
+class Uploader {
+  readonly #gpu: GPU;
+  readonly #kernels = new Map<number, IKernelRunShortcut>();
+
+  constructor(gpu: GPU) {
+    this.#gpu = gpu;
+  }
+
+  upload(values: ArrayLike<number>): MaybePromise<GpuJsTensor> {
+    const n = values.length;
+    let kernel = this.#kernels.get(n);
+    if (!kernel) {
+      kernel = this.#gpu.createKernel(
+        function (this: { thread: { x: number } }, a: number[]): number {
+          return a[this.thread.x] as number;
+        },
+        { output: [n], pipeline: true, immutable: true, precision: 'single', tactic: 'precision' },
+      );
+      this.#kernels.set(n, kernel);
+    }
+    return kernel(Float32Array.from(values)) as MaybePromise<GpuJsTensor>;
+  }
+
+  destroy(): void {
+    for (const kernel of this.#kernels.values()) kernel.destroy();
+    this.#kernels.clear();
+  }
+}
+
+function all<T>(values: MaybePromise<T>[]): MaybePromise<T[]> {
+  return values.some((v) => v instanceof Promise) ? Promise.all(values) : (values as T[]);
+}
+
+/**
+ * A conformance target running the gpu.js adapter in `mode` (float32 storage only). Works in Node
+ * (`cpu`, `webasm`, `headlessgl`) and in browsers (`webgl2`, `webgl`, `webgpu`); it imports
+ * nothing Node-specific.
+ */
+export function gpujsTarget(mode: GpuJsTargetMode, { inputs = 'array' }: GpuJsTargetOptions = {}): GpuJsConformanceTarget {
+  let gpu: GPU | undefined;
+  const getGpu = () => {
+    gpu ??= new GPU({ mode: mode as never });
+    return gpu;
+  };
+  return {
+    id: inputs === 'texture' ? `gpujs-${mode} (texture inputs)` : `gpujs-${mode}`,
+    dtypes: ['float32'],
+    gradientRelease: true,
+    create(spec: HarnessSpec): MaybePromise<OptimizerHarness> {
+      const shared = getGpu();
+      const uploader = new Uploader(shared);
+      const grads = new Set<GpuJsTensor>();
+      const toTensor = (values: ArrayLike<number>): MaybePromise<GpuJsTensor> =>
+        inputs === 'texture' ? uploader.upload(values) : Float32Array.from(values);
+      const dropGrads = () => {
+        for (const g of grads) if (isDeviceTensor(g)) g.delete();
+        grads.clear();
+      };
+      const withGrad = (values: ArrayLike<number>) =>
+        andThen(toTensor(values), (tensor) => {
+          grads.add(tensor);
+          return tensor;
+        });
+      return andThen(all(spec.params.map((p) => toTensor(p.init))), (initial) => {
+        const params: GpuJsParam[] = spec.params.map((p, i) => ({
+          data: initial[i] as GpuJsTensor,
+          shape: p.shape,
+          ...(p.name ? { name: p.name } : {}),
+        }));
+        const groups = spec.groups.map(({ params: indices, ...overrides }) => ({
+          ...overrides,
+          params: indices.map((i) => params[i] as GpuJsParam),
+        }));
+        const optimizer = new StableAdamW(groups, { ...spec.options, gpu: shared });
+        return {
+          optimizer,
+          backendId: optimizer.backendId,
+          setGrads(values) {
+            dropGrads();
+            return andThen(all(values.map((g) => (g === null ? null : withGrad(g)))), (tensors) => {
+              tensors.forEach((g, i) => {
+                (params[i] as GpuJsParam).grad = g;
+              });
+            });
+          },
+          stepParam: (i, grad) => andThen(withGrad(grad), (g) => optimizer.stepParam(params[i] as GpuJsParam, g)),
+          readParams: () =>
+            andThen(all(params.map((p) => optimizer.readParam(p))), (values) => values.map((v) => Float64Array.from(v))),
+          dispose: () =>
+            andThen(optimizer.dispose(), () => {
+              dropGrads();
+              // Initial texture params belong to the harness, not the optimizer.
+              for (const t of initial) if (isDeviceTensor(t)) t.delete();
+              uploader.destroy();
+            }),
+        };
+      });
+    },
+    async close() {
+      await gpu?.destroy();
+      gpu = undefined;
+    },
+  };
+}
