@@ -33,6 +33,8 @@ export interface GpuJsStats {
   readonly liveTensors: number;
   /** Compiled kernels. */
   readonly kernels: number;
+  /** gpu.js kernel classes that ran, e.g. `['webgl2']`; a fallback shows up as `'cpu'`. */
+  readonly executedModes: readonly string[];
 }
 
 /** The gpu.js backend of the v1 contract; one per optimizer, owning its kernels and tensors. */
@@ -142,7 +144,12 @@ export class GpuJsBackend implements StableAdamWBackendV1<GpuJsParam, GpuJsTenso
 
   /** The param's values once pending steps finish; the only readback besides `exportState`. */
   readParam(param: GpuJsParam): MaybePromise<Float32Array> {
-    return andThen(this.#states.get(param)?.ready, () => this.read(param.data));
+    return andThen(this.whenReady(param), () => this.read(param.data));
+  }
+
+  /** Waits for pending work on one param's tensors. */
+  whenReady(param: GpuJsParam): MaybePromise<void> {
+    return this.#states.get(param)?.ready;
   }
 
   /** Waits for every pending step (promise-returning modes). */
@@ -163,6 +170,7 @@ export class GpuJsBackend implements StableAdamWBackendV1<GpuJsParam, GpuJsTenso
       readbacks: this.#readbacks,
       liveTensors: this.#owned.size,
       kernels: this.device.kernelCount,
+      executedModes: this.device.executedModes,
     };
   }
 

@@ -196,6 +196,17 @@ export class GpuJsDevice {
     this.#kernels.clear();
   }
 
+  /** The gpu.js kernel classes that actually ran (e.g. `['webgl2']`), to catch silent fallbacks. */
+  get executedModes(): string[] {
+    const modes = new Set<string>();
+    for (const k of this.#kernels.values()) {
+      const inner = (k as unknown as { kernel?: { constructor: { mode?: string } } }).kernel;
+      const mode = inner?.constructor.mode;
+      if (mode) modes.add(mode);
+    }
+    return [...modes].sort();
+  }
+
   /** Number of compiled kernels (diagnostics). */
   get kernelCount(): number {
     return this.#kernels.size;

@@ -88,7 +88,8 @@ export class StableAdamW extends StableAdamWOptimizer<GpuJsParam, GpuJsTensor, G
   /** Gradient release: updates `param` with `grad` right away (see core's `stepParam`). */
   override stepParam(param: GpuJsParam, grad: GpuJsTensor): MaybePromise<void> {
     this.#assertLive();
-    return super.stepParam(param, grad);
+    // Core ignores phase 1's result on accumulation-only calls; wait for it so the caller may free `grad`.
+    return andThen(super.stepParam(param, grad), () => this.#gpujs.whenReady(param));
   }
 
   /** The state as a JSON-serializable, PyTorch-shaped object (reads the moments back). */
