@@ -1,34 +1,39 @@
 #!/usr/bin/env node
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { nodeBackends, type ParityBackend } from './backends.js';
-import { buildReport, formatTable, writeReport } from './report.js';
-import { runParity } from './run.js';
+import { nodeBackends } from './backends.js';
+import { DEFAULT_CHROMIUM } from './browser/chromium.js';
+import { BROWSER_BACKENDS } from './browser/protocol.js';
+import { runInChromium } from './browser/run-browser.js';
+import { renderHtml } from './html-report.js';
+import { buildReport, formatSummary, formatTable, reportJson, writeText } from './report.js';
+import { type BackendRun, combineRuns, runBackends } from './run.js';
 import { scenariosFor } from './scenarios.js';
 
 const HELP = `Usage: stable-adamw-parity [options]
 
-Runs StableAdamW scenarios on every reachable backend against optimi's golden
-trajectories and the float64 reference, prints a table and writes a JSON report.
+Runs StableAdamW scenarios on every reachable backend (Node, and headless Chromium) against
+optimi's golden trajectories and the float64 reference, prints a table and writes
+parity-report/report.json and parity-report/report.html.
 
-  --backend <id>    only these backends (repeatable; an id or a prefix such as "cpu")
-  --scenario <name> only scenarios whose name contains this (repeatable)
-  --steps <n>       steps of the seeded scenarios (default 30)
-  --seed <n>        seed of the seeded scenarios (default 1)
-  --out <file>      report path (default parity-report/report.json where npm was run)
-  --json            print the report as JSON instead of the table
-  --strict          count an unavailable backend as a failure
-  --list            list backends and scenarios, run nothing
-  -h, --help        this text
+  --backend <id>     only these backends (repeatable or comma-separated; an id or a prefix like "tfjs")
+  --scenario <name>  only scenarios whose name contains this (repeatable)
+  --steps <n>        steps of the seeded scenarios (default 30)
+  --seed <n>         seed of the seeded scenarios (default 1)
+  --quick            leave out the large (2M-element) and 1000-step scenarios
+  --no-browser       skip the headless Chromium backends
+  --chromium <path>  Chromium executable (default ${DEFAULT_CHROMIUM})
+  --out <dir>        report folder (default parity-report where npm was run)
+  --json             print the report as JSON instead of the table
+  --strict           count a skipped backend as a failure
+  --list             list backends and scenarios, run nothing
+  -h, --help         this text
 
-Exits 1 when any scenario fails (or, with --strict or a named --backend, when a backend is unavailable).`;
+Exits 1 when any scenario fails (or, with --strict or a named --backend, when a backend is skipped).`;
 
 function positiveInteger(name: string, value: string): number {
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1) {
-    console.error(`--${name} must be a positive integer, got ${JSON.stringify(value)}`);
-    process.exit(2);
-  }
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -39,6 +44,9 @@ async function main(): Promise<number> {
       scenario: { type: 'string', multiple: true, default: [] },
       steps: { type: 'string', default: '30' },
       seed: { type: 'string', default: '1' },
+      quick: { type: 'boolean', default: false },
+      'no-browser': { type: 'boolean', default: false },
+      chromium: { type: 'string', default: DEFAULT_CHROMIUM },
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
       strict: { type: 'boolean', default: false },
@@ -52,38 +60,51 @@ async function main(): Promise<number> {
   }
   const steps = positiveInteger('steps', values.steps);
   const seed = positiveInteger('seed', values.seed);
-  const all: ParityBackend[] = nodeBackends();
+  const node = nodeBackends();
+  const browser = values['no-browser'] ? [] : [...BROWSER_BACKENDS];
+  const known = [...node.map((b) => b.id), ...BROWSER_BACKENDS.map((b) => b.id)];
   const wanted = values.backend.flatMap((b) => b.split(',')).filter(Boolean);
-  const backends = wanted.length === 0 ? all : all.filter((b) => wanted.some((w) => b.id === w || b.id.startsWith(`${w}-`)));
-  const unknown = wanted.filter((w) => !all.some((b) => b.id === w || b.id.startsWith(`${w}-`)));
-  if (unknown.length > 0) {
-    console.error(`Unknown backend ${unknown.join(', ')}. Known: ${all.map((b) => b.id).join(', ')}`);
-    return 2;
-  }
+  const matches = (id: string) => wanted.length === 0 || wanted.some((w) => id === w || id.startsWith(`${w}-`));
+  const unknown = wanted.filter((w) => !known.some((id) => id === w || id.startsWith(`${w}-`)));
+  if (unknown.length > 0) throw new Error(`Unknown backend ${unknown.join(', ')}. Known: ${known.join(', ')}`);
+  const options = { steps, seed, quick: values.quick, scenarioFilter: values.scenario };
   if (values.list) {
-    for (const b of backends) {
+    for (const b of [...node, ...browser].filter((b) => matches(b.id))) {
       console.log(
-        `${b.id}: ${scenariosFor(b.dtype, { steps, seed })
+        `${b.id}: ${scenariosFor(b.dtype, options)
           .map((s) => s.scenario.name)
           .join(', ')}`,
       );
     }
     return 0;
   }
-  const options = { steps, seed, scenarioFilter: values.scenario };
-  const run = await runParity(backends, {
-    ...options,
-    onResult: (r) => {
-      if (!values.json) process.stderr.write(`${r.pass ? '✓' : '✗'} ${r.backend} ${r.scenario}\n`);
-    },
-  });
-  const report = buildReport(run, options);
-  const out = resolve(process.env.INIT_CWD ?? process.cwd(), values.out ?? 'parity-report/report.json');
-  writeReport(out, report);
-  console.log(values.json ? JSON.stringify(report, null, 2) : formatTable(report));
-  if (!values.json) console.log(`report: ${out}`);
-  const unavailableFails = (values.strict || wanted.length > 0) && report.summary.unavailable > 0;
-  return report.summary.failed > 0 || report.results.length === 0 || unavailableFails ? 1 : 0;
+  const onResult = values.json
+    ? undefined
+    : (r: { pass: boolean; backend: string; scenario: string; durationMs?: number }) =>
+        process.stderr.write(`${r.pass ? '✓' : '✗'} ${r.backend} ${r.scenario} (${r.durationMs ?? 0} ms)\n`);
+  const runs: BackendRun[] = [
+    await runBackends(
+      node.filter((b) => matches(b.id)),
+      { ...options, ...(onResult ? { onResult } : {}) },
+    ),
+  ];
+  const browserIds = browser.map((b) => b.id).filter(matches);
+  let chromiumVersion: string | undefined;
+  if (browserIds.length > 0) {
+    const run = await runInChromium(browserIds, { ...options, chromium: values.chromium, ...(onResult ? { onResult } : {}) });
+    chromiumVersion = run.chromiumVersion;
+    runs.push(run);
+  }
+  const combined = combineRuns(runs, options);
+  const report = buildReport({ ...combined, ...(chromiumVersion ? { chromium: chromiumVersion } : {}) }, options);
+  const out = resolve(process.env.INIT_CWD ?? process.cwd(), values.out ?? 'parity-report');
+  writeText(resolve(out, 'report.json'), reportJson(report));
+  writeText(resolve(out, 'report.html'), renderHtml(report));
+  writeText(resolve(out, 'table.md'), `${formatTable(report, { markdown: true })}\n`);
+  if (values.json) console.log(reportJson(report));
+  else console.log(`${formatTable(report)}\n${formatSummary(report)}\nreport: ${out}/report.json, ${out}/report.html`);
+  const skippedFails = (values.strict || wanted.length > 0) && report.summary.unavailable > 0;
+  return report.summary.failed > 0 || report.results.length === 0 || skippedFails ? 1 : 0;
 }
 
 main().then(
@@ -91,7 +112,7 @@ main().then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    console.error(error);
-    process.exitCode = 1;
+    console.error(error instanceof Error ? error.message : error);
+    process.exitCode = 2;
   },
 );

@@ -1,13 +1,10 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { ConformanceTarget } from '@stable-adamw/core/testing';
 import { describe, expect, it } from 'vitest';
 import { nodeBackends, type ParityBackend } from './backends.js';
-import { buildReport, formatTable, writeReport } from './report.js';
-import { runParity } from './run.js';
+import { buildReport, formatSummary, formatTable, reportJson } from './report.js';
+import { combineRuns, runBackends } from './run.js';
 
-const options = { steps: 8, seed: 3, scenarioFilter: [] as string[] };
+const options = { steps: 8, seed: 3, quick: true, scenarioFilter: [] as string[] };
 
 /** The cpu backend with its learning rate nudged by 1%: parity must notice. */
 function nudged(): ParityBackend {
@@ -19,9 +16,7 @@ function nudged(): ParityBackend {
       const target = await cpu.open();
       return {
         ...target,
-        async create(spec) {
-          return target.create({ ...spec, options: { ...spec.options, lr: spec.options.lr * 1.01 } });
-        },
+        create: (spec) => target.create({ ...spec, options: { ...spec.options, lr: spec.options.lr * 1.01 } }),
       };
     },
   };
@@ -33,51 +28,62 @@ const missing: ParityBackend = {
   open: () => Promise.reject(new Error('not installed here')),
 };
 
-describe('runParity', () => {
+describe('runBackends', () => {
   it('passes every scenario on the cpu backends', async () => {
-    const run = await runParity(nodeBackends(), options);
+    const run = await runBackends(
+      nodeBackends().filter((b) => b.id.startsWith('cpu-')),
+      options,
+    );
     expect(run.backends.map((b) => b.id)).toEqual(['cpu-f64', 'cpu-f32', 'cpu-bf16', 'cpu-f16']);
-    expect(run.results.length).toBeGreaterThan(20);
+    expect(run.results.length).toBeGreaterThan(25);
     expect(run.results.filter((r) => !r.pass)).toEqual([]);
   });
 
   it('fails a backend that is slightly wrong, and reports one that is missing', async () => {
-    const run = await runParity([nudged(), missing], { ...options, scenarioFilter: ['golden/defaults', 'spikes-float32'] });
+    const run = await runBackends([nudged(), missing], { ...options, scenarioFilter: ['golden/defaults', 'spikes-float32'] });
     expect(run.results.map((r) => [r.scenario, r.pass])).toEqual([
       ['golden/defaults-f32', false],
       ['spikes-float32', false],
     ]);
     expect(run.results[0]?.failure).toMatch(/outside/);
     expect(run.backends).toEqual([
-      { id: 'nudged-f32', available: true },
-      { id: 'missing-f32', available: false, reason: 'not installed here' },
+      { id: 'nudged-f32', available: true, environment: 'node' },
+      { id: 'missing-f32', available: false, environment: 'node', reason: 'not installed here' },
     ]);
   });
+});
 
-  it('writes the report in the documented shape and prints a table', async () => {
-    const run = await runParity([nodeBackends()[1] as ParityBackend, missing], { ...options, scenarioFilter: ['mixed'] });
-    const report = buildReport(run, options);
-    const path = join(mkdtempSync(join(tmpdir(), 'parity-')), 'out', 'report.json');
-    writeReport(path, report);
-    const written = JSON.parse(readFileSync(path, 'utf8'));
-    expect(written.backends).toEqual([
-      { id: 'cpu-f32', available: true },
-      { id: 'missing-f32', available: false, reason: 'not installed here' },
+describe('the report', () => {
+  it('has the documented shape, agreement between backends, RMS traces, and a table', async () => {
+    const cpu = nodeBackends().find((b) => b.id === 'cpu-f32') as ParityBackend;
+    const run = await runBackends([cpu, nudged(), missing], { ...options, scenarioFilter: ['spikes-float32'] });
+    const report = JSON.parse(reportJson(buildReport(combineRuns([run], options), options)));
+    expect(report.backends.map((b: { id: string; available: boolean }) => [b.id, b.available])).toEqual([
+      ['cpu-f32', true],
+      ['nudged-f32', true],
+      ['missing-f32', false],
     ]);
-    expect(written.results).toEqual([
-      {
-        backend: 'cpu-f32',
-        scenario: 'mixed-shapes-float32',
-        against: 'reference',
-        pass: true,
-        maxAbsError: expect.any(Number),
-        maxRelError: expect.any(Number),
-        maxUlp: expect.any(Number),
-      },
+    expect(report.results[0]).toMatchObject({
+      backend: 'cpu-f32',
+      scenario: 'spikes-float32',
+      against: 'reference',
+      pass: true,
+      maxAbsError: expect.any(Number),
+      maxRelError: expect.any(Number),
+      maxUlp: expect.any(Number),
+    });
+    expect(report.results[0].trace).toHaveLength(8);
+    // cpu and the nudged cpu disagree by a visible margin.
+    expect(report.agreement).toEqual([
+      { scenario: 'spikes-float32', a: 'cpu-f32', b: 'nudged-f32', maxAbsDiff: expect.any(Number), maxUlp: expect.any(Number) },
     ]);
-    const table = formatTable(report);
-    expect(table).toMatch(/cpu-f32 +mixed-shapes-float32 +reference/);
-    expect(table).toContain('unavailable: missing-f32 (not installed here)');
-    expect(table).toContain('1 passed, 0 failed, 1 backends unavailable');
+    expect(report.agreement[0].maxAbsDiff).toBeGreaterThan(1e-7);
+    expect(report.rmsTraces.length).toBeGreaterThan(0);
+    expect(report.rmsTraces[0].rms).toHaveLength(8);
+    expect(report.tolerances.float32.note).toContain('1e-6');
+    const text = `${formatTable(report)}\n${formatSummary(report)}`;
+    expect(text).toMatch(/cpu-f32 +spikes-float32 +reference/);
+    expect(text).toContain('skipped: missing-f32 — not installed here');
+    expect(text).toContain('1 passed, 1 failed, 1 backends unavailable');
   });
 });

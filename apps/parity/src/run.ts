@@ -1,63 +1,66 @@
-import { measureScenario } from '@stable-adamw/core/testing';
+import { type Agreement, type FinalParams, pairwiseAgreement } from './agreement.js';
 import type { ParityBackend } from './backends.js';
+import { type MeasureOptions, measureBackend } from './measure-backend.js';
 import type { BackendStatus, ParityResult } from './report.js';
-import { type ScenarioOptions, scenariosFor } from './scenarios.js';
+import { type RmsTrace, rmsTraces } from './rms-traces.js';
+import { scenariosFor } from './scenarios.js';
 
-export interface RunOptions extends ScenarioOptions {
-  /** Only scenarios whose name contains one of these (all when empty). */
-  scenarioFilter: readonly string[];
+export interface RunOptions extends MeasureOptions {
   /** Called after each scenario, e.g. to print progress. */
   onResult?: (result: ParityResult) => void;
 }
 
-/** Runs every matching scenario on each backend; a backend that cannot open is reported, not fatal. */
-export async function runParity(
-  backends: readonly ParityBackend[],
-  options: RunOptions,
-): Promise<{ backends: BackendStatus[]; results: ParityResult[] }> {
-  const statuses: BackendStatus[] = [];
-  const results: ParityResult[] = [];
+/** What a group of backends (this process, or a browser) produced. */
+export interface BackendRun {
+  backends: BackendStatus[];
+  results: ParityResult[];
+  finals: FinalParams[];
+}
+
+/** Runs every matching scenario on each in-process backend; a backend that cannot open is reported, not fatal. */
+export async function runBackends(backends: readonly ParityBackend[], options: RunOptions): Promise<BackendRun> {
+  const run: BackendRun = { backends: [], results: [], finals: [] };
   for (const backend of backends) {
     let target: Awaited<ReturnType<ParityBackend['open']>>;
     try {
       target = await backend.open();
     } catch (error) {
-      statuses.push({ id: backend.id, available: false, reason: error instanceof Error ? error.message : String(error) });
+      run.backends.push({
+        id: backend.id,
+        available: false,
+        environment: 'node',
+        reason: error instanceof Error ? error.message : String(error),
+      });
       continue;
     }
-    statuses.push({ id: backend.id, available: true });
+    run.backends.push({ id: backend.id, available: true, environment: 'node' });
     try {
-      const selected = scenariosFor(backend.dtype, options).filter(
-        ({ scenario }) => options.scenarioFilter.length === 0 || options.scenarioFilter.some((f) => scenario.name.includes(f)),
-      );
-      for (const { scenario, against } of selected) {
-        const result = await measure(backend.id, () => measureScenario(target, scenario, against), scenario.name);
-        results.push(result);
+      const finals = await measureBackend(backend.id, backend.dtype, target, options, (result) => {
+        run.results.push(result);
         options.onResult?.(result);
-      }
+      });
+      run.finals.push(...finals);
     } finally {
       await backend.close?.();
     }
   }
-  return { backends: statuses, results };
+  return run;
 }
 
-async function measure(backend: string, run: () => ReturnType<typeof measureScenario>, scenario: string): Promise<ParityResult> {
-  try {
-    const m = await run();
-    return {
-      backend,
-      scenario,
-      against: m.against,
-      pass: m.pass,
-      maxAbsError: m.maxAbsError,
-      maxRelError: m.maxRelError,
-      maxUlp: m.maxUlp,
-      ...(m.failure ? { failure: m.failure } : {}),
-    };
-  } catch (error) {
-    // A crash is a failure of that backend on that scenario, reported like any other.
-    const failure = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    return { backend, scenario, against: 'reference', pass: false, maxAbsError: null, maxRelError: null, maxUlp: null, failure };
-  }
+/** Scenarios whose clipping statistic is worth plotting: spikes, long runs, optimi's clipping run. */
+const TRACED = ['spikes-float32', 'drift-1000-float32', 'golden/clipping-spikes-f32', 'decoupled-schedule-float32'];
+
+/** Merges runs and adds cross-backend agreement and RMS traces of the float32 scenarios that ran. */
+export function combineRuns(
+  runs: readonly BackendRun[],
+  options: MeasureOptions,
+): BackendRun & { agreement: Agreement[]; rmsTraces: RmsTrace[] } {
+  const backends = runs.flatMap((r) => r.backends);
+  const results = runs.flatMap((r) => r.results);
+  const finals = runs.flatMap((r) => r.finals);
+  const ran = new Set(results.map((r) => r.scenario));
+  const traces = scenariosFor('float32', options)
+    .filter(({ scenario }) => TRACED.includes(scenario.name) && ran.has(scenario.name))
+    .flatMap(({ scenario }) => rmsTraces(scenario));
+  return { backends, results, finals, agreement: pairwiseAgreement(finals), rmsTraces: traces };
 }

@@ -25,6 +25,8 @@ export class ReferenceStableAdamW {
   readonly state: (ReferenceTensorState | null)[];
   readonly groups: ReferenceGroup[];
   readonly groupSteps: number[];
+  /** Each param's RMS at its last full step (null before one), for traces of the clipping statistic. */
+  readonly lastRms: (number | null)[];
   /** Per-parameter step counters (gradient release). */
   readonly paramSteps: number[];
   readonly dtype: Dtype;
@@ -36,6 +38,7 @@ export class ReferenceStableAdamW {
     this.groups = groups;
     this.groupSteps = groups.map(() => 0);
     this.paramSteps = init.map(() => 0);
+    this.lastRms = init.map(() => null);
   }
 
   /**
@@ -93,6 +96,7 @@ export class ReferenceStableAdamW {
     }
     if (accumulate) return;
     const rms = Math.sqrt(sum / n);
+    this.lastRms[i] = rms;
     const eta = rms > 1 ? h.lr / rms : h.lr;
     const decay = 1 - eta * (h.decoupleLr ? h.weightDecay / (h.maxLr as number) : h.weightDecay);
     const kahan = s.kahanComp !== null && h.kahanSum !== false;

@@ -25,7 +25,14 @@ export {
   replay,
   runStep,
 } from './harness.js';
-export { compareObserved, describeMismatch, type Field, measureScenario, type ScenarioMeasurement } from './measure.js';
+export {
+  compareObserved,
+  describeMismatch,
+  type Field,
+  measureScenario,
+  type ScenarioMeasurement,
+  type StepErrors,
+} from './measure.js';
 export {
   type ExpectedValues,
   flatParamOrder,

@@ -79,6 +79,18 @@ export interface ScenarioMeasurement {
   maxUlp: number;
   /** The first mismatch, when `pass` is false. */
   failure?: string;
+  /** Parameter errors after each compared step (1-based `step`), to show error growth. */
+  trace: StepErrors[];
+  /** The backend's parameters after the last step (scenario order), for cross-backend agreement. */
+  finalParams: Float64Array[];
+}
+
+/** Parameter errors after one step. */
+export interface StepErrors {
+  step: number;
+  maxAbsError: number;
+  maxRelError: number;
+  maxUlp: number;
 }
 
 /**
@@ -92,6 +104,8 @@ export async function measureScenario(
 ): Promise<ScenarioMeasurement> {
   const reference = against === 'reference' ? referenceFor(scenario) : undefined;
   const params: ErrorMetrics[] = [];
+  const trace: StepErrors[] = [];
+  let finalParams: Float64Array[] = [];
   let failure: string | undefined;
   const harness: OptimizerHarness = await target.create(scenario);
   try {
@@ -103,10 +117,15 @@ export async function measureScenario(
       }
       if (!expected) return;
       const metrics = compareObserved(await observe(harness, scenario), expected, scenario.tolerance, scenario.dtype);
-      if (metrics.params) params.push(metrics.params);
+      if (metrics.params) {
+        params.push(metrics.params);
+        const { maxAbsError, maxRelError, maxUlp } = metrics.params;
+        trace.push({ step: t + 1, maxAbsError, maxRelError, maxUlp });
+      }
       const suffix = reference ? ' vs reference' : '';
       failure ??= describeMismatch(`${scenario.name} step ${t + 1}${suffix}`, metrics, scenario.tolerance);
     });
+    finalParams = await harness.readParams();
   } finally {
     await harness.dispose();
   }
@@ -119,6 +138,8 @@ export async function measureScenario(
     maxAbsError: merged.maxAbsError,
     maxRelError: merged.maxRelError,
     maxUlp: merged.maxUlp,
+    trace,
+    finalParams,
     ...(failure === undefined ? (params.length > 0 ? {} : { failure: `${scenario.name}: nothing was compared` }) : { failure }),
   };
 }
