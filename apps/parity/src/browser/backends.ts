@@ -1,10 +1,6 @@
-import { cpuTarget } from '@stable-adamw/cpu/testing';
-import type { ParityBackend } from '../backends.js';
+import { cpu, gpujs, type ParityBackend } from '../backends.js';
 
-/** Backends that run inside the page (bundled into the browser entry). */
+/** Backends that run inside the page (bundled into the browser entry); ids as in `BROWSER_BACKENDS`. */
 export function browserBackends(): ParityBackend[] {
-  const cpu = cpuTarget('bits');
-  return [
-    { id: 'cpu-f32-browser', dtype: 'float32', open: async () => ({ ...cpu, id: 'cpu-f32-browser', dtypes: ['float32'] }) },
-  ];
+  return [{ ...cpu('cpu-f32-browser', 'float32') }, gpujs('webgl2'), gpujs('webgl'), gpujs('webgpu')];
 }

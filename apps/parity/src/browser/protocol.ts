@@ -17,7 +17,12 @@ export interface BrowserFinal {
 }
 
 /** Backends the browser runner offers, known to the Node side without loading them. */
-export const BROWSER_BACKENDS = [{ id: 'cpu-f32-browser', dtype: 'float32' }] as const;
+export const BROWSER_BACKENDS = [
+  { id: 'cpu-f32-browser', dtype: 'float32' },
+  { id: 'gpujs-webgl2', dtype: 'float32' },
+  { id: 'gpujs-webgl', dtype: 'float32' },
+  { id: 'gpujs-webgpu', dtype: 'float32' },
+] as const;
 
 /** What the page's `window.stableAdamWParity` offers. */
 export interface BrowserParityApi {
