@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { nodeBackends } from './backends.js';
@@ -6,7 +7,15 @@ import { DEFAULT_CHROMIUM } from './browser/chromium.js';
 import { BROWSER_BACKENDS } from './browser/protocol.js';
 import { runInChromium } from './browser/run-browser.js';
 import { renderHtml } from './html-report.js';
-import { buildReport, formatSummary, formatTable, reportJson, writeText } from './report.js';
+import {
+  buildReport,
+  formatBackendSummary,
+  formatSummary,
+  formatTable,
+  replaceReadmeTable,
+  reportJson,
+  writeText,
+} from './report.js';
 import { type BackendRun, combineRuns, runBackends } from './run.js';
 import { scenariosFor } from './scenarios.js';
 
@@ -26,6 +35,7 @@ parity-report/report.json and parity-report/report.html.
   --out <dir>        report folder (default parity-report where npm was run)
   --json             print the report as JSON instead of the table
   --strict           count a skipped backend as a failure
+  --update-readme    write the per-backend summary into README.md (between the parity markers)
   --list             list backends and scenarios, run nothing
   -h, --help         this text
 
@@ -50,6 +60,7 @@ async function main(): Promise<number> {
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
       strict: { type: 'boolean', default: false },
+      'update-readme': { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -101,6 +112,10 @@ async function main(): Promise<number> {
   writeText(resolve(out, 'report.json'), reportJson(report));
   writeText(resolve(out, 'report.html'), renderHtml(report));
   writeText(resolve(out, 'table.md'), `${formatTable(report, { markdown: true })}\n`);
+  if (values['update-readme']) {
+    const readme = resolve(process.env.INIT_CWD ?? process.cwd(), 'README.md');
+    writeText(readme, replaceReadmeTable(readFileSync(readme, 'utf8'), formatBackendSummary(report), report.generatedAt));
+  }
   if (values.json) console.log(reportJson(report));
   else console.log(`${formatTable(report)}\n${formatSummary(report)}\nreport: ${out}/report.json, ${out}/report.html`);
   const skippedFails = (values.strict || wanted.length > 0) && report.summary.unavailable > 0;

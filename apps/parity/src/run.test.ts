@@ -1,7 +1,7 @@
 import type { ConformanceTarget } from '@stable-adamw/core/testing';
 import { describe, expect, it } from 'vitest';
 import { nodeBackends, type ParityBackend } from './backends.js';
-import { buildReport, formatSummary, formatTable, reportJson } from './report.js';
+import { buildReport, formatBackendSummary, formatSummary, formatTable, replaceReadmeTable, reportJson } from './report.js';
 import { combineRuns, runBackends } from './run.js';
 
 const options = { steps: 8, seed: 3, quick: true, scenarioFilter: [] as string[] };
@@ -85,5 +85,23 @@ describe('the report', () => {
     expect(text).toMatch(/cpu-f32 +spikes-float32 +reference/);
     expect(text).toContain('skipped: missing-f32 — not installed here');
     expect(text).toContain('1 passed, 1 failed, 1 backends unavailable');
+  });
+});
+
+describe('the README table', () => {
+  it('summarises each backend and replaces only the marked block', async () => {
+    const cpu = nodeBackends().find((b) => b.id === 'cpu-f32') as ParityBackend;
+    const run = await runBackends([cpu, missing], { ...options, scenarioFilter: ['spikes-float32', 'golden/defaults'] });
+    const report = buildReport(combineRuns([run], options), options);
+    const table = formatBackendSummary(report);
+    expect(table).toMatch(/^\| cpu-f32 \| node \| 2\/2 \| /m);
+    expect(table).toContain('| missing-f32 | node | skipped: not installed here |');
+    const readme = 'intro\n<!-- parity-table:start -->\nold\n<!-- parity-table:end -->\noutro\n';
+    const updated = replaceReadmeTable(readme, table, report.generatedAt);
+    expect(updated.startsWith('intro\n<!-- parity-table:start -->\n')).toBe(true);
+    expect(updated).toContain(table);
+    expect(updated).not.toContain('old');
+    expect(updated.endsWith('<!-- parity-table:end -->\noutro\n')).toBe(true);
+    expect(() => replaceReadmeTable('no markers', table, report.generatedAt)).toThrow(/parity-table/);
   });
 });
