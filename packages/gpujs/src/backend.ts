@@ -9,7 +9,7 @@ import type {
 import { type GpuJsDevice, REDUCTION_BLOCK } from './device.js';
 import { andThen, keepPending } from './maybe-promise.js';
 import { checkGpuJsGrad, describeGpuJsParam, type GpuJsParam } from './param.js';
-import { type GpuJsTensor, isDeviceTensor, readTensor } from './tensor.js';
+import { type GpuJsTensor, isDeviceTensor, numelOf, readTensor } from './tensor.js';
 
 /** Per-tensor optimizer state: float32 moments, on the device after the first step. */
 export interface GpuJsState {
@@ -98,15 +98,24 @@ export class GpuJsBackend implements StableAdamWBackendV1<GpuJsParam, GpuJsTenso
   }
 
   updateMoments(_param: GpuJsParam, grad: GpuJsTensor, state: GpuJsState, s: MomentScalars): GpuJsSum {
-    const numel = state.expAvg instanceof Float32Array ? state.expAvg.length : (state.expAvg.output[0] as number);
     const result = andThen(state.ready, () =>
-      andThen(this.device.moments(numel, grad, state.expAvg, state.expAvgSq, s.beta1Hat, s.beta2Hat), (next) => {
-        this.#release(state.expAvg);
-        this.#release(state.expAvgSq);
-        state.expAvg = this.#own(next.expAvg);
-        state.expAvgSq = this.#own(next.expAvgSq);
-        return s.reduce ? this.#reduce(numel, grad, state.expAvgSq, s.epsSq) : undefined;
-      }),
+      andThen(this.#stateOnDevice(state), () =>
+        andThen(this.#onDevice(grad), (g) => {
+          const numel = numelOf(state.expAvg);
+          const sum = andThen(this.device.moments(numel, g, state.expAvg, state.expAvgSq, s.beta1Hat, s.beta2Hat), (next) => {
+            this.#release(state.expAvg);
+            this.#release(state.expAvgSq);
+            state.expAvg = this.#own(next.expAvg);
+            state.expAvgSq = this.#own(next.expAvgSq);
+            return s.reduce ? this.#reduce(numel, g, state.expAvgSq, s.epsSq) : undefined;
+          });
+          // An uploaded copy of a host gradient is the optimizer's own; the caller's gradient is never freed.
+          return andThen(sum, (value) => {
+            if (g !== grad) this.#release(g);
+            return value;
+          });
+        }),
+      ),
     );
     state.ready = keepPending(andThen(result, () => undefined));
     return result;
@@ -120,22 +129,16 @@ export class GpuJsBackend implements StableAdamWBackendV1<GpuJsParam, GpuJsTenso
     s: UpdateScalars,
   ): MaybePromise<void> {
     const result = andThen(sumSquares, (sum) =>
-      andThen(
-        this.device.update(
-          s.numel,
-          param.data,
-          state.expAvg,
-          state.expAvgSq,
-          sum as GpuJsTensor,
-          s.lr,
-          s.eps,
-          s.weightDecayPerLr,
+      andThen(this.#onDevice(param.data), (current) =>
+        andThen(
+          this.device.update(s.numel, current, state.expAvg, state.expAvgSq, sum as GpuJsTensor, s.lr, s.eps, s.weightDecayPerLr),
+          (next) => {
+            this.#release(sum as GpuJsTensor);
+            this.#release(current);
+            this.#release(param.data);
+            param.data = this.#own(next);
+          },
         ),
-        (next) => {
-          this.#release(sum as GpuJsTensor);
-          this.#release(param.data);
-          param.data = this.#own(next);
-        },
       ),
     );
     state.ready = keepPending(result);
@@ -196,6 +199,25 @@ export class GpuJsBackend implements StableAdamWBackendV1<GpuJsParam, GpuJsTenso
     return andThen(this.device.sumSquares(numel, grad, expAvgSq, epsSq), (first) =>
       level(this.#own(first), Math.ceil(numel / REDUCTION_BLOCK)),
     );
+  }
+
+  /**
+   * Host arrays (initial params, gradients, fresh or imported state) go through one upload kernel
+   * first, so the optimizer's kernels always see device tensors: gpu.js compiles a kernel per
+   * argument-type signature and keeps every variant alive until the GPU is destroyed.
+   */
+  #onDevice(tensor: GpuJsTensor): MaybePromise<GpuJsTensor> {
+    if (this.device.hostResident || isDeviceTensor(tensor)) return tensor;
+    return andThen(this.device.upload(tensor), (uploaded) => this.#own(uploaded));
+  }
+
+  #stateOnDevice(state: GpuJsState): MaybePromise<void> {
+    return andThen(this.#onDevice(state.expAvg), (expAvg) => {
+      state.expAvg = expAvg;
+      return andThen(this.#onDevice(state.expAvgSq), (expAvgSq) => {
+        state.expAvgSq = expAvgSq;
+      });
+    });
   }
 
   #track(state: GpuJsState): GpuJsState {

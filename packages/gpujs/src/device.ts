@@ -31,6 +31,22 @@ type Launch = (...args: unknown[]) => MaybePromise<unknown>;
 
 const SETTINGS = { pipeline: true, immutable: true, precision: 'single', tactic: 'precision' } as const;
 
+interface KernelClass {
+  readonly name: string;
+  readonly mode?: string;
+  readonly features?: KernelFeatures;
+}
+
+const GL_CLASS_MODES: Record<string, string> = { WebGL2Kernel: 'webgl2', WebGLKernel: 'webgl', HeadlessGLKernel: 'headlessgl' };
+const GL_MODES = new Set(['webgl2', 'webgl', 'headlessgl', 'gl']);
+
+/** The mode a gpu.js kernel class runs in; GL classes all report `'gpu'`, so tell them apart by name. */
+function modeOfKernelClass(kernelClass: KernelClass): string {
+  const gl = GL_CLASS_MODES[kernelClass.name];
+  if (gl) return gl;
+  return kernelClass.mode === 'gpu' ? 'gl' : (kernelClass.mode ?? 'unknown');
+}
+
 interface KernelFeatures {
   readonly kernelMap?: boolean;
   readonly maxTextureSize?: number;
@@ -56,21 +72,23 @@ export class GpuJsDevice {
   readonly limitName: string;
   /** Whether moments run as one kernel map (webgl, webgl2, headlessgl, cpu) or two kernels. */
   readonly usesKernelMap: boolean;
+  /** `cpu` and `webasm` keep "device" tensors as Float32Arrays: nothing to upload. */
+  readonly hostResident: boolean;
   launches = 0;
   readonly #kernels = new Map<string, Kernel>();
 
   constructor(gpu: GPU) {
-    const kernelClass = (gpu as unknown as { Kernel?: { features?: KernelFeatures; mode?: string } | null }).Kernel;
-    const mode = (gpu as unknown as { mode?: string }).mode;
-    if (!kernelClass || !mode || mode === 'dev') {
+    const kernelClass = (gpu as unknown as { Kernel?: KernelClass | null }).Kernel;
+    const requested = (gpu as unknown as { mode?: string }).mode;
+    if (!kernelClass || requested === 'dev') {
       throw new UnsupportedBackendError(
-        `gpu.js mode ${JSON.stringify(mode)} runs no kernels this optimizer can use`,
+        `gpu.js mode ${JSON.stringify(requested)} runs no kernels this optimizer can use`,
         "Create the GPU with one of the modes 'gpu', 'async', 'webgl2', 'webgl', 'headlessgl', 'webgpu', 'webasm' or 'cpu'.",
       );
     }
     const features = kernelClass.features ?? {};
-    const kernelMode = kernelClass.mode ?? mode;
-    const isGl = kernelMode === 'webgl' || kernelMode === 'webgl2' || kernelMode === 'headlessgl';
+    const kernelMode = modeOfKernelClass(kernelClass);
+    const isGl = GL_MODES.has(kernelMode);
     if (isGl && !(features.isFloatRead && features.isTextureFloat)) {
       throw new UnsupportedBackendError(
         `gpu.js ${kernelMode} on this device has no float textures, so it could only run with precision 'unsigned' (8-bit packed values)`,
@@ -78,9 +96,11 @@ export class GpuJsDevice {
       );
     }
     this.gpu = gpu;
-    this.mode = mode;
-    // webasm runs kernel maps on its cpu fallback only, and webgpu not at all; `async` may upgrade to webgpu.
-    this.usesKernelMap = features.kernelMap === true && mode !== 'async' && kernelMode !== 'webasm';
+    // `async` mode may move a kernel to webgpu on its first call: report it as such.
+    this.mode = requested === 'async' ? 'async' : kernelMode;
+    // webasm runs kernel maps on its cpu fallback only, and webgpu not at all.
+    this.usesKernelMap = features.kernelMap === true && requested !== 'async' && kernelMode !== 'webasm';
+    this.hostResident = requested !== 'async' && (kernelMode === 'cpu' || kernelMode === 'webasm');
     if (isGl) {
       const size = features.maxTextureSize ?? 0;
       this.maxElements = Math.min(size * size, FLOAT_INDEX_LIMIT);
@@ -200,9 +220,8 @@ export class GpuJsDevice {
   get executedModes(): string[] {
     const modes = new Set<string>();
     for (const k of this.#kernels.values()) {
-      const inner = (k as unknown as { kernel?: { constructor: { mode?: string } } }).kernel;
-      const mode = inner?.constructor.mode;
-      if (mode) modes.add(mode);
+      const inner = (k as unknown as { kernel?: { constructor: KernelClass } }).kernel;
+      if (inner) modes.add(modeOfKernelClass(inner.constructor));
     }
     return [...modes].sort();
   }

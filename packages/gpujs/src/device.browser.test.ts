@@ -1,0 +1,136 @@
+import { GradientMismatchError, InvalidParamError } from '@stable-adamw/core';
+import { GPU, type IKernelFunctionThis, type IKernelRunShortcut } from 'gpu.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { GpuJsParam } from './param.js';
+import { StableAdamW } from './stable-adamw.js';
+import { type GpuJsTensor, isDeviceTensor } from './tensor.js';
+import { compareWithCpu } from './test-support/compare-with-cpu.js';
+
+type Mode = 'webgl2' | 'webgl' | 'webgpu';
+
+type Methods = Record<string, (...args: unknown[]) => unknown>;
+
+function protoOf(name: string): Methods {
+  return (globalThis as unknown as Record<string, { prototype: Methods }>)[name]?.prototype as Methods;
+}
+
+/** Counts readbacks and live textures (GL) or buffers (WebGPU): created objects not yet freed. */
+function deviceCounters(mode: Mode) {
+  const gpu = mode === 'webgpu';
+  const gl = protoOf(mode === 'webgl2' ? 'WebGL2RenderingContext' : 'WebGLRenderingContext');
+  const read = gpu ? vi.spyOn(protoOf('GPUBuffer'), 'mapAsync') : vi.spyOn(gl, 'readPixels');
+  const create = gpu ? vi.spyOn(protoOf('GPUDevice'), 'createBuffer') : vi.spyOn(gl, 'createTexture');
+  const free = gpu ? vi.spyOn(protoOf('GPUBuffer'), 'destroy') : vi.spyOn(gl, 'deleteTexture');
+  return () => {
+    const freed = new Set(gpu ? free.mock.contexts : free.mock.calls.map((args) => args[0]));
+    const live = create.mock.results.filter((r) => r.type === 'return' && !freed.has(r.value)).length;
+    return { readbacks: read.mock.calls.length, live };
+  };
+}
+
+/** The user's backward pass: ∂/∂θ of ½‖θ − 1‖², computed on the device from the param texture. */
+function gradientKernel(gpu: GPU, n: number): IKernelRunShortcut {
+  return gpu.createKernel(
+    function (this: IKernelFunctionThis, p: number[]): number {
+      return (p[this.thread.x] as number) - 1;
+    },
+    { output: [n], pipeline: true, immutable: true, precision: 'single', tactic: 'precision' },
+  );
+}
+
+/** The caller's own initialisation kernel: a texture of `value` everywhere. */
+function initKernel(gpu: GPU, n: number): IKernelRunShortcut {
+  return gpu.createKernel(
+    function (this: IKernelFunctionThis, value: number): number {
+      return value;
+    },
+    { output: [n], pipeline: true, immutable: true, precision: 'single', tactic: 'precision' },
+  );
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe.each<Mode>(['webgl2', 'webgl', 'webgpu'])('gpujs %s on the device', (mode) => {
+  it('matches the cpu adapter step for step, state dicts included, and runs the mode it was asked for', async () => {
+    const gpu = new GPU({ mode });
+    const result = await compareWithCpu(gpu, { steps: 8 });
+    await gpu.destroy();
+    expect(result.executedModes).toEqual([mode]);
+    expect(result.maxParamError).toBeLessThan(1e-6);
+    expect(result.maxStateToleranceRatio).toBeLessThan(1);
+  });
+
+  it('reads nothing back while stepping, frees what it replaces, and everything on dispose', async () => {
+    const counters = deviceCounters(mode);
+    const baseline = counters();
+    const gpu = new GPU({ mode });
+    const sizes = [5, 300];
+    // Params start as the caller's textures, so its backward kernels always see textures.
+    const initialize = sizes.map((n) => initKernel(gpu, n));
+    const initial = await Promise.all(initialize.map((k) => k(3) as GpuJsTensor | Promise<GpuJsTensor>));
+    const params: GpuJsParam[] = initial.map((data) => ({ data }));
+    const backward = sizes.map((n) => gradientKernel(gpu, n));
+    const opt = new StableAdamW(params, { gpu, lr: 0.1 });
+    const train = async (steps: number) => {
+      for (let t = 0; t < steps; t++) {
+        for (const [i, p] of params.entries()) {
+          if (isDeviceTensor(p.grad)) p.grad.delete(); // the caller's own texture, done with
+          p.grad = (await (backward[i] as IKernelRunShortcut)(p.data as never)) as GpuJsTensor;
+        }
+        const done = opt.step();
+        expect(done instanceof Promise).toBe(mode === 'webgpu');
+        await done;
+      }
+    };
+    await train(3); // compiles every kernel and reaches steady state
+    const warm = counters();
+    await train(5);
+    const after = counters();
+    expect(after.readbacks - warm.readbacks).toBe(0);
+    expect(after.live - warm.live).toBe(0);
+    expect(opt.stats.readbacks).toBe(0);
+    expect(opt.stats.liveTensors).toBe(3 * params.length);
+
+    const values = await opt.readParams();
+    expect(opt.stats.readbacks).toBe(params.length);
+    expect(counters().readbacks - after.readbacks).toBeGreaterThanOrEqual(params.length);
+    for (const v of values) for (const x of v) expect(x).toBeLessThan(3); // moved towards 1
+
+    await opt.dispose();
+    // Gradients belong to the caller: free them with the kernels that made them.
+    for (const p of params) if (isDeviceTensor(p.grad)) p.grad.delete();
+    for (const t of initial) if (isDeviceTensor(t)) t.delete();
+    for (const k of [...backward, ...initialize]) k.destroy();
+    expect(opt.stats.liveTensors).toBe(0);
+    expect(counters().live - baseline.live).toBe(0);
+    await gpu.destroy();
+  });
+
+  it('rejects a tensor past the device limit, naming the limit', () => {
+    const gpu = new GPU({ mode });
+    const big: GpuJsParam = { data: new Float32Array(2 ** 24 + 1), name: 'embedding' };
+    expect(() => new StableAdamW([big], { gpu, lr: 1e-3 })).toThrow(InvalidParamError);
+    expect(() => new StableAdamW([big], { gpu, lr: 1e-3 })).toThrow(mode === 'webgpu' ? /2\^24/ : /maxTextureSize 8192/);
+  });
+});
+
+describe.each<Mode>(['webgl2', 'webgl'])('gpujs %s packed textures', (mode) => {
+  it("refuses gradients from a kernel with precision 'unsigned'", async () => {
+    const gpu = new GPU({ mode });
+    const packed = gpu.createKernel(
+      function (this: IKernelFunctionThis): number {
+        return 0.5;
+      },
+      { output: [4], pipeline: true, precision: 'unsigned' },
+    );
+    const p: GpuJsParam = { data: new Float32Array(4), grad: packed() as GpuJsTensor };
+    const opt = new StableAdamW([p], { gpu, lr: 1e-3 });
+    expect(() => opt.step()).toThrow(GradientMismatchError);
+    expect(() => opt.step()).toThrow(/precision 'unsigned'/);
+    await opt.dispose();
+    packed.destroy();
+    await gpu.destroy();
+  });
+});
