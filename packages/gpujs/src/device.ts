@@ -12,7 +12,7 @@ import {
   updateKernel,
 } from './kernel-sources.js';
 import { andThen } from './maybe-promise.js';
-import type { GpuJsTensor } from './tensor.js';
+import { type GpuJsTensor, numelOf } from './tensor.js';
 
 /** Elements summed per thread at each level of the RMS reduction tree. */
 export const REDUCTION_BLOCK = 16;
@@ -121,7 +121,7 @@ export class GpuJsDevice {
 
   /** A device copy of host values (or of another tensor). */
   upload(values: GpuJsTensor): MaybePromise<GpuJsTensor> {
-    const numel = values instanceof Float32Array ? values.length : (values.output[0] as number);
+    const numel = numelOf(values);
     return this.#launch(`copy:${numel}`, () => this.#create(copyKernel, numel), values) as MaybePromise<GpuJsTensor>;
   }
 

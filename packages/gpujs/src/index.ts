@@ -6,4 +6,4 @@ export type { GpuJsState, GpuJsStats, GpuJsSum } from './backend.js';
 export { type GpuJsMode, REDUCTION_BLOCK } from './device.js';
 export type { GpuJsParam } from './param.js';
 export { type GpuJsStableAdamWOptions, StableAdamW } from './stable-adamw.js';
-export { type DeviceTensor, type GpuJsTensor, isDeviceTensor } from './tensor.js';
+export { type GpuJsTensor, isDeviceTensor } from './tensor.js';

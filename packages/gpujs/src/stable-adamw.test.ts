@@ -5,7 +5,7 @@ import {
   UnsupportedBackendError,
 } from '@stable-adamw/core';
 import { StableAdamW as CpuStableAdamW } from '@stable-adamw/cpu';
-import { GPU } from 'gpu.js';
+import { GPU, type Texture } from 'gpu.js';
 import { describe, expect, it } from 'vitest';
 import { REDUCTION_BLOCK } from './device.js';
 import type { GpuJsParam } from './param.js';
@@ -86,7 +86,13 @@ describe('validation', () => {
   });
 
   it('refuses textures of kernels with unsigned precision, as params and as gradients', () => {
-    const packed = { output: [2], toArray: () => [0, 0], delete: () => undefined, kernel: { precision: 'unsigned' } };
+    // Stands in for a texture of a gpu.js kernel created with precision: 'unsigned'.
+    const packed = {
+      output: [2],
+      toArray: () => [0, 0],
+      delete: () => undefined,
+      kernel: { precision: 'unsigned' },
+    } as unknown as Texture;
     expect(() => new StableAdamW([{ data: packed }], { gpu, lr: 1e-3 })).toThrow(InvalidParamError);
     const p: GpuJsParam = { data: new Float32Array(2), grad: packed };
     const opt = new StableAdamW([p], { gpu, lr: 1e-3 });
@@ -104,7 +110,7 @@ describe('validation', () => {
   });
 
   it('rejects 2-D textures and shapes that do not match', () => {
-    const twoD = { output: [2, 3], toArray: () => [], delete: () => undefined };
+    const twoD = { output: [2, 3], toArray: () => [], delete: () => undefined } as unknown as Texture;
     expect(() => new StableAdamW([{ data: twoD }], { gpu, lr: 1e-3 })).toThrow(/only 1-D outputs/);
     expect(() => new StableAdamW([{ data: new Float32Array(6), shape: [4, 2] }], { gpu, lr: 1e-3 })).toThrow(/shape \[4, 2\]/);
   });

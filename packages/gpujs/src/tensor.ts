@@ -1,28 +1,27 @@
 import type { MaybePromise } from '@stable-adamw/core';
+import type { Texture } from 'gpu.js';
 import { andThen } from './maybe-promise.js';
 
 /**
- * A device-resident result of a gpu.js pipeline kernel: a `Texture` on WebGL/WebGL2/headlessgl, a
- * buffer handle (`WebGPUBufferResult`) on WebGPU. Typed structurally so both fit.
+ * Values of a param or gradient: a `Float32Array` on the host, or the result of a gpu.js kernel
+ * with `pipeline: true` — a `Texture` on WebGL/WebGL2/headlessgl, a buffer handle with the same
+ * surface (`toArray()` returning a promise, `delete()`) on WebGPU, and a Float32Array on
+ * `cpu`/`webasm`. Typed as gpu.js's `Texture` so it passes straight into your kernels.
  */
-export interface DeviceTensor {
+export type GpuJsTensor = Float32Array | Texture;
+
+/** The runtime surface shared by gpu.js textures and WebGPU buffer handles. */
+interface DeviceTensor {
   /** gpu.js output dimensions `[x]`, `[x, y]` or `[x, y, z]`. */
   readonly output: ArrayLike<number>;
-  /** Reads the values back to the host (a promise on WebGPU). */
   toArray(): unknown;
   delete(): void;
   /** The kernel that produced it; its `precision` tells packed 8-bit textures apart. */
   readonly kernel?: { readonly precision?: string } | null;
 }
 
-/**
- * Values of a param or gradient: a `Float32Array` on the host, or a device tensor produced by a
- * gpu.js kernel with `pipeline: true` (on `cpu`/`webasm`, pipeline kernels return Float32Arrays).
- */
-export type GpuJsTensor = Float32Array | DeviceTensor;
-
 /** True for a gpu.js texture or WebGPU buffer handle. */
-export function isDeviceTensor(x: unknown): x is DeviceTensor {
+export function isDeviceTensor(x: unknown): x is Texture {
   return (
     typeof x === 'object' &&
     x !== null &&
@@ -33,11 +32,14 @@ export function isDeviceTensor(x: unknown): x is DeviceTensor {
   );
 }
 
+function outputOf(x: Texture): number[] {
+  return Array.from((x as unknown as DeviceTensor).output);
+}
+
 /** A short description of a value for error messages. */
 export function describeKind(x: unknown): string {
   if (x === null || x === undefined) return String(x);
-  if (isDeviceTensor(x))
-    return `${(x as object).constructor?.name ?? 'texture'} with output [${Array.from(x.output).join(', ')}]`;
+  if (isDeviceTensor(x)) return `${(x as object).constructor?.name ?? 'texture'} with output [${outputOf(x).join(', ')}]`;
   return (x as object).constructor?.name ?? typeof x;
 }
 
@@ -50,8 +52,9 @@ export function tensorProblem(x: unknown, numel: number | undefined): string | u
     return numel === undefined || x.length === numel ? undefined : `has ${x.length} elements but ${numel} are needed`;
   }
   if (!isDeviceTensor(x)) return `is ${describeKind(x)}, not a Float32Array or a gpu.js pipeline texture`;
-  if (x.kernel?.precision === 'unsigned') return `is a texture of a kernel with precision 'unsigned' (8-bit packed values)`;
-  const dims = Array.from(x.output).filter((d, i) => i === 0 || d !== 1);
+  if ((x as unknown as DeviceTensor).kernel?.precision === 'unsigned')
+    return `is a texture of a kernel with precision 'unsigned' (8-bit packed values)`;
+  const dims = outputOf(x).filter((d, i) => i === 0 || d !== 1);
   if (dims.length !== 1) return `is a ${describeKind(x)}, but only 1-D outputs [n] are supported`;
   if (numel !== undefined && dims[0] !== numel) return `has ${dims[0]} elements but ${numel} are needed`;
   return undefined;
@@ -59,7 +62,7 @@ export function tensorProblem(x: unknown, numel: number | undefined): string | u
 
 /** Element count of a tensor that passed `tensorProblem`. */
 export function numelOf(x: GpuJsTensor): number {
-  return x instanceof Float32Array ? x.length : (x.output[0] as number);
+  return x instanceof Float32Array ? x.length : (outputOf(x)[0] as number);
 }
 
 /** Reads a tensor as a fresh Float32Array (a copy for host arrays, a device readback otherwise). */
