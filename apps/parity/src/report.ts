@@ -137,7 +137,7 @@ export function reportJson(report: ParityReport): string {
 function dtypeTolerances(): ParityReport['tolerances'] {
   const notes: Record<Dtype, string> = {
     float64: 'float64 against the float64 reference: |Δ| ≤ 1e-12 + 1e-10·|ref|',
-    float32: "optimi's own test tolerance: |Δ| ≤ 1e-6 + 1e-5·|ref| per element",
+    float32: "optimi's own test tolerance: |Δ| ≤ 1e-6 + 1e-5·|ref| per element (1000-step drift run: 1e-5 + 1e-4·|ref|)",
     bfloat16: 'golden README rule: |Δ| ≤ max(2 ulp, 2·lr) for params and exp_avg (lr 1e-2 here), exp_avg_sq within 10 %',
     float16: 'golden README rule: |Δ| ≤ max(2 ulp, 2·lr) for params and exp_avg (lr 1e-2 here), exp_avg_sq within 10 %',
   };

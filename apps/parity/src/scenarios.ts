@@ -5,6 +5,7 @@ import {
   handCheckedScenario,
   type Scenario,
   standardScenarios,
+  type Tolerance,
 } from '@stable-adamw/core/testing';
 
 /** A scenario and what it is compared with. */
@@ -38,9 +39,16 @@ function llmMix(dtype: Dtype, seed: number): Scenario {
   });
 }
 
+/**
+ * float32 bound for the 1000-step run: 10× optimi's per-step tolerance. Backends that compute in
+ * float32 (every GPU path) accumulate rounding differences against the float64-computed reference
+ * roughly like √steps, so the short-run bound is not meant for 1000 steps.
+ */
+const DRIFT_F32: Tolerance = { kind: 'elementwise', atol: 1e-5, rtol: 1e-4 };
+
 /** 1000 steps of a small model, to show how error grows (or not) over a long run. */
 function drift(dtype: Dtype, seed: number): Scenario {
-  return generateScenario({
+  const scenario = generateScenario({
     name: `drift-1000-${dtype}`,
     description: '1000 steps of three small tensors with occasional spikes',
     dtype,
@@ -50,6 +58,9 @@ function drift(dtype: Dtype, seed: number): Scenario {
     spikeProbability: 0.02,
     options: { lr: lrFor(dtype) },
   });
+  return dtype === 'float32'
+    ? { ...scenario, tolerance: { params: DRIFT_F32, expAvg: DRIFT_F32, expAvgSq: DRIFT_F32 } }
+    : scenario;
 }
 
 /** 16-bit storage with Kahan summation turned off (plain rounding of every update). */
