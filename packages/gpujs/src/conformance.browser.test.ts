@@ -3,12 +3,13 @@ import { afterAll, describe, it } from 'vitest';
 import { type GpuJsTargetOptions, gpujsTarget } from './testing/gpujs-target.js';
 
 // SwiftShader emulates the GPU on two cores: 10 steps per generated scenario keeps the suite quick.
-const runs: [mode: 'webgl2' | 'webgl' | 'webgpu', options: GpuJsTargetOptions][] = [
+const runs: [mode: 'webgl2' | 'webgl' | 'webgpu' | 'async', options: GpuJsTargetOptions][] = [
   ['webgl2', {}],
   ['webgl', {}],
   ['webgpu', {}],
   ['webgl2', { inputs: 'texture' }],
   ['webgpu', { inputs: 'texture' }],
+  ['async', {}],
 ];
 
 for (const [mode, options] of runs) {

@@ -5,6 +5,7 @@ import type { GpuJsParam } from './param.js';
 import { StableAdamW } from './stable-adamw.js';
 import { type GpuJsTensor, isDeviceTensor } from './tensor.js';
 import { compareWithCpu } from './test-support/compare-with-cpu.js';
+import { launchesPerStep } from './test-support/launches.js';
 
 type Mode = 'webgl2' | 'webgl' | 'webgpu';
 
@@ -86,8 +87,12 @@ describe.each<Mode>(['webgl2', 'webgl', 'webgpu'])('gpujs %s on the device', (mo
     };
     await train(3); // compiles every kernel and reaches steady state
     const warm = counters();
+    const launches = opt.stats.launches;
     await train(5);
     const after = counters();
+    // Texture gradients and device-resident state: no uploads, just the fixed kernels per tensor.
+    const perStep = sizes.reduce((sum, n) => sum + launchesPerStep(n, mode !== 'webgpu'), 0);
+    expect(opt.stats.launches - launches).toBe(5 * perStep);
     expect(after.readbacks - warm.readbacks).toBe(0);
     expect(after.live - warm.live).toBe(0);
     expect(opt.stats.readbacks).toBe(0);

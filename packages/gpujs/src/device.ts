@@ -5,7 +5,6 @@ import {
   copyKernel,
   expAvgKernel,
   expAvgSqKernel,
-  fillKernel,
   momentsMapKernel,
   newExpAvg,
   sumSquaresKernel,
@@ -112,11 +111,6 @@ export class GpuJsDevice {
       this.maxElements = FLOAT_INDEX_LIMIT;
       this.limitName = '2^24 elements, for exact float indices in shaders';
     }
-  }
-
-  /** A tensor of `numel` copies of `value`. */
-  fill(numel: number, value: number): MaybePromise<GpuJsTensor> {
-    return this.#launch(`fill:${numel}`, () => this.#create(fillKernel, numel), value) as MaybePromise<GpuJsTensor>;
   }
 
   /** A device copy of host values (or of another tensor). */

@@ -8,12 +8,7 @@ import type { IKernelFunctionThis } from 'gpu.js';
 type Kernel<C = Record<string, number>> = IKernelFunctionThis<C>;
 type Reduce = Kernel<{ n: number; block: number }>;
 
-/** A tensor of `value` everywhere (zeroed state). */
-export function fillKernel(this: Kernel, value: number): number {
-  return value;
-}
-
-/** Copies values onto the device (state import, param upload). */
+/** Copies host values onto the device (initial params, host gradients, fresh or loaded state). */
 export function copyKernel(this: Kernel, a: number[]): number {
   return a[this.thread.x] as number;
 }

@@ -7,19 +7,12 @@ import {
 import { StableAdamW as CpuStableAdamW } from '@stable-adamw/cpu';
 import { GPU, type Texture } from 'gpu.js';
 import { describe, expect, it } from 'vitest';
-import { REDUCTION_BLOCK } from './device.js';
 import type { GpuJsParam } from './param.js';
 import { StableAdamW } from './stable-adamw.js';
 import { compareWithCpu } from './test-support/compare-with-cpu.js';
+import { launchesPerStep } from './test-support/launches.js';
 
 const modes = ['cpu', 'webasm'] as const;
-
-/** Launches per tensor per step: moments (1 map or 2 kernels), the reduction levels, the update. */
-function launchesPerStep(numel: number, kernelMap: boolean): number {
-  let levels = 1;
-  for (let n = Math.ceil(numel / REDUCTION_BLOCK); n > 1; n = Math.ceil(n / REDUCTION_BLOCK)) levels += 1;
-  return (kernelMap ? 1 : 2) + levels + 1;
-}
 
 describe.each(modes)('gpujs %s', (mode) => {
   it('matches the cpu adapter step for step, state dicts included', async () => {

@@ -47,7 +47,7 @@ function maxStateDiff(a: StateDict, b: StateDict): number {
  */
 export async function compareWithCpu(gpu: GPU, { steps = 12, seed = 7 } = {}): Promise<CpuComparison> {
   const rng = new SeededRandom(seed);
-  const sizes = [1, 7, 300, 2000];
+  const sizes = [1, 7, 300, 2000, 300]; // two of one size share kernels
   const inits = sizes.map((n) => Float32Array.from({ length: n }, () => rng.normal() * 0.5));
   const options = { lr: 0.02, weightDecay: 0.1, betas: [0.9, 0.99] as [number, number] };
   const gpuParams: GpuJsParam[] = inits.map((init) => ({ data: init.slice() }));
