@@ -22,8 +22,8 @@ export const REDUCTION_BLOCK = 16;
  */
 const FLOAT_INDEX_LIMIT = 2 ** 24;
 
-/** Runtime mode of a gpu.js instance, as `gpu.mode` reports it once a kernel class is chosen. */
-export type GpuJsMode = 'cpu' | 'webasm' | 'webgl' | 'webgl2' | 'headlessgl' | 'webgpu' | 'async' | 'gpu' | (string & {});
+/** Where the optimizer's kernels run: the backend gpu.js resolved, or `async` (which may move kernels to webgpu). */
+export type GpuJsMode = 'cpu' | 'webasm' | 'webgl' | 'webgl2' | 'headlessgl' | 'webgpu' | 'async' | 'gl' | (string & {});
 
 type Kernel = IKernelRunShortcut;
 type Launch = (...args: unknown[]) => MaybePromise<unknown>;

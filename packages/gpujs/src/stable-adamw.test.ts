@@ -74,6 +74,11 @@ describe('validation', () => {
     expect(make).toThrow(/precision.*'single'.*8-bit/);
   });
 
+  it('reads back only params it manages', () => {
+    const opt = new StableAdamW([{ data: new Float32Array(2) }], { gpu, lr: 1e-3 });
+    expect(() => opt.readParam({ data: new Float32Array(2) })).toThrow(/not managed by this optimizer/);
+  });
+
   it('requires a gpu.js instance', () => {
     expect(() => new StableAdamW([{ data: new Float32Array(2) }], { lr: 1e-3 } as never)).toThrow(/`gpu` must be a gpu.js GPU/);
   });

@@ -1,5 +1,6 @@
 import {
   InvalidHyperparameterError,
+  InvalidParamError,
   type MaybePromise,
   type ParamGroupInput,
   StableAdamWOptimizer,
@@ -9,7 +10,7 @@ import {
 } from '@stable-adamw/core';
 import type { GPU } from 'gpu.js';
 import { GpuJsBackend, type GpuJsState, type GpuJsStats, type GpuJsSum } from './backend.js';
-import { GpuJsDevice } from './device.js';
+import { GpuJsDevice, type GpuJsMode } from './device.js';
 import { andThen } from './maybe-promise.js';
 import type { GpuJsParam } from './param.js';
 import type { GpuJsTensor } from './tensor.js';
@@ -62,8 +63,8 @@ function createBackend(options: GpuJsStableAdamWOptions | undefined): GpuJsBacke
  * ```
  */
 export class StableAdamW extends StableAdamWOptimizer<GpuJsParam, GpuJsTensor, GpuJsState, GpuJsSum> {
-  /** The gpu.js mode the kernels run in, e.g. `webgl2`. */
-  readonly mode: string;
+  /** Where the kernels run, e.g. `webgl2` (what `new GPU()` resolved to), or `async`. */
+  readonly mode: GpuJsMode;
   readonly #gpujs: GpuJsBackend;
   #disposed = false;
 
@@ -114,6 +115,9 @@ export class StableAdamW extends StableAdamWOptimizer<GpuJsParam, GpuJsTensor, G
   /** Reads one param back to the host. */
   readParam(param: GpuJsParam): MaybePromise<Float32Array> {
     this.#assertLive();
+    if (!this.paramGroups.some((group) => group.params.includes(param))) {
+      throw new InvalidParamError('param', 'is not managed by this optimizer', 'Pass one of the params it was constructed with.');
+    }
     return this.#gpujs.readParam(param);
   }
 
