@@ -6,6 +6,7 @@ import { StableAdamW } from './stable-adamw.js';
 import { type GpuJsTensor, isDeviceTensor } from './tensor.js';
 import { compareWithCpu } from './test-support/compare-with-cpu.js';
 import { launchesPerStep } from './test-support/launches.js';
+import { openGpujsTarget } from './testing/gpujs-target.js';
 
 type Mode = 'webgl2' | 'webgl' | 'webgpu';
 
@@ -137,5 +138,13 @@ describe.each<Mode>(['webgl2', 'webgl'])('gpujs %s packed textures', (mode) => {
     await opt.dispose();
     packed.destroy();
     await gpu.destroy();
+  });
+});
+
+describe('openGpujsTarget in Chromium', () => {
+  it.each<Mode>(['webgl2', 'webgl', 'webgpu'])('opens %s after a probe step on that backend', async (mode) => {
+    const target = await openGpujsTarget(mode);
+    expect(target.id).toBe(`gpujs-${mode}`);
+    await target.close();
   });
 });

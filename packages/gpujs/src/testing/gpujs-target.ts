@@ -129,3 +129,40 @@ export function gpujsTarget(mode: GpuJsTargetMode, { inputs = 'array' }: GpuJsTa
     },
   };
 }
+
+const EXPLICIT_MODES: readonly string[] = ['cpu', 'webasm', 'webgl', 'webgl2', 'headlessgl', 'webgpu'];
+
+/**
+ * Builds a target and proves the mode works here: one step on a one-element param must run on the
+ * requested backend (no silent fallback to `cpu`). Rejects with the reason otherwise, e.g. for
+ * `webgpu` in Node. This is what a parity backend's `open()` should call.
+ */
+export async function openGpujsTarget(mode: GpuJsTargetMode, options: GpuJsTargetOptions = {}): Promise<GpuJsConformanceTarget> {
+  const target = gpujsTarget(mode, options);
+  try {
+    const harness = await target.create({
+      dtype: 'float32',
+      params: [{ shape: [1], init: [1] }],
+      groups: [{ params: [0] }],
+      options: { lr: 0.1, weightDecay: 0 },
+    });
+    try {
+      await harness.setGrads([[0.5]]);
+      await harness.optimizer.step();
+      const [value] = await harness.readParams();
+      const ran = (harness.optimizer as StableAdamW).stats.executedModes;
+      if (EXPLICIT_MODES.includes(mode) && (ran.length !== 1 || ran[0] !== mode)) {
+        throw new Error(`gpu.js mode ${mode} ran its kernels on ${ran.join(', ') || 'nothing'}`);
+      }
+      if (!(value && Math.abs((value[0] as number) - 0.9) < 1e-6)) {
+        throw new Error(`gpu.js mode ${mode} computed ${value?.[0]} for a step that gives 0.9`);
+      }
+    } finally {
+      await harness.dispose();
+    }
+  } catch (error) {
+    await target.close().catch(() => undefined);
+    throw error;
+  }
+  return target;
+}
