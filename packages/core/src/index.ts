@@ -49,7 +49,7 @@ export {
   warmupCosine,
 } from './lr-schedules.js';
 export { StableAdamWOptimizer } from './optimizer.js';
-export type { Hyperparameters, StableAdamWOptions } from './options.js';
+export { type Hyperparameters, resolveOptions, type StableAdamWOptions } from './options.js';
 export type { ParamGroup, ParamGroupInput } from './param-groups.js';
 export { type ReferenceGroup, ReferenceStableAdamW, type ReferenceTensorState } from './reference.js';
 export type { ParamGroupEntry, ParamStateEntry, SerializedNumber, StateDict } from './state-dict.js';

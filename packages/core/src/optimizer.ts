@@ -251,7 +251,8 @@ export class StableAdamWOptimizer<P, G, S, R> {
       epsSq,
       reduce: !accumulateOnly,
     });
-    if (accumulateOnly) return undefined;
+    // Accumulation-only calls ignore the partial sum, but an async backend's work must still finish.
+    if (accumulateOnly) return sumSquares instanceof Promise ? sumSquares.then(() => undefined) : undefined;
     return this.backend.applyUpdate(param, grad, slot.state, sumSquares, {
       lr: group.lr,
       numel: info.numel,

@@ -1,0 +1,250 @@
+import {
+  InvalidParamError,
+  type ParamGroup,
+  type ParamGroupInput,
+  resolveOptions,
+  StableAdamWOptimizer,
+  type StableAdamWOptions,
+  type StateDict,
+} from '@stable-adamw/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { createTfjsBackend, type KernelChoice, resolveKernel } from './backend.js';
+import type { TfjsState } from './state.js';
+
+/** Options of the tfjs adapter: optimi's, plus the kernel choice. */
+export interface TfjsStableAdamWOptions extends StableAdamWOptions {
+  /** `auto` (default): fused kernels where the backend has them (webgl), composed ops elsewhere. */
+  kernel?: KernelChoice;
+}
+
+/** A named tensor, as tfjs optimizers' weights and gradients lists use. */
+export interface NamedTensor {
+  name: string;
+  tensor: tf.Tensor;
+}
+
+type Core = StableAdamWOptimizer<tf.Variable, tf.Tensor, TfjsState, tf.Scalar>;
+type Params = readonly tf.Variable[] | readonly ParamGroupInput<tf.Variable>[];
+
+/** State restored by `setWeights` before the optimizer has met its variables (model.compile + load). */
+interface PendingWeights {
+  iterations: number;
+  moments: Map<string, { expAvg: Float32Array; expAvgSq: Float32Array }>;
+}
+
+const OPTION_KEYS = ['lr', 'betas', 'weightDecay', 'eps', 'decoupleLr', 'maxLr', 'kahanSum', 'gradientRelease'] as const;
+
+/**
+ * StableAdamW for TensorFlow.js, with optimi's semantics and defaults: a real `tf.Optimizer`, so
+ * `model.compile({ optimizer })`, `minimize` and `applyGradients` work, on every tfjs backend.
+ *
+ * @example
+ * ```ts
+ * const w = tf.variable(tf.randomNormal([4, 2]), true, 'w');
+ * const opt = new StableAdamW([w], { lr: 1e-3 });
+ * opt.minimize(() => w.square().sum() as tf.Scalar);
+ * ```
+ */
+export class StableAdamW extends tf.Optimizer {
+  static readonly className = 'StableAdamW';
+
+  static {
+    tf.serialization.registerClass(StableAdamW);
+  }
+
+  readonly #options: TfjsStableAdamWOptions;
+  readonly #grads = new Map<tf.Variable, tf.Tensor>();
+  readonly #byName = new Map<string, tf.Variable>();
+  #core: Core | undefined;
+  #pending: PendingWeights | undefined;
+
+  /**
+   * @param params variables or param groups (`{ params, ...overrides }`); `null` to discover the
+   *   variables at the first `applyGradients` (what `model.compile` needs, see `stableAdamW`).
+   * @param options optimi's options (`lr` required) and `kernel`.
+   */
+  constructor(params: Params | null, options: TfjsStableAdamWOptions) {
+    super();
+    const { kernel = 'auto', ...rest } = options ?? ({} as TfjsStableAdamWOptions);
+    this.#options = options;
+    if (!['auto', 'fused', 'composed'].includes(kernel)) {
+      throw new InvalidParamError('kernel', `is ${JSON.stringify(kernel)}`, "Use 'auto', 'fused' or 'composed'.");
+    }
+    // Validates the options now, even when the variables come later.
+    this.#core = params === null ? undefined : this.#build(params, rest);
+    if (params === null) resolveOptions(rest);
+  }
+
+  #build(params: Params, options: StableAdamWOptions): Core {
+    const core = new StableAdamWOptimizer(createTfjsBackend(this.#grads, this.#options.kernel ?? 'auto'), params, options);
+    for (const group of core.paramGroups) for (const v of group.params) this.#byName.set(v.name, v);
+    return core;
+  }
+
+  #coreFor(names: readonly string[]): Core {
+    if (this.#core) return this.#core;
+    const variables = names.map((name) => {
+      const v = tf.engine().registeredVariables[name];
+      if (!v)
+        throw new InvalidParamError(
+          name,
+          'is not a registered tf.Variable',
+          'Pass gradients keyed by variable name, as tf.variableGrads does.',
+        );
+      return v;
+    });
+    const { kernel: _kernel, ...options } = this.#options;
+    this.#core = this.#build(variables, options);
+    if (this.#pending) this.#restore(this.#pending);
+    this.#pending = undefined;
+    return this.#core;
+  }
+
+  /** Live param groups (empty until the variables are known); a scheduler may set `lr` between steps. */
+  get paramGroups(): ParamGroup<tf.Variable>[] {
+    return this.#core?.paramGroups ?? [];
+  }
+
+  /** The tfjs backend and kernel path that run the step, e.g. `tfjs-webgl`. */
+  get backendId(): string {
+    return `tfjs-${tf.getBackend()}`;
+  }
+
+  /** Optimizer accumulation (gradient release only): moment-only `stepParam` calls while true. */
+  get accumulate(): boolean {
+    return this.#core?.accumulate ?? false;
+  }
+
+  set accumulate(value: boolean) {
+    this.#coreFor([]).accumulate = value;
+  }
+
+  /**
+   * One StableAdamW step with gradients keyed by variable name (what `tf.variableGrads` and
+   * tfjs-layers produce). Variables without a gradient are skipped. The gradients stay yours to
+   * dispose. No value is read back from the device.
+   */
+  applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
+    const entries = Array.isArray(variableGradients)
+      ? variableGradients.map(({ name, tensor }) => [name, tensor] as const)
+      : Object.entries(variableGradients);
+    const core = this.#coreFor(entries.map(([name]) => name));
+    resolveKernel(this.#options.kernel ?? 'auto');
+    for (const [name] of entries) {
+      if (!this.#byName.has(name)) {
+        throw new InvalidParamError(
+          name,
+          'got a gradient but is not managed by this optimizer',
+          'Construct the optimizer with this variable, or leave it out of the gradients.',
+        );
+      }
+    }
+    try {
+      for (const [name, tensor] of entries) this.#grads.set(this.#byName.get(name) as tf.Variable, tensor);
+      core.step();
+    } finally {
+      this.#grads.clear();
+    }
+    this.incrementIterations();
+  }
+
+  /** Gradient release: updates `variable` with `grad` right away (see core's `stepParam`). */
+  stepParam(variable: tf.Variable, grad: tf.Tensor): void {
+    const core = this.#coreFor([variable.name]);
+    resolveKernel(this.#options.kernel ?? 'auto');
+    core.stepParam(variable, grad);
+  }
+
+  /** Drops gradients handed in but not yet applied. */
+  zeroGrad(): void {
+    this.#grads.clear();
+  }
+
+  /** The state as a JSON-serializable, PyTorch-shaped object (reads the moments back; not for the hot path). */
+  stateDict(): Promise<StateDict> {
+    if (!this.#core) throw new InvalidParamError('stateDict', 'has no variables yet', 'Call it after the first applyGradients.');
+    return Promise.resolve(this.#core.stateDict());
+  }
+
+  /** Restores a state dict from any adapter (cpu, gpu.js, tfjs). */
+  loadStateDict(stateDict: StateDict): void {
+    if (!this.#core)
+      throw new InvalidParamError('loadStateDict', 'has no variables yet', 'Construct the optimizer with its variables first.');
+    this.#core.loadStateDict(stateDict);
+  }
+
+  /** tfjs weights for `model.save()`: iterations, then each variable's exp_avg and exp_avg_sq. */
+  override async getWeights(): Promise<NamedTensor[]> {
+    const weights = [await this.saveIterations()];
+    if (!this.#core) return weights;
+    const sd = await this.#core.stateDict();
+    const flat = this.#core.paramGroups.flatMap((g) => g.params);
+    for (const [index, entry] of Object.entries(sd.state)) {
+      const v = flat[Number(index)] as tf.Variable;
+      weights.push({ name: `${v.name}/exp_avg`, tensor: tf.tensor(entry.exp_avg.map(Number), v.shape, 'float32') });
+      weights.push({ name: `${v.name}/exp_avg_sq`, tensor: tf.tensor(entry.exp_avg_sq.map(Number), v.shape, 'float32') });
+    }
+    return weights;
+  }
+
+  /** Restores `getWeights()` output (model loading); applied when the variables are known. */
+  override async setWeights(weightValues: NamedTensor[]): Promise<void> {
+    const rest = await this.extractIterations(weightValues);
+    const moments = new Map<string, { expAvg: Float32Array; expAvgSq: Float32Array }>();
+    for (const { name, tensor } of rest) {
+      const match = /^(.*)\/(exp_avg|exp_avg_sq)$/.exec(name);
+      if (!match)
+        throw new InvalidParamError(name, 'is not a StableAdamW weight', 'Pass the weights saved by StableAdamW.getWeights().');
+      const [, variable, kind] = match as unknown as [string, string, string];
+      const slot = moments.get(variable) ?? { expAvg: new Float32Array(), expAvgSq: new Float32Array() };
+      slot[kind === 'exp_avg' ? 'expAvg' : 'expAvgSq'] = (await tensor.data()) as Float32Array;
+      moments.set(variable, slot);
+    }
+    const pending = { iterations: this.iterations, moments };
+    if (this.#core) this.#restore(pending);
+    else this.#pending = pending;
+  }
+
+  #restore({ iterations, moments }: PendingWeights): void {
+    const core = this.#core as Core;
+    const flat = core.paramGroups.flatMap((g) => g.params);
+    const current = core.stateDict() as StateDict;
+    const state: StateDict['state'] = {};
+    flat.forEach((v, i) => {
+      const m = moments.get(v.name);
+      if (m) state[i] = { exp_avg: Array.from(m.expAvg), exp_avg_sq: Array.from(m.expAvgSq), kahan_comp: null };
+    });
+    core.loadStateDict({ state, param_groups: current.param_groups.map((g) => ({ ...g, step: iterations })) });
+  }
+
+  /** Frees the moments and the iteration counter. */
+  override dispose(): void {
+    this.#core?.dispose();
+    super.dispose();
+  }
+
+  /** optimi's options (as given) and the kernel choice, for tfjs serialization. */
+  getConfig(): tf.serialization.ConfigDict {
+    const config: tf.serialization.ConfigDict = {};
+    for (const key of [...OPTION_KEYS, 'kernel'] as const) {
+      const value = this.#options[key];
+      if (value !== undefined) config[key] = Array.isArray(value) ? [...value] : (value as tf.serialization.ConfigDictValue);
+    }
+    return config;
+  }
+
+  static override fromConfig<T extends tf.serialization.Serializable>(
+    cls: tf.serialization.SerializableConstructor<T>,
+    config: tf.serialization.ConfigDict,
+  ): T {
+    return new (cls as unknown as new (params: null, options: TfjsStableAdamWOptions) => T)(
+      null,
+      config as unknown as TfjsStableAdamWOptions,
+    );
+  }
+}
+
+/** A StableAdamW that picks up its variables at the first step: `model.compile({ optimizer: stableAdamW({ lr: 1e-3 }), loss })`. */
+export function stableAdamW(options: TfjsStableAdamWOptions): StableAdamW {
+  return new StableAdamW(null, options);
+}
