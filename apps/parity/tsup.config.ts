@@ -9,6 +9,7 @@ export default defineConfig([
     platform: 'browser',
     target: 'es2022',
     noExternal: [/.*/],
+    splitting: false,
     sourcemap: true,
   },
 ]);

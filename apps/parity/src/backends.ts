@@ -1,7 +1,9 @@
 import type { Dtype } from '@stable-adamw/core';
 import type { ConformanceTarget } from '@stable-adamw/core/testing';
 import { cpuTarget } from '@stable-adamw/cpu/testing';
-import { type GpuJsTargetMode, gpujsTarget } from '@stable-adamw/gpujs/testing';
+import { type GpuJsTargetMode, openGpujsTarget } from '@stable-adamw/gpujs/testing';
+import { tfjsTarget } from '@stable-adamw/tfjs/testing';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** A backend the parity app can run scenarios on. */
 export interface ParityBackend {
@@ -9,7 +11,7 @@ export interface ParityBackend {
   readonly id: string;
   /** The storage dtype its scenarios use. */
   readonly dtype: Dtype;
-  /** Sets the backend up; resolves to a target, or rejects with why it is unavailable here. */
+  /** Sets the backend up; resolves to a target, or rejects with why it is unavailable here (and how to enable it). */
   open(): Promise<ConformanceTarget>;
   /** Releases what `open` set up. */
   close?(): Promise<void>;
@@ -20,25 +22,30 @@ export function cpu(id: string, dtype: Dtype): ParityBackend {
   return { id, dtype, open: async () => ({ ...target, id, dtypes: [dtype] }) };
 }
 
-/** A gpu.js mode (float32 storage); `close` destroys its gpu.js instance. */
+/** A gpu.js mode (float32); `open` probes that the mode really runs here. */
 export function gpujs(mode: GpuJsTargetMode): ParityBackend {
-  const target = gpujsTarget(mode);
+  let close: (() => Promise<void>) | undefined;
   return {
     id: `gpujs-${mode}`,
     dtype: 'float32',
-    open: async () => ({ ...target, id: `gpujs-${mode}` }),
-    close: () => target.close(),
+    async open() {
+      const target = await openGpujsTarget(mode);
+      close = () => target.close();
+      return { ...target, id: `gpujs-${mode}` };
+    },
+    close: () => close?.() ?? Promise.resolve(),
   };
 }
 
-/** Backends that run in this Node process. */
-export function nodeBackends(): ParityBackend[] {
-  return [
-    cpu('cpu-f64', 'float64'),
-    cpu('cpu-f32', 'float32'),
-    cpu('cpu-bf16', 'bfloat16'),
-    cpu('cpu-f16', 'float16'),
-    gpujs('cpu'),
-    gpujs('webasm'),
-  ];
+/** A tfjs backend (float32); `prepare` registers it, `open` activates it. */
+export function tfjs(name: string, prepare: () => Promise<void>): ParityBackend {
+  return {
+    id: `tfjs-${name}`,
+    dtype: 'float32',
+    async open() {
+      await prepare();
+      if (!(await tf.setBackend(name))) throw new Error(`tfjs backend ${name} failed to initialise`);
+      return { ...tfjsTarget('auto'), id: `tfjs-${name}` };
+    },
+  };
 }

@@ -2,11 +2,11 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { nodeBackends } from './backends.js';
 import { DEFAULT_CHROMIUM } from './browser/chromium.js';
 import { BROWSER_BACKENDS } from './browser/protocol.js';
 import { runInChromium } from './browser/run-browser.js';
 import { renderHtml } from './html-report.js';
+import { nodeBackends } from './node-backends.js';
 import {
   buildReport,
   formatBackendSummary,

@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { nodeBackends, type ParityBackend } from './backends.js';
+import type { ParityBackend } from './backends.js';
 import { DEFAULT_CHROMIUM, launchChromium } from './browser/chromium.js';
 import { renderHtml } from './html-report.js';
+import { nodeBackends } from './node-backends.js';
 import { buildReport } from './report.js';
 import { combineRuns, runBackends } from './run.js';
 

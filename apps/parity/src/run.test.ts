@@ -1,6 +1,7 @@
 import type { ConformanceTarget } from '@stable-adamw/core/testing';
 import { describe, expect, it } from 'vitest';
-import { nodeBackends, type ParityBackend } from './backends.js';
+import type { ParityBackend } from './backends.js';
+import { nodeBackends } from './node-backends.js';
 import { buildReport, formatBackendSummary, formatSummary, formatTable, replaceReadmeTable, reportJson } from './report.js';
 import { combineRuns, runBackends } from './run.js';
 
