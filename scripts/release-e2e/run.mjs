@@ -15,7 +15,16 @@ const work = mkdtempSync(join(tmpdir(), 'stable-adamw-release-'));
 
 function sh(cwd, cmd, args, env = {}) {
   console.log(`$ ${cmd} ${args.join(' ')}`);
-  return execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', env: { ...process.env, ...env } });
+  try {
+    return execFileSync(cmd, args, {
+      cwd,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      encoding: 'utf8',
+      env: { ...process.env, ...env },
+    });
+  } catch (error) {
+    throw new Error(`${cmd} ${args.join(' ')} failed:\n${error.stdout ?? ''}`);
+  }
 }
 
 function startRegistry() {
@@ -34,9 +43,13 @@ function startRegistry() {
       '',
     ].join('\n'),
   );
-  const child = spawn(process.execPath, [join(root, 'node_modules/verdaccio/bin/verdaccio'), '--config', config, '--listen', `127.0.0.1:${port}`], {
-    stdio: 'inherit',
-  });
+  const child = spawn(
+    process.execPath,
+    [join(root, 'node_modules/verdaccio/bin/verdaccio'), '--config', config, '--listen', `127.0.0.1:${port}`],
+    {
+      stdio: 'inherit',
+    },
+  );
   return child;
 }
 
@@ -65,7 +78,8 @@ async function token() {
 function scratchCopy() {
   const copy = join(work, 'repo');
   mkdirSync(copy);
-  for (const file of ['package.json', 'package-lock.json', '.changeset']) cpSync(join(root, file), join(copy, file), { recursive: true });
+  for (const file of ['package.json', 'package-lock.json', '.changeset'])
+    cpSync(join(root, file), join(copy, file), { recursive: true });
   for (const group of ['packages', 'apps']) {
     for (const name of readdirSync(join(root, group))) {
       const from = join(root, group, name);
@@ -120,7 +134,18 @@ try {
   }
   writeFileSync(
     join(app, 'tsconfig.json'),
-    JSON.stringify({ compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', lib: ['ES2022', 'DOM'], skipLibCheck: false, noEmit: true, types: [] }, include: ['*.ts'] }),
+    JSON.stringify({
+      compilerOptions: {
+        strict: true,
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        target: 'ES2022',
+        lib: ['ES2022', 'DOM'],
+        skipLibCheck: false,
+        noEmit: true,
+      },
+      include: ['*.ts'],
+    }),
   );
   sh(app, bin('tsc'), ['-p', '.']);
   console.log(`release e2e: installed ${adapters.join(', ')} from ${registry}; ESM, CJS and tsc checks passed`);
