@@ -34,7 +34,7 @@ function startRegistry() {
     config,
     [
       `storage: ${storage}`,
-      'auth: { htpasswd: { file: ' + join(work, 'htpasswd') + ', max_users: 10 } }',
+      `auth: { htpasswd: { file: ${join(work, 'htpasswd')}, max_users: 10 } }`,
       'uplinks: { npmjs: { url: https://registry.npmjs.org/ } }',
       'packages:',
       "  '@stable-adamw/*': { access: $all, publish: $authenticated }",
