@@ -11,6 +11,7 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import { tfjsOps } from './kernels/tensor-ops.js';
 import { webglKernel } from './kernels/webgl-kernel.js';
+import { webgpuKernel } from './kernels/webgpu-kernel.js';
 import type { TfjsState } from './state.js';
 
 /** Which kernels run a step: fused programs where the backend has them, the composed ops, or `auto`. */
@@ -21,7 +22,7 @@ type Kernel = StableAdamWKernelV1<tf.Variable, tf.Tensor, TfjsState, tf.Scalar>;
 const composedKernel = createComposedKernel(tfjsOps) as unknown as Kernel;
 
 /** Backends with fused kernels. */
-const FUSED: Record<string, Kernel> = { webgl: webglKernel };
+const FUSED: Record<string, Kernel> = { webgl: webglKernel, webgpu: webgpuKernel };
 
 function isVariable(x: unknown): x is tf.Variable {
   return typeof x === 'object' && x !== null && typeof (x as tf.Variable).assign === 'function' && 'trainable' in x;

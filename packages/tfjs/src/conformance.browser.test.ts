@@ -9,7 +9,8 @@ import { tfjsTarget } from './testing/tfjs-target.js';
 const runs: ['webgl' | 'webgpu', 'fused' | 'composed' | 'auto'][] = [
   ['webgl', 'fused'],
   ['webgl', 'composed'],
-  ['webgpu', 'auto'],
+  ['webgpu', 'fused'],
+  ['webgpu', 'composed'],
 ];
 
 for (const [backend, kernel] of runs) {

@@ -1,10 +1,14 @@
 import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';
+import { StableAdamW as CpuStableAdamW } from '@stable-adamw/cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it, vi } from 'vitest';
 import { type KernelChoice, StableAdamW } from './index.js';
 
-const SHAPES = [[300, 7], [4096], [1]];
+// [1100, 1000] needs three reduction levels on WebGPU (1.1M → 1075 → 2 → 1) and several on WebGL.
+const SHAPES = [[300, 7], [4096], [1], [1100, 1000]];
+const STEPS = 6;
+const OPTIONS = { lr: 1e-2, weightDecay: 0.1 };
 
 function values(n: number, seed: number, scale: number): Float32Array {
   let s = seed;
@@ -14,17 +18,16 @@ function values(n: number, seed: number, scale: number): Float32Array {
   });
 }
 
-/** Trains three variables for `steps` steps (with a clipping spike) and returns them. */
-async function train(kernel: KernelChoice, steps: number): Promise<Float32Array[]> {
-  const vars = SHAPES.map((shape, i) =>
-    tf.variable(tf.tensor(values(tf.util.sizeFromShape(shape), i + 1, 1), shape), true, `k_${kernel}_${i}_${Math.random()}`),
-  );
-  const opt = new StableAdamW(vars, { lr: 1e-2, weightDecay: 0.1, kernel });
-  for (let t = 0; t < steps; t++) {
-    const grads = vars.map((v, i) => ({
-      name: v.name,
-      tensor: tf.tensor(values(v.size, 100 * t + i, t === 3 ? 50 : 0.1), v.shape),
-    }));
+const initial = (i: number) => values(tf.util.sizeFromShape(SHAPES[i] as number[]), i + 1, 1);
+// Step 3 has a spike, so every tensor is RMS-clipped once.
+const gradient = (t: number, i: number) => values(tf.util.sizeFromShape(SHAPES[i] as number[]), 100 * t + i, t === 3 ? 50 : 0.1);
+
+/** Trains one variable per shape for `STEPS` steps on the active backend and returns the values. */
+async function trainTfjs(kernel: KernelChoice): Promise<Float32Array[]> {
+  const vars = SHAPES.map((shape, i) => tf.variable(tf.tensor(initial(i), shape), true, `k_${kernel}_${i}_${Math.random()}`));
+  const opt = new StableAdamW(vars, { ...OPTIONS, kernel });
+  for (let t = 0; t < STEPS; t++) {
+    const grads = vars.map((v, i) => ({ name: v.name, tensor: tf.tensor(gradient(t, i), v.shape) }));
     opt.applyGradients(grads);
     for (const g of grads) g.tensor.dispose();
   }
@@ -34,52 +37,80 @@ async function train(kernel: KernelChoice, steps: number): Promise<Float32Array[
   return out;
 }
 
-describe('tfjs-webgl fused kernels', () => {
-  it('agree with the composed kernels on the same inputs', async () => {
-    await tf.setBackend('webgl');
-    const fused = await train('fused', 8);
-    const composed = await train('composed', 8);
-    fused.forEach((f, i) => {
-      const c = composed[i] as Float32Array;
-      for (let j = 0; j < f.length; j++)
-        expect(Math.abs((f[j] as number) - (c[j] as number))).toBeLessThanOrEqual(1e-6 + 1e-5 * Math.abs(c[j] as number));
+/** The same run with the cpu adapter (float32 params, float64 scalars). */
+function trainCpu(): Float32Array[] {
+  const params = SHAPES.map((shape, i) => ({ data: initial(i), grad: null as Float32Array | null, shape }));
+  const opt = new CpuStableAdamW(params, OPTIONS);
+  for (let t = 0; t < STEPS; t++) {
+    params.forEach((p, i) => {
+      p.grad = gradient(t, i);
+    });
+    opt.step();
+  }
+  return params.map((p) => p.data);
+}
+
+/** Largest |a − b| beyond an fp32 tolerance of 1e-6 + 1e-5·|b| (≤ 0 when every element is within it). */
+function excess(actual: Float32Array[], expected: Float32Array[]): number {
+  let worst = Number.NEGATIVE_INFINITY;
+  actual.forEach((a, i) => {
+    const e = expected[i] as Float32Array;
+    for (let j = 0; j < e.length; j++) {
+      const b = e[j] as number;
+      worst = Math.max(worst, Math.abs((a[j] as number) - b) - (1e-6 + 1e-5 * Math.abs(b)));
+    }
+  });
+  return worst;
+}
+
+/** A WebGL (`userCode`) or WebGPU (`getUserCode()`) program as handed to the backend. */
+interface CustomProgram {
+  userCode?: string;
+  getUserCode?: () => string;
+}
+
+const codeOf = (program: CustomProgram) => program.userCode ?? program.getUserCode?.() ?? '';
+
+for (const backend of ['webgl', 'webgpu'] as const) {
+  describe(`tfjs-${backend} kernels`, () => {
+    it('fused, composed and the cpu adapter agree on the same inputs', async () => {
+      expect(await tf.setBackend(backend)).toBe(true);
+      const fused = await trainTfjs('fused');
+      const composed = await trainTfjs('composed');
+      const cpu = trainCpu();
+      expect(excess(fused, composed)).toBeLessThanOrEqual(0);
+      expect(excess(fused, cpu)).toBeLessThanOrEqual(0);
+      expect(excess(composed, cpu)).toBeLessThanOrEqual(0);
+    });
+
+    it.each(['fused', 'composed'] as const)('%s: step() reads nothing back and leaks no tensors', async (kernel) => {
+      expect(await tf.setBackend(backend)).toBe(true);
+      const v = tf.variable(tf.randomNormal([64, 64]), true, `leak_${kernel}_${Math.random()}`);
+      const opt = new StableAdamW([v], { lr: 1e-3, kernel });
+      const engineBackend = tf.backend();
+      const readSync = vi.spyOn(engineBackend, 'readSync');
+      const read = vi.spyOn(engineBackend, 'read');
+      // The custom programs go through these runners; the update program is the one using decayPerLr.
+      const runner = backend === 'webgl' ? 'compileAndRun' : 'runWebGPUProgram';
+      const launch = vi.spyOn(engineBackend as unknown as Record<string, (program: CustomProgram) => unknown>, runner);
+      const stepOnce = () => {
+        const g = tf.randomNormal([64, 64]);
+        opt.applyGradients({ [v.name]: g });
+        g.dispose();
+      };
+      stepOnce();
+      const after1 = tf.memory().numTensors;
+      for (let i = 0; i < 99; i++) stepOnce();
+      expect(tf.memory().numTensors).toBe(after1);
+      expect(readSync).not.toHaveBeenCalled();
+      expect(read).not.toHaveBeenCalled();
+      const updates = launch.mock.calls.filter(([program]) => codeOf(program).includes('decayPerLr')).length;
+      expect(updates).toBe(kernel === 'fused' ? 100 : 0);
+      launch.mockRestore();
+      readSync.mockRestore();
+      read.mockRestore();
+      opt.dispose();
+      v.dispose();
     });
   });
-
-  it.each(['fused', 'composed'] as const)('%s: step() reads nothing back and leaks no tensors', async (kernel) => {
-    await tf.setBackend('webgl');
-    const v = tf.variable(tf.randomNormal([64, 64]), true, `leak_${kernel}_${Math.random()}`);
-    const opt = new StableAdamW([v], { lr: 1e-3, kernel });
-    const backend = tf.backend();
-    const readSync = vi.spyOn(backend, 'readSync');
-    const read = vi.spyOn(backend, 'read');
-    const stepOnce = () => {
-      const g = tf.randomNormal([64, 64]);
-      opt.applyGradients({ [v.name]: g });
-      g.dispose();
-    };
-    stepOnce();
-    const after1 = tf.memory().numTensors;
-    for (let i = 0; i < 99; i++) stepOnce();
-    expect(tf.memory().numTensors).toBe(after1);
-    expect(readSync).not.toHaveBeenCalled();
-    expect(read).not.toHaveBeenCalled();
-    readSync.mockRestore();
-    read.mockRestore();
-    opt.dispose();
-    v.dispose();
-  });
-
-  it("rejects kernel: 'fused' where no fused kernel exists", async () => {
-    await tf.setBackend('webgpu');
-    const v = tf.variable(tf.zeros([2]), true, `nofused_${Math.random()}`);
-    const opt = new StableAdamW([v], { lr: 1e-3, kernel: 'fused' });
-    const g = tf.ones([2]);
-    expect(() => opt.applyGradients({ [v.name]: g })).toThrow(/no fused StableAdamW kernels/);
-    expect(Array.from(await v.data())).toEqual([0, 0]);
-    expect(opt.paramGroups[0]?.step).toBe(0);
-    g.dispose();
-    v.dispose();
-    opt.dispose();
-  });
-});
+}
