@@ -11,6 +11,8 @@ export interface ParityBackend {
   readonly id: string;
   /** The storage dtype its scenarios use. */
   readonly dtype: Dtype;
+  /** Needs something the user installs on purpose (e.g. tfjs-node): skipping it is never a failure. */
+  readonly optional?: boolean;
   /** Sets the backend up; resolves to a target, or rejects with why it is unavailable here (and how to enable it). */
   open(): Promise<ConformanceTarget>;
   /** Releases what `open` set up. */
@@ -38,10 +40,11 @@ export function gpujs(mode: GpuJsTargetMode): ParityBackend {
 }
 
 /** A tfjs backend (float32); `prepare` registers it, `open` activates it. */
-export function tfjs(name: string, prepare: () => Promise<void>): ParityBackend {
+export function tfjs(name: string, prepare: () => Promise<void>, optional = false): ParityBackend {
   return {
     id: `tfjs-${name}`,
     dtype: 'float32',
+    optional,
     async open() {
       await prepare();
       if (!(await tf.setBackend(name))) throw new Error(`tfjs backend ${name} failed to initialise`);

@@ -34,7 +34,7 @@ parity-report/report.json and parity-report/report.html.
   --chromium <path>  Chromium executable (default ${DEFAULT_CHROMIUM})
   --out <dir>        report folder (default parity-report where npm was run)
   --json             print the report as JSON instead of the table
-  --strict           count a skipped backend as a failure
+  --strict           count a skipped backend as a failure (optional ones, like tfjs-node, excepted)
   --update-readme    write the per-backend summary into README.md (between the parity markers)
   --list             list backends and scenarios, run nothing
   -h, --help         this text
@@ -118,7 +118,10 @@ async function main(): Promise<number> {
   }
   if (values.json) console.log(reportJson(report));
   else console.log(`${formatTable(report)}\n${formatSummary(report)}\nreport: ${out}/report.json, ${out}/report.html`);
-  const skippedFails = (values.strict || wanted.length > 0) && report.summary.unavailable > 0;
+  // A backend named with --backend must run; --strict requires every non-optional backend.
+  const skipped =
+    wanted.length > 0 ? report.backends.filter((b) => !b.available).length : values.strict ? report.summary.unavailable : 0;
+  const skippedFails = skipped > 0;
   return report.summary.failed > 0 || report.results.length === 0 || skippedFails ? 1 : 0;
 }
 

@@ -12,6 +12,8 @@ export interface BackendStatus {
   reason?: string;
   /** Node or headless Chromium. */
   environment?: 'node' | 'chromium';
+  /** Needs an install the user chooses (e.g. tfjs-node); when skipped it does not count as unavailable. */
+  optional?: boolean;
 }
 
 /** One backend × scenario row; errors are over parameters at every compared step (null: the run crashed). */
@@ -42,7 +44,8 @@ export interface ParityReport {
   results: ParityResult[];
   agreement: Agreement[];
   rmsTraces: RmsTrace[];
-  summary: { passed: number; failed: number; unavailable: number };
+  /** `unavailable` counts required backends only; optional ones that were skipped are `optionalSkipped`. */
+  summary: { passed: number; failed: number; unavailable: number; optionalSkipped: number };
 }
 
 function formatNumber(x: number | null): string {
@@ -118,8 +121,10 @@ export function formatSummary(report: ParityReport): string {
     out.push(
       `largest cross-backend difference: ${worst.a} vs ${worst.b} on ${worst.scenario}: ${worst.maxUlp} ulp (${formatNumber(worst.maxAbsDiff)})`,
     );
-  const { passed, failed, unavailable } = report.summary;
-  out.push(`${passed} passed, ${failed} failed, ${unavailable} backends unavailable`);
+  const { passed, failed, unavailable, optionalSkipped } = report.summary;
+  out.push(
+    `${passed} passed, ${failed} failed, ${unavailable} backends unavailable, ${optionalSkipped} optional backends skipped`,
+  );
   return out.join('\n');
 }
 
@@ -167,6 +172,11 @@ export function buildReport(
     results: run.results,
     agreement: run.agreement,
     rmsTraces: run.rmsTraces,
-    summary: { passed, failed: run.results.length - passed, unavailable: run.backends.filter((b) => !b.available).length },
+    summary: {
+      passed,
+      failed: run.results.length - passed,
+      unavailable: run.backends.filter((b) => !b.available && !b.optional).length,
+      optionalSkipped: run.backends.filter((b) => !b.available && b.optional).length,
+    },
   };
 }

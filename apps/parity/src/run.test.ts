@@ -85,7 +85,7 @@ describe('the report', () => {
     const text = `${formatTable(report)}\n${formatSummary(report)}`;
     expect(text).toMatch(/cpu-f32 +spikes-float32 +reference/);
     expect(text).toContain('skipped: missing-f32 — not installed here');
-    expect(text).toContain('1 passed, 1 failed, 1 backends unavailable');
+    expect(text).toContain('1 passed, 1 failed, 1 backends unavailable, 0 optional backends skipped');
   });
 });
 
