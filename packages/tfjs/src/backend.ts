@@ -34,12 +34,15 @@ function isTensor(x: unknown): x is tf.Tensor {
   );
 }
 
-function variableFrom(values: ArrayLike<number>, shape: number[]): tf.Variable {
-  const initial = tf.tensor(Float32Array.from(values), shape, 'float32');
+/** A non-trainable float32 variable; the tensor it is created from is freed (the variable keeps the data). */
+function stateVariable(initial: tf.Tensor): tf.Variable {
   const variable = tf.variable(initial, false);
   initial.dispose();
   return variable;
 }
+
+const variableFrom = (values: ArrayLike<number>, shape: number[]) =>
+  stateVariable(tf.tensor(Float32Array.from(values), shape, 'float32'));
 
 /** Picks the kernel for the active tfjs backend, or explains why `fused` cannot run there. */
 export function resolveKernel(choice: KernelChoice): { kernel: Kernel; name: 'fused' | 'composed' } {
@@ -103,8 +106,8 @@ export function createTfjsBackend(
       return undefined;
     },
     createState: (param) => ({
-      expAvg: tf.variable(tf.zeros(param.shape, 'float32'), false),
-      expAvgSq: tf.variable(tf.zeros(param.shape, 'float32'), false),
+      expAvg: stateVariable(tf.zeros(param.shape, 'float32')),
+      expAvgSq: stateVariable(tf.zeros(param.shape, 'float32')),
       kahanComp: null,
     }),
     importState: (param, _info, values: TensorStateValues) => ({

@@ -2,7 +2,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { StableAdamW as CpuStableAdamW } from '@stable-adamw/cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { type NamedTensor, StableAdamW, stableAdamW } from './index.js';
 
 beforeAll(async () => {
@@ -36,38 +36,79 @@ const ys = () =>
   );
 
 describe('tfjs-layers model.fit', () => {
-  it('matches the cpu adapter fed the same gradients', async () => {
+  it('model.fit matches the cpu adapter replaying the same gradients', async () => {
     const m = model(7);
     const opt = stableAdamW({ lr: 1e-2, weightDecay: 0.05 });
     m.compile({ optimizer: opt, loss: 'meanSquaredError' });
-    const weights = m.trainableWeights.map((w) => w.read());
-    // Replay: the same variables, the same gradients, the cpu adapter in float32.
+    const variables = m.trainableWeights.map((w) => w.read() as tf.Variable);
     const cpuParams = await Promise.all(
-      weights.map(async (w) => ({ data: Float32Array.from(await w.data()), grad: null as Float32Array | null, shape: w.shape })),
+      variables.map(async (w) => ({
+        data: Float32Array.from(await w.data()),
+        grad: null as Float32Array | null,
+        shape: w.shape,
+      })),
     );
     const cpu = new CpuStableAdamW(cpuParams, { lr: 1e-2, weightDecay: 0.05 });
+    // Replay each step's gradients (as model.fit hands them over) on the cpu adapter, then step tfjs.
+    const apply = opt.applyGradients.bind(opt);
+    const replay = vi.spyOn(opt, 'applyGradients').mockImplementation((grads) => {
+      const named = Array.isArray(grads) ? Object.fromEntries(grads.map((g) => [g.name, g.tensor])) : grads;
+      variables.forEach((v, i) => {
+        const g = named[v.name];
+        (cpuParams[i] as { grad: Float32Array | null }).grad = g ? Float32Array.from(g.dataSync()) : null;
+      });
+      cpu.step();
+      apply(grads);
+    });
     const x = xs();
     const y = ys();
-    for (let epoch = 0; epoch < 5; epoch++) {
-      const { grads } = tf.variableGrads(() => tf.mean(tfl.metrics.meanSquaredError(y, m.predict(x) as tf.Tensor)) as tf.Scalar);
-      for (const [i, w] of m.trainableWeights.entries())
-        (cpuParams[i] as { grad: Float32Array | null }).grad = (await grads[w.originalName]?.data()) as Float32Array;
-      cpu.step();
-      opt.applyGradients(grads);
-      tf.dispose(grads);
-    }
+    const fit = await m.fit(x, y, { epochs: 4, batchSize: 8, shuffle: false, verbose: 0 });
+    expect(fit.history.loss?.length).toBe(4);
+    expect(replay).toHaveBeenCalledTimes(16);
     for (const [i, w] of m.trainableWeights.entries()) {
       const actual = await w.read().data();
       const expected = (cpuParams[i] as { data: Float32Array }).data;
-      for (let j = 0; j < expected.length; j++)
+      for (let j = 0; j < expected.length; j++) {
         expect(Math.abs((actual[j] as number) - (expected[j] as number))).toBeLessThanOrEqual(
           1e-6 + 1e-5 * Math.abs(expected[j] as number),
         );
+      }
     }
-    const fit = await m.fit(x, y, { epochs: 3, batchSize: 8, verbose: 0 });
-    expect(fit.history.loss?.length).toBe(3);
+    replay.mockRestore();
     tf.dispose([x, y]);
     opt.dispose();
+  });
+
+  it('model.save() with the optimizer and loadLayersModel() resume training where it left off', async () => {
+    const x = xs();
+    const y = ys();
+    const original = model(11);
+    original.compile({ optimizer: stableAdamW({ lr: 1e-2, weightDecay: 0.05 }), loss: 'meanSquaredError' });
+    await original.fit(x, y, { epochs: 2, batchSize: 8, shuffle: false, verbose: 0 });
+    let artifacts: tf.io.ModelArtifacts | undefined;
+    await original.save(
+      tf.io.withSaveHandler(async (saved) => {
+        artifacts = saved;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }),
+      { includeOptimizer: true },
+    );
+    // Same process, so the reloaded variables get uniquified names: moments are matched by position.
+    const loaded = (await tfl.loadLayersModel(tf.io.fromMemory(artifacts as tf.io.ModelArtifacts))) as tfl.Sequential;
+    expect(loaded.optimizer).toBeInstanceOf(StableAdamW);
+    expect(loaded.optimizer.getConfig()).toEqual({ lr: 1e-2, weightDecay: 0.05 });
+    expect(loaded.optimizer.iterations).toBe(8);
+    await original.fit(x, y, { epochs: 1, batchSize: 8, shuffle: false, verbose: 0 });
+    await loaded.fit(x, y, { epochs: 1, batchSize: 8, shuffle: false, verbose: 0 });
+    expect((loaded.optimizer as StableAdamW).paramGroups[0]?.step).toBe(12);
+    for (const [i, w] of original.trainableWeights.entries()) {
+      const resumed = loaded.trainableWeights[i] as (typeof loaded.trainableWeights)[number];
+      expect(resumed.name).not.toBe(w.name);
+      expect(Array.from(await resumed.read().data())).toEqual(Array.from(await w.read().data()));
+    }
+    tf.dispose([x, y]);
+    original.optimizer.dispose();
+    loaded.optimizer.dispose();
   });
 
   it('saves its weights with getWeights and resumes bit-identically with setWeights', async () => {

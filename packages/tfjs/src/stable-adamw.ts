@@ -9,6 +9,7 @@ import {
 } from '@stable-adamw/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { createTfjsBackend, type KernelChoice, resolveKernel } from './backend.js';
+import { matchSavedMoments, type SavedMoments } from './saved-moments.js';
 import type { TfjsState } from './state.js';
 
 /** Options of the tfjs adapter: optimi's, plus the kernel choice. */
@@ -29,7 +30,7 @@ type Params = readonly tf.Variable[] | readonly ParamGroupInput<tf.Variable>[];
 /** State restored by `setWeights` before the optimizer has met its variables (model.compile + load). */
 interface PendingWeights {
   iterations: number;
-  moments: Map<string, { expAvg: Float32Array; expAvgSq: Float32Array }>;
+  moments: Map<string, SavedMoments>;
 }
 
 const OPTION_KEYS = ['lr', 'betas', 'weightDecay', 'eps', 'decoupleLr', 'maxLr', 'kahanSum', 'gradientRelease'] as const;
@@ -94,10 +95,12 @@ export class StableAdamW extends tf.Optimizer {
       return v;
     });
     const { kernel: _kernel, ...options } = this.#options;
-    this.#core = this.#build(variables, options);
-    if (this.#pending) this.#restore(this.#pending);
+    const core = this.#build(variables, options);
+    // A fresh core has no state to read back, so its state dict is synchronous.
+    if (this.#pending) this.#restore(core, this.#pending, core.stateDict() as StateDict);
+    this.#core = core;
     this.#pending = undefined;
-    return this.#core;
+    return core;
   }
 
   /** Live param groups (empty until the variables are known); a scheduler may set `lr` between steps. */
@@ -148,6 +151,15 @@ export class StableAdamW extends tf.Optimizer {
     this.incrementIterations();
   }
 
+  /**
+   * Computes the gradients of `f` and applies them. Without `varList`, an optimizer built with its
+   * variables differentiates only those (tfjs's default is every trainable variable `f` touches).
+   */
+  override minimize(f: () => tf.Scalar, returnCost = false, varList?: tf.Variable[]): tf.Scalar | null {
+    const managed = this.#core?.paramGroups.flatMap((g) => g.params).filter((v) => v.trainable);
+    return super.minimize(f, returnCost, varList ?? managed);
+  }
+
   /** Gradient release: updates `variable` with `grad` right away (see core's `stepParam`). */
   stepParam(variable: tf.Variable, grad: tf.Tensor): void {
     const core = this.#coreFor([variable.name]);
@@ -190,7 +202,7 @@ export class StableAdamW extends tf.Optimizer {
   /** Restores `getWeights()` output (model loading); applied when the variables are known. */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     const rest = await this.extractIterations(weightValues);
-    const moments = new Map<string, { expAvg: Float32Array; expAvgSq: Float32Array }>();
+    const moments = new Map<string, SavedMoments>();
     for (const { name, tensor } of rest) {
       const match = /^(.*)\/(exp_avg|exp_avg_sq)$/.exec(name);
       if (!match)
@@ -201,19 +213,16 @@ export class StableAdamW extends tf.Optimizer {
       moments.set(variable, slot);
     }
     const pending = { iterations: this.iterations, moments };
-    if (this.#core) this.#restore(pending);
+    if (this.#core) this.#restore(this.#core, pending, await this.#core.stateDict());
     else this.#pending = pending;
   }
 
-  #restore({ iterations, moments }: PendingWeights): void {
-    const core = this.#core as Core;
-    const flat = core.paramGroups.flatMap((g) => g.params);
-    const current = core.stateDict() as StateDict;
-    const state: StateDict['state'] = {};
-    flat.forEach((v, i) => {
-      const m = moments.get(v.name);
-      if (m) state[i] = { exp_avg: Array.from(m.expAvg), exp_avg_sq: Array.from(m.expAvgSq), kahan_comp: null };
-    });
+  /** Loads saved moments and the iteration count, keeping `current`'s hyperparameters. */
+  #restore(core: Core, { iterations, moments }: PendingWeights, current: StateDict): void {
+    const state = matchSavedMoments(
+      core.paramGroups.flatMap((g) => g.params),
+      moments,
+    );
     core.loadStateDict({ state, param_groups: current.param_groups.map((g) => ({ ...g, step: iterations })) });
   }
 
@@ -233,13 +242,20 @@ export class StableAdamW extends tf.Optimizer {
     return config;
   }
 
+  /**
+   * Rebuilds the optimizer from `getConfig()` output (variables are discovered at the first step).
+   * Keys other than the options are ignored: tfjs-layers adds its own, such as `customObjects`.
+   */
   static override fromConfig<T extends tf.serialization.Serializable>(
     cls: tf.serialization.SerializableConstructor<T>,
     config: tf.serialization.ConfigDict,
   ): T {
+    const options = Object.fromEntries(
+      [...OPTION_KEYS, 'kernel'].filter((key) => key in config).map((key) => [key, config[key]]),
+    );
     return new (cls as unknown as new (params: null, options: TfjsStableAdamWOptions) => T)(
       null,
-      config as unknown as TfjsStableAdamWOptions,
+      options as unknown as TfjsStableAdamWOptions,
     );
   }
 }
