@@ -3,7 +3,11 @@ import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
 
 // README examples import the package by name: run them against the sources.
-const alias = { '@stable-adamw/tfjs': fileURLToPath(new URL('./src/index.ts', import.meta.url)) };
+const source = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta.url));
+const alias = [
+  { find: /^@stable-adamw\/tfjs$/, replacement: source('index.ts') },
+  { find: /^@stable-adamw\/tfjs\/testing$/, replacement: source('testing/index.ts') },
+];
 
 // Headless Chromium from the system (never downloaded), with WebGL and WebGPU on SwiftShader.
 const chromium = playwright({

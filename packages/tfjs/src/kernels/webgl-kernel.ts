@@ -1,7 +1,6 @@
 import type { MomentScalars, StableAdamWKernelV1, UpdateScalars } from '@stable-adamw/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TfjsState } from '../state.js';
-import { blockedSum } from './tensor-ops.js';
 
 /** The part of tfjs-backend-webgl's `MathBackendWebGL` these kernels use (kept structural: no hard dependency). */
 interface WebGLBackendLike {
@@ -17,13 +16,15 @@ interface GlslProgram {
   variableNames: string[];
   outputShape: number[];
   userCode: string;
-  customUniforms: { name: string; type: 'float' }[];
+  customUniforms: { name: string; type: 'float' | 'int' }[];
 }
 
-const uniforms = (...names: string[]) => names.map((name) => ({ name, type: 'float' as const }));
+/** Each reduction fragment sums `RUN × RUN` terms: RUN sequential runs of RUN terms, then the runs. */
+const RUN = 32;
+const REDUCE_BLOCK = RUN * RUN;
 
-// Each program is one pass; tfjs caches the compiled shader by its source, so building the
-// program object per call costs nothing after the first step.
+// Each program is one pass; tfjs caches the compiled shader by its source and input layouts, so
+// building the program object per call costs nothing after the first step.
 const FIRST_MOMENT = `void main() {
   float g = getGAtOutCoords();
   float m = getMAtOutCoords();
@@ -32,23 +33,49 @@ const FIRST_MOMENT = `void main() {
 
 const SECOND_MOMENT = `void main() {
   float g = getGAtOutCoords();
-  setOutput(beta2 * getVAtOutCoords() + w2 * g * g);
+  setOutput(getVAtOutCoords() * beta2 + w2 * (g * g));
 }`;
 
-// g² / max(v', ε²) from the already updated v'.
-const RATIO = `void main() {
-  float g = getGAtOutCoords();
-  setOutput(g * g / max(getVAtOutCoords(), epsSq));
+/**
+ * One fragment per block of `REDUCE_BLOCK` flat elements. Two-level accumulation keeps each
+ * partial within ~2·RUN roundings instead of the REDUCE_BLOCK of a single sequential loop.
+ */
+function blockSum(term: string): string {
+  return `float sumTerm(int i) {
+  ${term}
+}
+
+void main() {
+  int first = getOutputCoords() * ${REDUCE_BLOCK};
+  float total = 0.0;
+  for (int r = 0; r < ${RUN}; r++) {
+    float run = 0.0;
+    for (int j = 0; j < ${RUN}; j++) {
+      int i = first + r * ${RUN} + j;
+      if (i < len) {
+        run += sumTerm(i);
+      }
+    }
+    total += run;
+  }
+  setOutput(total);
 }`;
+}
+
+// g² / max(v', ε²) from the already updated v', summed per block in the same pass.
+const RATIO_SUM = blockSum('float g = getG(i);\n  return (g * g) / max(getV(i), epsSq);');
+
+const PARTIAL_SUM = blockSum('return getX(i);');
 
 // RMS and the clipped lr are computed here, per fragment, from the on-device sum: nothing is read back.
 const UPDATE = `void main() {
   float rms = sqrt(getS() / numel);
   float eta = (!isnan(rms) && rms > 1.0) ? lr / rms : lr;
   float decayed = getPAtOutCoords() * (1.0 - eta * decayPerLr);
-  setOutput(decayed - eta * getMAtOutCoords() / (sqrt(getVAtOutCoords()) + eps));
+  setOutput(decayed - (eta * getMAtOutCoords()) / (sqrt(getVAtOutCoords()) + eps));
 }`;
 
+/** Runs one program; the result is tracked by the enclosing `tidy`. */
 function run(program: GlslProgram, inputs: tf.Tensor[], values: number[]): tf.Tensor {
   const backend = tf.backend() as unknown as WebGLBackendLike;
   const info = backend.compileAndRun(
@@ -60,42 +87,70 @@ function run(program: GlslProgram, inputs: tf.Tensor[], values: number[]): tf.Te
   return tf.engine().makeTensorFromTensorInfo(info);
 }
 
-function program(variableNames: string[], outputShape: number[], userCode: string, names: string[]): GlslProgram {
-  return { variableNames, outputShape, userCode, customUniforms: uniforms(...names) };
+function program(
+  variableNames: string[],
+  outputShape: number[],
+  userCode: string,
+  floats: string[],
+  ints: string[] = [],
+): GlslProgram {
+  return {
+    variableNames,
+    outputShape,
+    userCode,
+    customUniforms: [
+      ...floats.map((name) => ({ name, type: 'float' as const })),
+      ...ints.map((name) => ({ name, type: 'int' as const })),
+    ],
+  };
+}
+
+/** Σ g²/max(v', ε²) on the GPU: one fused ratio+block pass, then block passes until one value is left. */
+function sumRatio(grad: tf.Tensor, expAvgSq: tf.Tensor, epsSq: number): tf.Scalar {
+  const n = grad.size;
+  let partials = run(
+    program(['g', 'v'], [Math.ceil(n / REDUCE_BLOCK)], RATIO_SUM, ['epsSq'], ['len']),
+    [tf.reshape(grad, [n]), tf.reshape(expAvgSq, [n])],
+    [epsSq, n],
+  );
+  while (partials.size > 1) {
+    const size = partials.size;
+    partials = run(program(['x'], [Math.ceil(size / REDUCE_BLOCK)], PARTIAL_SUM, [], ['len']), [partials], [size]);
+  }
+  return tf.reshape(partials, []);
 }
 
 /**
- * Both phases as custom WebGL programs: m', v', the ratio g²/max(v', ε²) (then a blocked sum on
- * the GPU), and one update pass that derives RMS and the clipped lr from the summed tensor.
+ * Both phases as custom WebGL programs: m′ and v′ (one pass each), the RMS sum (a fused
+ * g²/max(v′, ε²) + block pass, plus one more pass per 1024× more elements), and one update pass
+ * that derives RMS and the clipped lr from the summed tensor.
  */
 export const webglKernel: StableAdamWKernelV1<tf.Variable, tf.Tensor, TfjsState, tf.Scalar> = {
   updateMoments(_param, grad, state, s: MomentScalars): tf.Scalar {
-    const shape = grad.shape;
-    const m = run(program(['g', 'm'], shape, FIRST_MOMENT, ['w1']), [grad, state.expAvg], [1 - s.beta1Hat]);
-    const v = run(
-      program(['g', 'v'], shape, SECOND_MOMENT, ['beta2', 'w2']),
-      [grad, state.expAvgSq],
-      [s.beta2Hat, 1 - s.beta2Hat],
-    );
-    state.expAvg.assign(m);
-    state.expAvgSq.assign(v);
-    m.dispose();
-    v.dispose();
-    if (!s.reduce) return undefined as unknown as tf.Scalar;
-    const ratio = run(program(['g', 'v'], shape, RATIO, ['epsSq']), [grad, state.expAvgSq], [s.epsSq]);
-    const sum = blockedSum(ratio);
-    ratio.dispose();
-    return sum;
+    return tf.tidy(() => {
+      const shape = grad.shape;
+      const m = run(program(['g', 'm'], shape, FIRST_MOMENT, ['w1']), [grad, state.expAvg], [1 - s.beta1Hat]);
+      const v = run(
+        program(['g', 'v'], shape, SECOND_MOMENT, ['beta2', 'w2']),
+        [grad, state.expAvgSq],
+        [s.beta2Hat, 1 - s.beta2Hat],
+      );
+      state.expAvg.assign(m);
+      state.expAvgSq.assign(v);
+      // tidy keeps the returned sum and frees everything else (the moments live on in the variables).
+      return s.reduce ? sumRatio(grad, v, s.epsSq) : (undefined as unknown as tf.Scalar);
+    });
   },
 
   applyUpdate(param, _grad, state, sumSquares, s: UpdateScalars): void {
-    const updated = run(
-      program(['p', 'm', 'v', 's'], param.shape, UPDATE, ['lr', 'numel', 'eps', 'decayPerLr']),
-      [param, state.expAvg, state.expAvgSq, sumSquares],
-      [s.lr, s.numel, s.eps, s.weightDecayPerLr],
-    );
-    param.assign(updated);
-    updated.dispose();
+    tf.tidy(() => {
+      const updated = run(
+        program(['p', 'm', 'v', 's'], param.shape, UPDATE, ['lr', 'numel', 'eps', 'decayPerLr']),
+        [param, state.expAvg, state.expAvgSq, sumSquares],
+        [s.lr, s.numel, s.eps, s.weightDecayPerLr],
+      );
+      param.assign(updated);
+    });
     sumSquares.dispose();
   },
 };
