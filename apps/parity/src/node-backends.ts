@@ -18,16 +18,20 @@ export function nodeBackends(): ParityBackend[] {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
       wasm.setWasmPaths(`${dirname(require.resolve('@tensorflow/tfjs-backend-wasm'))}/`);
     }),
-    tfjs('tensorflow', async () => {
-      try {
-        // Optional: present only where the user installed tfjs-node (CUDA: tfjs-node-gpu).
-        await import(/* @vite-ignore */ ['@tensorflow', 'tfjs-node'].join('/'));
-      } catch {
-        throw new Error(
-          '@tensorflow/tfjs-node is not installed: `npm install @tensorflow/tfjs-node` (or tfjs-node-gpu) to add this backend',
-        );
-      }
-    }),
+    tfjs(
+      'tensorflow',
+      async () => {
+        try {
+          // Optional: present only where the user installed tfjs-node (CUDA: tfjs-node-gpu).
+          await import(/* @vite-ignore */ ['@tensorflow', 'tfjs-node'].join('/'));
+        } catch {
+          throw new Error(
+            '@tensorflow/tfjs-node is not installed: `npm install @tensorflow/tfjs-node` (or tfjs-node-gpu) to add this backend',
+          );
+        }
+      },
+      true,
+    ),
     gpujs('cpu'),
     gpujs('webasm'),
   ];

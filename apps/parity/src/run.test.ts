@@ -106,3 +106,14 @@ describe('the README table', () => {
     expect(() => replaceReadmeTable('no markers', table, report.generatedAt)).toThrow(/parity-table/);
   });
 });
+
+describe('optional backends', () => {
+  it('are reported as skipped without counting as unavailable', async () => {
+    const optional: ParityBackend = { ...missing, id: 'optional-f32', optional: true };
+    const run = await runBackends([optional], options);
+    expect(run.backends).toEqual([
+      { id: 'optional-f32', available: false, environment: 'node', reason: 'not installed here', optional: true },
+    ]);
+    expect(buildReport(combineRuns([run], options), options).summary).toMatchObject({ unavailable: 0, optionalSkipped: 1 });
+  });
+});

@@ -30,6 +30,7 @@ export async function runBackends(backends: readonly ParityBackend[], options: R
         available: false,
         environment: 'node',
         reason: error instanceof Error ? error.message : String(error),
+        ...(backend.optional ? { optional: true } : {}),
       });
       continue;
     }
