@@ -43,6 +43,16 @@ export default defineConfig({
       },
       {
         extends: true,
+        // Pre-bundled up front: discovering them mid-run makes Vite reload the page, which drops
+        // the WebGPU device of a running test on a fresh machine.
+        optimizeDeps: {
+          include: [
+            '@tensorflow/tfjs-core',
+            '@tensorflow/tfjs-backend-webgl',
+            '@tensorflow/tfjs-backend-webgpu',
+            '@tensorflow/tfjs-layers',
+          ],
+        },
         test: {
           name: 'browser',
           include: ['src/**/*.browser.test.ts'],

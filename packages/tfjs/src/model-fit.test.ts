@@ -1,88 +1,26 @@
 import '@tensorflow/tfjs-backend-cpu';
-import { StableAdamW as CpuStableAdamW } from '@stable-adamw/cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { type NamedTensor, StableAdamW, stableAdamW } from './index.js';
+import { denseModel, fitAndReplay, regressionData } from './test-support/fit-replay.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-function model(seed: number): tfl.Sequential {
-  const m = tfl.sequential({
-    layers: [
-      tfl.layers.dense({
-        units: 6,
-        inputShape: [3],
-        activation: 'tanh',
-        kernelInitializer: tfl.initializers.glorotNormal({ seed }),
-      }),
-      tfl.layers.dense({ units: 1, kernelInitializer: tfl.initializers.glorotNormal({ seed: seed + 1 }) }),
-    ],
-  });
-  return m;
-}
-
-const xs = () =>
-  tf.tensor2d(
-    Array.from({ length: 32 * 3 }, (_, i) => Math.sin(i)),
-    [32, 3],
-  );
-const ys = () =>
-  tf.tensor2d(
-    Array.from({ length: 32 }, (_, i) => Math.cos(i)),
-    [32, 1],
-  );
-
 describe('tfjs-layers model.fit', () => {
   it('model.fit matches the cpu adapter replaying the same gradients', async () => {
-    const m = model(7);
-    const opt = stableAdamW({ lr: 1e-2, weightDecay: 0.05 });
-    m.compile({ optimizer: opt, loss: 'meanSquaredError' });
-    const variables = m.trainableWeights.map((w) => w.read() as tf.Variable);
-    const cpuParams = await Promise.all(
-      variables.map(async (w) => ({
-        data: Float32Array.from(await w.data()),
-        grad: null as Float32Array | null,
-        shape: w.shape,
-      })),
-    );
-    const cpu = new CpuStableAdamW(cpuParams, { lr: 1e-2, weightDecay: 0.05 });
-    // Replay each step's gradients (as model.fit hands them over) on the cpu adapter, then step tfjs.
-    const apply = opt.applyGradients.bind(opt);
-    const replay = vi.spyOn(opt, 'applyGradients').mockImplementation((grads) => {
-      const named = Array.isArray(grads) ? Object.fromEntries(grads.map((g) => [g.name, g.tensor])) : grads;
-      variables.forEach((v, i) => {
-        const g = named[v.name];
-        (cpuParams[i] as { grad: Float32Array | null }).grad = g ? Float32Array.from(g.dataSync()) : null;
-      });
-      cpu.step();
-      apply(grads);
-    });
-    const x = xs();
-    const y = ys();
-    const fit = await m.fit(x, y, { epochs: 4, batchSize: 8, shuffle: false, verbose: 0 });
-    expect(fit.history.loss?.length).toBe(4);
-    expect(replay).toHaveBeenCalledTimes(16);
-    for (const [i, w] of m.trainableWeights.entries()) {
-      const actual = await w.read().data();
-      const expected = (cpuParams[i] as { data: Float32Array }).data;
-      for (let j = 0; j < expected.length; j++) {
-        expect(Math.abs((actual[j] as number) - (expected[j] as number))).toBeLessThanOrEqual(
-          1e-6 + 1e-5 * Math.abs(expected[j] as number),
-        );
-      }
-    }
-    replay.mockRestore();
-    tf.dispose([x, y]);
-    opt.dispose();
+    const run = await fitAndReplay('auto', 4);
+    expect(run.steps).toBe(16);
+    expect(run.losses.length).toBe(4);
+    expect(run.losses[3]).toBeLessThan(run.losses[0] as number);
+    expect(run.maxExcess).toBeLessThanOrEqual(0);
   });
 
   it('model.save() with the optimizer and loadLayersModel() resume training where it left off', async () => {
-    const x = xs();
-    const y = ys();
-    const original = model(11);
+    const { x, y } = regressionData();
+    const original = denseModel(11);
     original.compile({ optimizer: stableAdamW({ lr: 1e-2, weightDecay: 0.05 }), loss: 'meanSquaredError' });
     await original.fit(x, y, { epochs: 2, batchSize: 8, shuffle: false, verbose: 0 });
     let artifacts: tf.io.ModelArtifacts | undefined;
