@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
+import { chromiumProvider } from '../../tooling/vitest-browser.js';
 
 // README examples import the package by name: run them against the sources.
 const source = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta.url));
@@ -10,23 +10,7 @@ const alias = [
 ];
 
 // Headless Chromium from the system (never downloaded), with WebGL and WebGPU on SwiftShader.
-const chromium = playwright({
-  launchOptions: {
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--enable-unsafe-webgpu',
-      '--enable-unsafe-swiftshader',
-      '--use-webgpu-adapter=swiftshader',
-    ],
-  },
-});
+const chromium = chromiumProvider();
 
 export default defineConfig({
   resolve: { alias },

@@ -1,20 +1,8 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { describe, expect, it, vi } from 'vitest';
+import { expect } from 'vitest';
+import { describeReadmeExamples } from '../../../tooling/readme-examples.js';
 
-const root = new URL('../', import.meta.url);
-const readme = readFileSync(new URL('README.md', root), 'utf8');
-
-describe('README examples', () => {
-  for (const file of readdirSync(new URL('examples/', root)).filter((f) => f.endsWith('.ts'))) {
-    it(`shows examples/${file} verbatim, and it runs`, async () => {
-      const source = readFileSync(new URL(`examples/${file}`, root), 'utf8');
-      expect(readme).toContain(source.trim());
-      const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
-      await import(`../examples/${file}`);
-      const fitted = log.mock.calls.at(-1)?.[0] as Float32Array;
-      expect(fitted[0]).toBeCloseTo(3, 1);
-      expect(fitted[1]).toBeCloseTo(-1, 1);
-      log.mockRestore();
-    });
-  }
+describeReadmeExamples(new URL('../', import.meta.url), (logged) => {
+  const fitted = logged.at(-1)?.[0] as Float32Array;
+  expect(fitted[0]).toBeCloseTo(3, 1);
+  expect(fitted[1]).toBeCloseTo(-1, 1);
 });

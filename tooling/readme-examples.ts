@@ -1,0 +1,26 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it, vi } from 'vitest';
+
+/**
+ * Tests that every `examples/*.ts` of a package appears verbatim in its README and runs, logging
+ * at least once; `check` may assert on what the example logged.
+ */
+export function describeReadmeExamples(packageRoot: URL, check?: (logged: unknown[][]) => void): void {
+  const readme = readFileSync(new URL('README.md', packageRoot), 'utf8');
+  describe('README examples', () => {
+    for (const file of readdirSync(new URL('examples/', packageRoot)).filter((f) => f.endsWith('.ts'))) {
+      it(`shows examples/${file} verbatim, and it runs`, async () => {
+        const example = new URL(`examples/${file}`, packageRoot);
+        expect(readme).toContain(readFileSync(example, 'utf8').trim());
+        const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+        try {
+          await import(example.href);
+          expect(log).toHaveBeenCalled();
+          check?.(log.mock.calls);
+        } finally {
+          log.mockRestore();
+        }
+      });
+    }
+  });
+}
