@@ -62,6 +62,17 @@ export interface StableAdamWKernelV1<P, G, S, R> {
   applyUpdate(param: P, grad: G, state: S, sumSquares: R, scalars: UpdateScalars): MaybePromise<void>;
 }
 
+/** One tensor of a batched step (`stepTensors`): everything the two phases need. */
+export interface TensorStep<P, G, S> {
+  readonly param: P;
+  readonly grad: G;
+  readonly state: S;
+  readonly info: TensorInfo;
+  /** Phase-1 scalars; `reduce` is always true in a batched step. */
+  readonly moments: MomentScalars;
+  readonly update: UpdateScalars;
+}
+
 /** Optimizer state of one tensor as plain float64 values (used by state dicts). */
 export interface TensorStateValues {
   readonly expAvg: ArrayLike<number>;
@@ -96,6 +107,13 @@ export interface StableAdamWBackendV1<P, G, S, R> extends StableAdamWKernelV1<P,
   exportState(state: S, info: TensorInfo): MaybePromise<TensorStateValues>;
   /** Frees device memory held by a state. */
   disposeState?(state: S): void;
+  /**
+   * Optional batched step: both phases for every tensor of a `step()` at once, so a backend can
+   * run one kernel call per phase over many tensors (multi-tensor apply). Each tensor's result
+   * must equal `updateMoments` then `applyUpdate` with the tensor's own total. Called after all
+   * validation; without it core steps tensor by tensor.
+   */
+  stepTensors?(items: readonly TensorStep<P, G, S>[]): MaybePromise<void>;
 }
 
 /**

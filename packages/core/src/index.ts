@@ -14,6 +14,7 @@ export {
   type TensorInfo,
   type TensorOpsV1,
   type TensorStateValues,
+  type TensorStep,
   type UpdateScalars,
 } from './contract.js';
 export {

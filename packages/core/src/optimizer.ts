@@ -1,4 +1,12 @@
-import { type MaybePromise, SPECIFICATION_VERSION, type StableAdamWBackendV1, type TensorInfo } from './contract.js';
+import {
+  type MaybePromise,
+  type MomentScalars,
+  SPECIFICATION_VERSION,
+  type StableAdamWBackendV1,
+  type TensorInfo,
+  type TensorStep,
+  type UpdateScalars,
+} from './contract.js';
 import { isHalfPrecision } from './dtype.js';
 import { GradientMismatchError, InvalidParamError, UnsupportedBackendError } from './errors.js';
 import { type Hyperparameters, resolveOptions, type StableAdamWOptions } from './options.js';
@@ -94,9 +102,19 @@ export class StableAdamWOptimizer<P, G, S, R> {
         return [{ param, grad }];
       }),
     );
+    // State is allocated before any counter moves, so a backend refusing it leaves the step undone.
+    this.paramGroups.forEach((group, g) => {
+      for (const { param } of work[g] ?? []) this.#slot(param, group);
+    });
+    for (const group of this.paramGroups) group.step += 1;
+    if (this.backend.stepTensors) {
+      const items = this.paramGroups.flatMap((group, g) =>
+        (work[g] ?? []).map(({ param, grad }) => this.#tensorStep(param, grad, group, group.step)),
+      );
+      return items.length > 0 ? this.backend.stepTensors(items) : undefined;
+    }
     const pending: MaybePromise<void>[] = [];
     this.paramGroups.forEach((group, g) => {
-      group.step += 1;
       for (const { param, grad } of work[g] ?? []) {
         pending.push(this.#stepTensor(param, grad, group, group.step, false));
       }
@@ -240,25 +258,41 @@ export class StableAdamWOptimizer<P, G, S, R> {
     return slot;
   }
 
-  #stepTensor(param: P, grad: G, group: ParamGroup<P>, t: number, accumulateOnly: boolean): MaybePromise<void> {
+  #tensorStep(param: P, grad: G, group: ParamGroup<P>, t: number): TensorStep<P, G, S> {
     const { info } = this.#entry(param);
     const slot = this.#slot(param, group);
+    return {
+      param,
+      grad,
+      state: slot.state,
+      info,
+      moments: this.#momentScalars(info, group, t, true),
+      update: this.#updateScalars(info, group, slot),
+    };
+  }
+
+  #momentScalars(info: TensorInfo, group: ParamGroup<P>, t: number, reduce: boolean): MomentScalars {
     const [beta1, beta2] = group.betas;
     const epsSq = info.dtype === 'float64' ? group.eps * group.eps : Math.fround(group.eps * group.eps);
-    const sumSquares = this.backend.updateMoments(param, grad, slot.state, {
-      beta1Hat: debiasBeta(beta1, t),
-      beta2Hat: debiasBeta(beta2, t),
-      epsSq,
-      reduce: !accumulateOnly,
-    });
-    // Accumulation-only calls ignore the partial sum, but an async backend's work must still finish.
-    if (accumulateOnly) return sumSquares instanceof Promise ? sumSquares.then(() => undefined) : undefined;
-    return this.backend.applyUpdate(param, grad, slot.state, sumSquares, {
+    return { beta1Hat: debiasBeta(beta1, t), beta2Hat: debiasBeta(beta2, t), epsSq, reduce };
+  }
+
+  #updateScalars(info: TensorInfo, group: ParamGroup<P>, slot: ParamSlot<S>): UpdateScalars {
+    return {
       lr: group.lr,
       numel: info.numel,
       eps: group.eps,
       weightDecayPerLr: weightDecayPerLr(group.weightDecay, group.decoupleLr, group.maxLr),
       kahan: slot.kahan && group.kahanSum !== false,
-    });
+    };
+  }
+
+  #stepTensor(param: P, grad: G, group: ParamGroup<P>, t: number, accumulateOnly: boolean): MaybePromise<void> {
+    const { info } = this.#entry(param);
+    const slot = this.#slot(param, group);
+    const sumSquares = this.backend.updateMoments(param, grad, slot.state, this.#momentScalars(info, group, t, !accumulateOnly));
+    // Accumulation-only calls ignore the partial sum, but an async backend's work must still finish.
+    if (accumulateOnly) return sumSquares instanceof Promise ? sumSquares.then(() => undefined) : undefined;
+    return this.backend.applyUpdate(param, grad, slot.state, sumSquares, this.#updateScalars(info, group, slot));
   }
 }
