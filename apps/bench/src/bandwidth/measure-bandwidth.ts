@@ -1,0 +1,101 @@
+import { Worker } from 'node:worker_threads';
+import { STREAM_MAXIMUM_PAGES, STREAM_WASM_BASE64 } from '../../generated/stream-wasm.js';
+import { streamOps } from './stream-ops.js';
+
+export type StreamOp = 'js-copy' | 'js-triad' | 'wasm-copy' | 'wasm-triad';
+const OPS: readonly StreamOp[] = ['js-copy', 'js-triad', 'wasm-copy', 'wasm-triad'];
+
+/** One STREAM measurement: the best of `reps` runs, STREAM's convention (no write-allocate traffic). */
+export interface BandwidthResult {
+  op: StreamOp;
+  threads: number;
+  gbPerSec: number;
+  /** Bytes counted per element: copy reads 4 and writes 4, triad reads 8 and writes 4. */
+  bytesPerElement: number;
+}
+
+export interface BandwidthOptions {
+  /** Elements per array (three arrays); bigger than the last-level cache for a memory bound. */
+  floats: number;
+  reps: number;
+  threadCounts: readonly number[];
+}
+
+const BASE = 65536;
+const PAGE = 65536;
+
+/** Bytes STREAM counts per element of `op`. */
+export function streamBytesPerElement(op: StreamOp): number {
+  return op.endsWith('copy') ? 8 : 12;
+}
+
+// The worker receives streamOps as source and answers each op name once it has run it.
+const WORKER_SOURCE = `
+const { parentPort, workerData: d } = require('node:worker_threads');
+const ops = (${streamOps.toString()})(d.memory, d.module, d.offsets, d.start, d.count);
+parentPort.on('message', (op) => { ops[op](); parentPort.postMessage(op); });
+`;
+
+function runOn(worker: Worker, op: StreamOp): Promise<void> {
+  return new Promise((resolve, reject) => {
+    worker.once('message', () => resolve());
+    worker.once('error', reject);
+    worker.postMessage(op);
+  });
+}
+
+/**
+ * Measures copy and triad bandwidth in JS loops and the SIMD WASM module, on this thread and on N
+ * worker threads sharing one WebAssembly memory (each streaming its own slice). Workers are
+ * terminated before it returns.
+ */
+export async function measureBandwidth(options: BandwidthOptions): Promise<BandwidthResult[]> {
+  const floats = Math.ceil(options.floats / 64) * 64;
+  const pages = Math.ceil((BASE + 12 * floats) / PAGE);
+  if (pages > STREAM_MAXIMUM_PAGES) throw new Error(`${floats} floats per array exceed the module's memory limit`);
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: STREAM_MAXIMUM_PAGES, shared: true });
+  const module = new WebAssembly.Module(Uint8Array.from(atob(STREAM_WASM_BASE64), (c) => c.charCodeAt(0)));
+  const offsets = { a: BASE, b: BASE + 4 * floats, c: BASE + 8 * floats };
+  // Touch every page first so no run pays for page faults.
+  new Float32Array(memory.buffer, BASE, 3 * floats).fill(1);
+  const results: BandwidthResult[] = [];
+  for (const threads of options.threadCounts) {
+    const slice = floats / threads;
+    const workers =
+      threads === 1
+        ? []
+        : Array.from(
+            { length: threads },
+            (_, t) =>
+              new Worker(WORKER_SOURCE, {
+                eval: true,
+                workerData: { memory, module, offsets, start: t * slice, count: slice },
+              }),
+          );
+    const local = threads === 1 ? streamOps(memory, module, offsets, 0, floats) : undefined;
+    try {
+      for (const op of OPS) {
+        let best = Number.POSITIVE_INFINITY;
+        // One untimed run warms the JIT, the caches' state and the workers.
+        for (let rep = 0; rep <= options.reps; rep++) {
+          const started = performance.now();
+          if (local) local[op]();
+          else await Promise.all(workers.map((w) => runOn(w, op)));
+          const ms = performance.now() - started;
+          if (rep > 0) best = Math.min(best, ms);
+        }
+        const bytesPerElement = streamBytesPerElement(op);
+        results.push({ op, threads, bytesPerElement, gbPerSec: (bytesPerElement * floats) / (best * 1e6) });
+      }
+    } finally {
+      await Promise.all(workers.map((w) => w.terminate()));
+    }
+  }
+  return results;
+}
+
+/** The bandwidth bound for `threads`: the best triad (JS or WASM) measured at that thread count. */
+export function triadBound(results: readonly BandwidthResult[], threads: number): number | undefined {
+  const triads = results.filter((r) => r.threads === threads && r.op.endsWith('triad')).map((r) => r.gbPerSec);
+  return triads.length > 0 ? Math.max(...triads) : undefined;
+}

@@ -1,0 +1,139 @@
+import type { BenchReport, CpuTarget, ReportRow } from './report.js';
+
+/** Short numbers for tables: 3 significant digits. */
+export function fmt(x: number | undefined, digits = 3): string {
+  if (x === undefined || !Number.isFinite(x)) return '—';
+  return x >= 10 ** digits ? x.toFixed(0) : x.toPrecision(digits);
+}
+
+function pct(x: number | undefined): string {
+  return x === undefined ? '—' : `${(x * 100).toFixed(0)} %`;
+}
+
+function mib(bytes: number | undefined): string {
+  return bytes === undefined ? '' : `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+}
+
+/** Peak memory of a row in words: RSS or JS heap, tfjs tensors, gpu.js device tensors. */
+export function memoryText(row: ReportRow): string {
+  const m = row.memory;
+  if (!m) return '';
+  const parts = [
+    m.rssBytes !== undefined ? `rss ${mib(m.rssBytes)}` : '',
+    m.jsHeapBytes !== undefined ? `heap ${mib(m.jsHeapBytes)}` : '',
+    m.numTensors !== undefined ? `${m.numTensors} tensors ${mib(m.numBytes)}` : '',
+    m.gpuBytes !== undefined ? `gpu ${mib(m.gpuBytes)}` : '',
+    m.deviceTensors !== undefined ? `${m.deviceTensors} device tensors, ${m.kernels} kernels` : '',
+  ];
+  return parts.filter(Boolean).join(', ');
+}
+
+function table(header: string[], rows: string[][], markdown: boolean): string {
+  if (markdown) {
+    const line = (cells: string[]) => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
+    return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] as number))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+/** Every row: timings, throughput, bound and memory (skipped and failed ones with their reason). */
+export function formatRows(report: BenchReport): string {
+  const header = [
+    'where',
+    'subject',
+    'shape',
+    'dtype',
+    'ms/step [q1–q3]',
+    'Mparam/s',
+    'B/param',
+    'of bound',
+    '× scalar',
+    'peak memory',
+  ];
+  const rows = report.rows.map((r) => {
+    const id = [r.environment === 'node' ? 'node' : 'chromium', r.subject, r.shape, r.dtype];
+    if (!r.timing) return [...id, r.status === 'failed' ? `FAILED: ${r.reason}` : `skipped: ${r.reason}`, '', '', '', '', ''];
+    const t = r.timing;
+    return [
+      ...id,
+      `${fmt(t.medianMs)} [${fmt(t.q1Ms)}–${fmt(t.q3Ms)}]`,
+      fmt((r.paramsPerSec ?? 0) / 1e6),
+      String(r.bytesPerParam),
+      pct(r.fractionOfBound),
+      r.vsScalar === undefined ? '—' : `${r.vsScalar.toFixed(2)}×`,
+      memoryText(r),
+    ];
+  });
+  return table(header, rows, false);
+}
+
+/** Bandwidth measured in this run, GB/s. */
+export function formatBandwidth(report: BenchReport): string {
+  return report.bandwidth.map((b) => `${b.op} ${b.threads}t ${b.gbPerSec.toFixed(1)} GB/s`).join(', ');
+}
+
+/** One line per cpu goal: value, goal, met or not, and the fraction of the bound beside it. */
+export function formatTargets(targets: readonly CpuTarget[], { markdown = false } = {}): string {
+  const rows = targets.map((t) => [
+    t.label,
+    t.subject ?? '—',
+    t.value === undefined ? 'not measured' : t.comparison === '>=' ? `${t.value.toFixed(2)}×` : t.value.toFixed(2),
+    `${t.comparison === '>=' ? '≥' : '≤'} ${t.goal}`,
+    t.met === undefined ? '—' : t.met ? 'met' : 'not met',
+    pct(t.fractionOfBound),
+  ]);
+  return table(['cpu goal', 'measured on', 'value', 'goal', 'result', 'of bound'], rows, markdown);
+}
+
+/**
+ * The README's matrix: one line per measured subject × dtype × environment, one column per shape
+ * with params/s, the fraction of the bandwidth bound and the ratio to scalar-js.
+ */
+export function formatMatrix(report: BenchReport): string {
+  const shapes = report.shapes.map((s) => s.name);
+  const keys = [...new Set(report.rows.filter((r) => r.timing).map((r) => `${r.environment}\u0000${r.subject}\u0000${r.dtype}`))];
+  const rows = keys.map((key) => {
+    const [environment, subject, dtype] = key.split('\u0000') as [string, string, string];
+    const mine = report.rows.filter((r) => r.environment === environment && r.subject === subject && r.dtype === dtype);
+    const cells = shapes.map((shape) => {
+      const r = mine.find((x) => x.shape === shape);
+      if (!r?.timing) return r?.status === 'failed' ? 'failed' : '—';
+      const ratio = r.vsScalar === undefined ? '' : `, ${r.vsScalar.toFixed(2)}×`;
+      return `${fmt((r.paramsPerSec ?? 0) / 1e6)} (${pct(r.fractionOfBound)}${ratio})`;
+    });
+    return [environment, subject, dtype, ...cells];
+  });
+  const header = ['where', 'subject', 'dtype', ...report.shapes.map((s) => `${s.name} (${s.description})`)];
+  return table(header, rows, true);
+}
+
+const START = '<!-- bench-table:start -->';
+const END = '<!-- bench-table:end -->';
+
+/** The Markdown block the README carries: machine, bandwidth, the matrix and the cpu goals. */
+export function readmeBlock(report: BenchReport): string {
+  const m = report.machine;
+  return [
+    `_Generated by \`npm run bench -- --update-readme\` on ${report.generatedAt.slice(0, 10)}: ${m.cpu}, ${m.cores} cores, Node ${m.node}${m.chromium ? `, ${m.chromium}` : ''}; median of ${report.options.steps} steps after ${report.options.warmup} warm-up steps${report.options.quick ? ' (--quick: tiny shapes, not representative)' : ''}. Cells: M params/s (fraction of the bandwidth bound, × scalar-js on the same shape and environment). Bandwidth: ${formatBandwidth(report)}._`,
+    '',
+    formatMatrix(report),
+    '',
+    formatTargets(report.cpuTargets, { markdown: true }),
+    '',
+    ...report.notes.map((n) => `- ${n}`),
+  ].join('\n');
+}
+
+/** Replaces the text between the bench markers of a README with `block`. */
+export function replaceReadmeBlock(readme: string, block: string): string {
+  const i = readme.indexOf(START);
+  const j = readme.indexOf(END);
+  if (i < 0 || j < i) throw new Error(`README has no ${START} … ${END} block`);
+  return `${readme.slice(0, i + START.length)}\n${block}\n${readme.slice(j)}`;
+}

@@ -1,0 +1,14 @@
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import type { BenchReport } from './report.js';
+
+/** CPU model, cores, memory, platform and Node version of this machine. */
+export function machineInfo(chromium?: string): BenchReport['machine'] {
+  return {
+    cpu: cpus()[0]?.model.trim() ?? 'unknown cpu',
+    cores: availableParallelism(),
+    memoryBytes: totalmem(),
+    platform: `${process.platform}-${process.arch}`,
+    node: process.version,
+    ...(chromium ? { chromium } : {}),
+  };
+}
