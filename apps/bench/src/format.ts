@@ -42,8 +42,8 @@ function table(header: string[], rows: string[][], markdown: boolean): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-/** Every row: timings, throughput, bound and memory (skipped and failed ones with their reason). */
-export function formatRows(report: BenchReport): string {
+/** Rows with timings, throughput, bound and memory; failed ones with their error, skipped ones only with `skipped`. */
+export function formatRows(report: BenchReport, { skipped = true } = {}): string {
   const header = [
     'where',
     'subject',
@@ -56,21 +56,33 @@ export function formatRows(report: BenchReport): string {
     '× scalar',
     'peak memory',
   ];
-  const rows = report.rows.map((r) => {
-    const id = [r.environment === 'node' ? 'node' : 'chromium', r.subject, r.shape, r.dtype];
-    if (!r.timing) return [...id, r.status === 'failed' ? `FAILED: ${r.reason}` : `skipped: ${r.reason}`, '', '', '', '', ''];
-    const t = r.timing;
-    return [
-      ...id,
-      `${fmt(t.medianMs)} [${fmt(t.q1Ms)}–${fmt(t.q3Ms)}]`,
-      fmt((r.paramsPerSec ?? 0) / 1e6),
-      String(r.bytesPerParam),
-      pct(r.fractionOfBound),
-      r.vsScalar === undefined ? '—' : `${r.vsScalar.toFixed(2)}×`,
-      memoryText(r),
-    ];
-  });
+  const rows = report.rows
+    .filter((r) => skipped || r.status !== 'skipped')
+    .map((r) => {
+      const id = [r.environment === 'node' ? 'node' : 'chromium', r.subject, r.shape, r.dtype];
+      if (!r.timing) return [...id, r.status === 'failed' ? `FAILED: ${r.reason}` : `skipped: ${r.reason}`, '', '', '', '', ''];
+      const t = r.timing;
+      return [
+        ...id,
+        `${fmt(t.medianMs)} [${fmt(t.q1Ms)}–${fmt(t.q3Ms)}]`,
+        fmt((r.paramsPerSec ?? 0) / 1e6),
+        String(r.bytesPerParam),
+        pct(r.fractionOfBound),
+        r.vsScalar === undefined ? '—' : `${r.vsScalar.toFixed(2)}×`,
+        memoryText(r),
+      ];
+    });
   return table(header, rows, false);
+}
+
+/** Skipped rows grouped by reason: one line per reason, listing `where subject shape dtype`. */
+export function formatSkipped(report: BenchReport): string {
+  const byReason = new Map<string, string[]>();
+  for (const r of report.rows.filter((r) => r.status === 'skipped')) {
+    const reason = r.reason ?? 'skipped';
+    byReason.set(reason, [...(byReason.get(reason) ?? []), `${r.environment} ${r.subject} ${r.shape} ${r.dtype}`]);
+  }
+  return [...byReason.entries()].map(([reason, rows]) => `skipped (${reason}): ${rows.join(', ')}`).join('\n');
 }
 
 /** Bandwidth measured in this run, GB/s. */

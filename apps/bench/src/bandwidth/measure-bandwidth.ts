@@ -36,12 +36,20 @@ const ops = (${streamOps.toString()})(d.memory, d.module, d.offsets, d.start, d.
 parentPort.on('message', (op) => { ops[op](); parentPort.postMessage(op); });
 `;
 
-function runOn(worker: Worker, op: StreamOp): Promise<void> {
-  return new Promise((resolve, reject) => {
-    worker.once('message', () => resolve());
-    worker.once('error', reject);
-    worker.postMessage(op);
-  });
+/** A worker running streamOps on its slice; `run` resolves once it has run the op. */
+function sliceWorker(workerData: object): { run(op: StreamOp): Promise<void>; terminate(): Promise<number> } {
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
+  let pending: { resolve(): void; reject(error: unknown): void } | undefined;
+  worker.on('message', () => pending?.resolve());
+  worker.on('error', (error) => pending?.reject(error));
+  return {
+    run: (op) =>
+      new Promise<void>((resolve, reject) => {
+        pending = { resolve, reject };
+        worker.postMessage(op);
+      }),
+    terminate: () => worker.terminate(),
+  };
 }
 
 /**
@@ -64,14 +72,7 @@ export async function measureBandwidth(options: BandwidthOptions): Promise<Bandw
     const workers =
       threads === 1
         ? []
-        : Array.from(
-            { length: threads },
-            (_, t) =>
-              new Worker(WORKER_SOURCE, {
-                eval: true,
-                workerData: { memory, module, offsets, start: t * slice, count: slice },
-              }),
-          );
+        : Array.from({ length: threads }, (_, t) => sliceWorker({ memory, module, offsets, start: t * slice, count: slice }));
     const local = threads === 1 ? streamOps(memory, module, offsets, 0, floats) : undefined;
     try {
       for (const op of OPS) {
@@ -80,7 +81,7 @@ export async function measureBandwidth(options: BandwidthOptions): Promise<Bandw
         for (let rep = 0; rep <= options.reps; rep++) {
           const started = performance.now();
           if (local) local[op]();
-          else await Promise.all(workers.map((w) => runOn(w, op)));
+          else await Promise.all(workers.map((w) => w.run(op)));
           const ms = performance.now() - started;
           if (rep > 0) best = Math.min(best, ms);
         }

@@ -35,7 +35,13 @@ async function openGpujs(mode: Mode, sizes: readonly number[]): Promise<Stepper>
     const { lr, beta1, beta2, eps, weightDecay } = HYPER;
     optimizer = new StableAdamW(params, { gpu, lr, betas: [beta1, beta2], eps, weightDecay });
     // Reading one element of the first param back waits for the step's queued kernels.
-    const probe = gpu.createKernel((a: number[]): number => a[0] as number, { ...KERNEL, output: [1] });
+    // (`this.thread.x` is 0 here; a function, not an arrow: gpu.js parses the source.)
+    const probe = gpu.createKernel(
+      function (this: { thread: { x: number } }, a: number[]): number {
+        return a[this.thread.x] as number;
+      },
+      { ...KERNEL, output: [1] },
+    );
     kernels.push(probe);
     const opt = optimizer;
     return {

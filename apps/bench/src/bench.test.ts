@@ -1,0 +1,56 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { runBench } from './bench.js';
+import type { BenchReport } from './report.js';
+
+describe('runBench --quick (Node only)', () => {
+  const initCwd = process.env.INIT_CWD;
+  afterEach(() => {
+    process.env.INIT_CWD = initCwd;
+    vi.restoreAllMocks();
+  });
+
+  it('measures cpu and tfjs-cpu end to end, writes a valid report and the README block', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-'));
+    writeFileSync(join(dir, 'README.md'), '# r\n<!-- bench-table:start -->\n<!-- bench-table:end -->\n');
+    process.env.INIT_CWD = dir;
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const code = await runBench(['--quick', '--no-browser', '--backend', 'scalar-js,cpu-js,tfjs-cpu', '--update-readme']);
+    expect(code).toBe(0);
+    const report = JSON.parse(readFileSync(join(dir, 'bench-report/bench.json'), 'utf8')) as BenchReport;
+    expect(report.machine.cores).toBeGreaterThan(0);
+    expect(report.bandwidth.map((b) => `${b.op}/${b.threads}`)).toContain('wasm-triad/2');
+    const ok = report.rows.filter((r) => r.status === 'ok');
+    // scalar-js: 4 shapes fp32; cpu-js: 4 shapes × 2 dtypes; tfjs-cpu 'auto' and adam: 3 shapes each.
+    expect(ok.map((r) => r.subject).sort()).toEqual(
+      [
+        ...Array(4).fill('scalar-js'),
+        ...Array(8).fill('cpu-js'),
+        ...Array(3).fill('tfjs-cpu'),
+        ...Array(3).fill('tfjs-cpu-adam'),
+      ].sort(),
+    );
+    for (const r of ok) {
+      expect(r.timing?.steps).toBe(3);
+      expect(r.paramsPerSec).toBeGreaterThan(0);
+      expect(r.fractionOfBound).toBeGreaterThan(0);
+      expect(r.vsScalar).toBeGreaterThan(0);
+    }
+    // tfjs rows free every tensor they made; the composed row is skipped with its reason on cpu.
+    for (const r of ok.filter((r) => r.backend === 'tfjs-cpu')) expect(r.leakedTensors).toBe(0);
+    expect(report.rows.find((r) => r.subject === 'tfjs-cpu-composed')?.reason).toMatch(/already runs the composed ops/);
+    expect(report.rows.find((r) => r.subject === 'tfjs-cpu' && r.dtype === 'bfloat16')?.reason).toBe('n/a: tfjs has no bfloat16');
+    expect(report.cpuTargets[0]).toMatchObject({ subject: 'cpu-js', goal: 1.45 });
+    expect(readFileSync(join(dir, 'bench-report/bench.html'), 'utf8')).toContain('<svg');
+    expect(readFileSync(join(dir, 'README.md'), 'utf8')).toContain('| node | cpu-js | bfloat16 |');
+    expect(log.mock.calls.flat().join('\n')).toMatch(/cpu goal/);
+  });
+
+  it('rejects unknown subjects and shapes', async () => {
+    await expect(runBench(['--backend', 'nope'])).rejects.toThrow(/Unknown --backend nope/);
+    await expect(runBench(['--shape', 'huge'])).rejects.toThrow(/Unknown --shape huge/);
+  });
+});

@@ -1,0 +1,168 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { measureBandwidth } from './bandwidth/measure-bandwidth.js';
+import { DEFAULT_CHROMIUM } from './browser/chromium.js';
+import { BROWSER_SUBJECTS } from './browser/protocol.js';
+import { runInChromium } from './browser/run-browser.js';
+import type { BenchDtype } from './bytes.js';
+import { formatBandwidth, formatRows, formatSkipped, formatTargets, readmeBlock, replaceReadmeBlock } from './format.js';
+import { renderHtml } from './html-report.js';
+import { machineInfo } from './machine.js';
+import { nodeSubjects } from './node-subjects.js';
+import { REPORT_NOTES } from './notes.js';
+import { buildReport } from './report.js';
+import { reportJson, writeText } from './report-io.js';
+import type { BenchRow } from './row.js';
+import { runSubjects } from './run.js';
+import { SHAPE_NAMES, type ShapeName, shapes } from './shapes.js';
+
+const HELP = `Usage: stable-adamw-bench [options]
+
+Times StableAdamW steps (and tfjs baselines) on every reachable backend, in Node and headless
+Chromium, on three model shapes plus the 64M cpu target shape, fp32 and bf16; measures the
+machine's bandwidth in the same run and reports each result as a fraction of the bound. Prints a
+table and writes bench-report/bench.json, bench.html and table.md.
+
+  --backend <id>     only these subjects (repeatable or comma-separated; an id or a prefix like "tfjs")
+  --shape <name>     only these shapes: ${SHAPE_NAMES.join(', ')} (repeatable or comma-separated)
+  --dtype <dtype>    only float32 or bfloat16 (repeatable or comma-separated)
+  --steps <n>        timed steps per row, the median is reported (default 10)
+  --warmup <n>       untimed steps first (default 2)
+  --quick            tiny shapes, 3 steps, 1 warm-up, a short bandwidth run (CI smoke; not for figures)
+  --no-browser       skip the headless Chromium subjects
+  --chromium <path>  Chromium executable (default ${DEFAULT_CHROMIUM})
+  --out <dir>        report folder (default bench-report where npm was run)
+  --json             print the report as JSON instead of the table
+  --update-readme    write the performance table into README.md (between the bench-table markers)
+  --list             list subjects and shapes, run nothing
+  -h, --help         this text`;
+
+function positiveInteger(name: string, value: string, min = 1): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function list(values: readonly string[]): string[] {
+  return values.flatMap((v) => v.split(',')).filter(Boolean);
+}
+
+function pick<T extends string>(flag: string, wanted: readonly string[], known: readonly T[]): T[] {
+  const unknown = wanted.filter((w) => !known.includes(w as T));
+  if (unknown.length > 0) throw new Error(`Unknown --${flag} ${unknown.join(', ')}. Known: ${known.join(', ')}`);
+  return wanted.length === 0 ? [...known] : known.filter((k) => wanted.includes(k));
+}
+
+function progress(row: BenchRow): void {
+  const what = `${row.environment} ${row.subject} ${row.shape} ${row.dtype}`;
+  if (row.timing) process.stderr.write(`✓ ${what}: ${row.timing.medianMs.toFixed(2)} ms/step\n`);
+  else process.stderr.write(`${row.status === 'failed' ? '✗' : '-'} ${what}: ${row.reason}\n`);
+}
+
+/**
+ * The bench as the CLI runs it: parses `args`, measures, writes the report files (and the README
+ * block with `--update-readme`), prints to stdout and resolves to the exit code (1: a row failed or
+ * nothing was measured).
+ */
+export async function runBench(args: readonly string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      backend: { type: 'string', multiple: true, default: [] },
+      shape: { type: 'string', multiple: true, default: [] },
+      dtype: { type: 'string', multiple: true, default: [] },
+      steps: { type: 'string' },
+      warmup: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      'no-browser': { type: 'boolean', default: false },
+      chromium: { type: 'string', default: DEFAULT_CHROMIUM },
+      out: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      'update-readme': { type: 'boolean', default: false },
+      list: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const quick = values.quick;
+  const steps = positiveInteger('steps', values.steps ?? (quick ? '3' : '10'));
+  const warmup = positiveInteger('warmup', values.warmup ?? (quick ? '1' : '2'), 0);
+  const shapeNames = pick<ShapeName>('shape', list(values.shape), SHAPE_NAMES);
+  const selectedShapes = shapes(quick).filter((s) => shapeNames.includes(s.name));
+  const dtypes = pick<BenchDtype>('dtype', list(values.dtype), ['float32', 'bfloat16']);
+  const node = nodeSubjects();
+  const browserIds = values['no-browser'] ? [] : BROWSER_SUBJECTS.map((s) => s.id);
+  const known = [...node.map((s) => s.id), ...BROWSER_SUBJECTS.map((s) => s.id)];
+  const wanted = list(values.backend);
+  const matches = (id: string) => wanted.length === 0 || wanted.some((w) => id === w || id.startsWith(`${w}-`));
+  const unknown = wanted.filter((w) => !known.some((id) => id === w || id.startsWith(`${w}-`)));
+  if (unknown.length > 0) throw new Error(`Unknown --backend ${unknown.join(', ')}. Known: ${[...new Set(known)].join(', ')}`);
+  if (values.list) {
+    for (const s of node.filter((s) => matches(s.id))) console.log(`node ${s.id}: ${s.implementation} (${s.dtypes.join(', ')})`);
+    for (const s of BROWSER_SUBJECTS.filter((s) => browserIds.includes(s.id) && matches(s.id))) console.log(`chromium ${s.id}`);
+    for (const s of selectedShapes) console.log(`shape ${s.name}: ${s.description}, ${s.tensors.length} tensors`);
+    return 0;
+  }
+  const onRow = values.json ? undefined : progress;
+  const bandwidth = await measureBandwidth(
+    quick ? { floats: 1 << 20, reps: 2, threadCounts: [1, 2] } : { floats: 1 << 24, reps: 5, threadCounts: [1, 2] },
+  );
+  if (onRow)
+    process.stderr.write(
+      `bandwidth: ${bandwidth.map((b) => `${b.op} ${b.threads}t ${b.gbPerSec.toFixed(1)} GB/s`).join(', ')}\n`,
+    );
+  const hostMemory = () => ({ rssBytes: process.memoryUsage().rss });
+  const rows = await runSubjects(
+    node.filter((s) => matches(s.id)),
+    { shapes: selectedShapes, dtypes, warmup, steps, environment: 'node', hostMemory, ...(onRow ? { onRow } : {}) },
+  );
+  const inBrowser = browserIds.filter(matches);
+  const notes = [...REPORT_NOTES];
+  let chromium: string | undefined;
+  if (inBrowser.length > 0) {
+    const run = await runInChromium(inBrowser, {
+      chromium: values.chromium,
+      shapes: shapeNames,
+      dtypes,
+      warmup,
+      steps,
+      quick,
+      ...(onRow ? { onRow } : {}),
+    });
+    chromium = run.chromiumVersion;
+    rows.push(...run.rows);
+    if (run.problem) {
+      notes.push(`Chromium subjects (${inBrowser.join(', ')}) skipped: ${run.problem}`);
+      if (onRow) process.stderr.write(`- chromium subjects skipped: ${run.problem}\n`);
+    }
+  }
+  const report = buildReport({
+    rows,
+    bandwidth,
+    shapes: selectedShapes,
+    machine: machineInfo(chromium),
+    options: { warmup, steps, quick },
+    notes,
+  });
+  const out = resolve(process.env.INIT_CWD ?? process.cwd(), values.out ?? 'bench-report');
+  writeText(resolve(out, 'bench.json'), reportJson(report));
+  writeText(resolve(out, 'bench.html'), renderHtml(report));
+  writeText(resolve(out, 'table.md'), `${readmeBlock(report)}\n`);
+  if (values['update-readme']) {
+    const readme = resolve(process.env.INIT_CWD ?? process.cwd(), 'README.md');
+    writeText(readme, replaceReadmeBlock(readFileSync(readme, 'utf8'), readmeBlock(report)));
+  }
+  if (values.json) console.log(reportJson(report));
+  else {
+    console.log(
+      `${formatRows(report, { skipped: false })}\n\n${formatSkipped(report)}\n\nbandwidth: ${formatBandwidth(report)}\n\n${formatTargets(report.cpuTargets)}`,
+    );
+    console.log(`\nreport: ${out}/bench.json, ${out}/bench.html, ${out}/table.md`);
+  }
+  // A failed row (a crash, not a skip) fails the run; so does a run that measured nothing.
+  return report.rows.some((r) => r.status === 'failed') || !report.rows.some((r) => r.timing) ? 1 : 0;
+}

@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { measureRow, skipReason } from './measure.js';
+import { shapes } from './shapes.js';
+import { type BenchSubject, SkipRow } from './subjects/subject.js';
+
+const [large, , , target] = shapes(true);
+if (!large || !target) throw new Error('shapes changed');
+
+function subject(open: BenchSubject['open'], extra: Partial<BenchSubject> = {}): BenchSubject {
+  return {
+    id: 'fake',
+    backend: 'fake',
+    implementation: 'fake',
+    algorithm: 'stable-adamw',
+    threads: 1,
+    dtypes: ['float32'],
+    open,
+    ...extra,
+  };
+}
+
+const options = { warmup: 2, steps: 5, environment: 'node' as const, hostMemory: () => ({ rssBytes: 100 }) };
+
+describe('measureRow', () => {
+  it('runs warm-up then timed steps, keeps peak memory and closes', async () => {
+    let steps = 0;
+    let closed = 0;
+    const row = await measureRow(
+      subject(async () => ({
+        step: () => {
+          steps++;
+        },
+        memory: () => ({ numTensors: steps }),
+        close: () => {
+          closed++;
+          return { leakedTensors: 0 };
+        },
+      })),
+      large,
+      'float32',
+      options,
+    );
+    expect(steps).toBe(7);
+    expect(closed).toBe(1);
+    expect(row.status).toBe('ok');
+    expect(row.timing?.steps).toBe(5);
+    expect(row.memory).toEqual({ rssBytes: 100, numTensors: 7 });
+    expect(row.leakedTensors).toBe(0);
+    expect(row.params).toBe(large.tensors.reduce((a, b) => a + b));
+  });
+
+  it('records a crash as failed (closing what was opened) and SkipRow as skipped', async () => {
+    let closed = 0;
+    const failing = await measureRow(
+      subject(async () => ({
+        step: () => {
+          throw new Error('kernel exploded');
+        },
+        memory: () => ({}),
+        close: () => {
+          closed++;
+          return {};
+        },
+      })),
+      large,
+      'float32',
+      options,
+    );
+    expect(failing).toMatchObject({ status: 'failed', reason: 'kernel exploded' });
+    expect(closed).toBe(1);
+    const skipped = await measureRow(
+      subject(async () => {
+        throw new SkipRow('same as auto');
+      }),
+      large,
+      'float32',
+      options,
+    );
+    expect(skipped).toMatchObject({ status: 'skipped', reason: 'same as auto' });
+  });
+});
+
+describe('skipReason', () => {
+  it('skips unsupported dtypes, the cpu-only shape and shapes over the limit, in that order', () => {
+    const open = async () => {
+      throw new Error('not opened');
+    };
+    expect(skipReason(subject(open, { dtypeNote: 'tfjs has no bfloat16' }), large, 'bfloat16')).toBe('n/a: tfjs has no bfloat16');
+    expect(skipReason(subject(open), target, 'float32')).toMatch(/typed-array backends only/);
+    expect(skipReason(subject(open, { cpuShapes: true }), target, 'float32')).toBeUndefined();
+    expect(skipReason(subject(open, { maxParams: 10, limitReason: 'slow' }), large, 'float32')).toBe('slow');
+  });
+});
