@@ -40,7 +40,9 @@ describe.runIf(existsSync(DEFAULT_CHROMIUM) || process.env.CI)('bench.html in he
       const counts = await page.evaluate(() => ({
         bandwidthBars: document.querySelectorAll('#bandwidth .bar rect').length,
         throughputCharts: document.querySelectorAll('#throughput svg').length,
-        throughputBars: [...document.querySelectorAll('#throughput .bar rect')].map((r) => r.getBoundingClientRect().width),
+        throughputBars: Array.from(document.querySelectorAll('#throughput .bar rect')).map(
+          (r) => r.getBoundingClientRect().width,
+        ),
         boundMarks: document.querySelectorAll('#throughput .mark').length,
         boundBars: document.querySelectorAll('#bound .bar rect').length,
         skipped: document.querySelectorAll('#skipped tr').length - 1,
