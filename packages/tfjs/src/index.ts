@@ -21,9 +21,13 @@ export {
   StateDictError,
   sequence,
   UnsupportedBackendError,
+  type WeightDecayGroupOptions,
   warmupCosine,
 } from '@stable-adamw/core';
 export { type KernelChoice, resolveKernel } from './backend.js';
+export { type GradientRelease, prepareForGradientRelease, removeGradientRelease } from './gradient-release.js';
 export { blockedSum } from './kernels/tensor-ops.js';
 export { type NamedTensor, StableAdamW, stableAdamW, type TfjsStableAdamWOptions } from './stable-adamw.js';
 export type { TfjsState } from './state.js';
+export type { LayersModelLike, LayerVariableLike, VariablesTarget } from './targets.js';
+export { paramGroupsWeightDecay } from './weight-decay-groups.js';

@@ -33,6 +33,22 @@ interface PendingWeights {
   moments: Map<string, SavedMoments>;
 }
 
+/** A training step driven by gradient release hooks (see `prepareForGradientRelease`). */
+export interface ReleaseDriver {
+  minimize(f: () => tf.Scalar, returnCost: boolean, varList: tf.Variable[] | undefined): tf.Scalar | null;
+}
+
+/** Package-internal access to a StableAdamW's private state for gradient release; not exported from the package. */
+export interface OptimizerInternals {
+  gradientRelease(optimizer: StableAdamW): boolean;
+  /** Builds the core of an optimizer that discovers its variables (`stableAdamW(...)`) from `variables`. */
+  adopt(optimizer: StableAdamW, variables: readonly tf.Variable[]): void;
+  release(optimizer: StableAdamW): ReleaseDriver | undefined;
+  setRelease(optimizer: StableAdamW, driver: ReleaseDriver | undefined): void;
+}
+
+export const optimizerInternals = {} as OptimizerInternals;
+
 const OPTION_KEYS = ['lr', 'betas', 'weightDecay', 'eps', 'decoupleLr', 'maxLr', 'kahanSum', 'gradientRelease'] as const;
 
 /**
@@ -51,6 +67,16 @@ export class StableAdamW extends tf.Optimizer {
 
   static {
     tf.serialization.registerClass(StableAdamW);
+    Object.assign(optimizerInternals, {
+      gradientRelease: (optimizer) => optimizer.#options.gradientRelease === true,
+      adopt: (optimizer, variables) => {
+        optimizer.#coreFor(variables.map((v) => v.name));
+      },
+      release: (optimizer) => optimizer.#release,
+      setRelease: (optimizer, driver) => {
+        optimizer.#release = driver;
+      },
+    } satisfies OptimizerInternals);
   }
 
   readonly #options: TfjsStableAdamWOptions;
@@ -58,6 +84,7 @@ export class StableAdamW extends tf.Optimizer {
   readonly #byName = new Map<string, tf.Variable>();
   #core: Core | undefined;
   #pending: PendingWeights | undefined;
+  #release: ReleaseDriver | undefined;
 
   /**
    * @param params variables or param groups (`{ params, ...overrides }`); `null` to discover the
@@ -154,8 +181,14 @@ export class StableAdamW extends tf.Optimizer {
   /**
    * Computes the gradients of `f` and applies them. Without `varList`, an optimizer built with its
    * variables differentiates only those (tfjs's default is every trainable variable `f` touches).
+   * With gradient release prepared, each variable is updated during backprop, in its read's hook.
    */
   override minimize(f: () => tf.Scalar, returnCost = false, varList?: tf.Variable[]): tf.Scalar | null {
+    if (this.#release) {
+      const cost = this.#release.minimize(f, returnCost, varList);
+      this.incrementIterations();
+      return cost;
+    }
     const managed = this.#core?.paramGroups.flatMap((g) => g.params).filter((v) => v.trainable);
     return super.minimize(f, returnCost, varList ?? managed);
   }

@@ -1,0 +1,175 @@
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { ReferenceStableAdamW, resolveOptions } from '@stable-adamw/core';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { prepareForGradientRelease, StableAdamW, stableAdamW } from './index.js';
+import { type PeakBytes, peakBytesDuring } from './test-support/peak-bytes.js';
+import { disposeModel, maxExcess, mlp, samples, sharedLayerModel, weightValues } from './test-support/release-models.js';
+
+const wasmDir = `${dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'))}/`;
+const unique = (name: string) => `${name}_${Math.random().toString(36).slice(2)}`;
+const options = { lr: 1e-2, weightDecay: 0.05 };
+
+/** Trains `model` with `fit` (12 steps) then `trainOnBatch` (2 steps), with or without gradient release. */
+async function train(model: tfl.LayersModel, release: boolean): Promise<StableAdamW> {
+  const optimizer = stableAdamW({ ...options, gradientRelease: release });
+  model.compile({ optimizer, loss: 'meanSquaredError' });
+  if (release) prepareForGradientRelease(model, optimizer);
+  const [inputs, outputs] = [model.inputs[0]?.shape[1] as number, model.outputs[0]?.shape[1] as number];
+  const { x, y } = samples(32, inputs, outputs);
+  await model.fit(x, y, { epochs: 3, batchSize: 8, shuffle: false, verbose: 0 });
+  await model.trainOnBatch(x, y);
+  await model.trainOnBatch(x, y);
+  tf.dispose([x, y]);
+  return optimizer;
+}
+
+/** Trains two copies of a model, with and without gradient release, and compares their weights. */
+async function compareWithPlainTraining(build: () => tfl.LayersModel): Promise<void> {
+  const plain = build();
+  const released = build();
+  const initial = await weightValues(plain);
+  const plainOptimizer = await train(plain, false);
+  const releasedOptimizer = await train(released, true);
+  const [expected, actual] = [await weightValues(plain), await weightValues(released)];
+  expect(actual.length).toBe(expected.length);
+  for (const [i, values] of actual.entries()) {
+    expect(maxExcess(values, expected[i] as Float32Array)).toBeLessThanOrEqual(0);
+    // Training moved every weight tensor, so the comparison is not vacuous.
+    expect(maxExcess(values, initial[i] as Float32Array)).toBeGreaterThan(0);
+  }
+  expect(releasedOptimizer.iterations).toBe(plainOptimizer.iterations);
+  // Per-variable step counters: every variable was stepped once per training step.
+  const state = await releasedOptimizer.stateDict();
+  for (const entry of Object.values(state.state)) expect(entry.step).toBe(14);
+  disposeModel(plain);
+  disposeModel(released);
+}
+
+for (const backend of ['cpu', 'wasm'] as const) {
+  describe(`gradient release on tfjs-${backend}`, () => {
+    beforeAll(async () => {
+      if (backend === 'wasm') setWasmPaths(wasmDir);
+      expect(await tf.setBackend(backend)).toBe(true);
+      await tf.ready();
+    });
+
+    it('model.fit and trainOnBatch give the weights of training without it (fp32 tolerance)', async () => {
+      await compareWithPlainTraining(() => mlp(21));
+    });
+
+    it('a layer applied twice (weight sharing) is stepped once with the sum of its gradients', async () => {
+      await compareWithPlainTraining(() => sharedLayerModel(31));
+    });
+  });
+}
+
+describe('gradient release with plain variables on tfjs-cpu', () => {
+  beforeAll(async () => {
+    expect(await tf.setBackend('cpu')).toBe(true);
+  });
+
+  it('optimizer accumulation through the hooks matches the float64 reference, with per-variable steps and current lr', async () => {
+    const w0 = Array.from({ length: 12 }, (_, i) => Math.sin(i + 1));
+    const b0 = [0.5, -0.25, 1, 0];
+    const w = tf.variable(tf.tensor2d(w0, [3, 4]), true, unique('acc_w'));
+    const b = tf.variable(tf.tensor1d(b0), true, unique('acc_b'));
+    const opt = new StableAdamW(
+      [
+        { params: [w], weightDecay: 0.1 },
+        { params: [b], weightDecay: 0 },
+      ],
+      { lr: 0.05, gradientRelease: true },
+    );
+    const release = prepareForGradientRelease([w, b], opt);
+    const reference = new ReferenceStableAdamW(
+      [w0, b0],
+      [
+        { params: [0], hyperparameters: resolveOptions({ lr: 0.05, weightDecay: 0.1, gradientRelease: true }) },
+        { params: [1], hyperparameters: resolveOptions({ lr: 0.05, weightDecay: 0, gradientRelease: true }) },
+      ],
+      'float32',
+    );
+    // d/dθ Σ c⊙θ = c: the gradients are known exactly (in float32) without running backprop.
+    const coefficients = (t: number, n: number, phase: number) =>
+      Float32Array.from({ length: n }, (_, i) => Math.cos(t * 1.7 + i * phase) * (1 + (t % 3)));
+    const K = 3;
+    for (let t = 0; t < 12; t++) {
+      const accumulate = (t + 1) % K !== 0;
+      const lr = 0.05 * (1 - t / 24);
+      for (const [g, group] of opt.paramGroups.entries()) {
+        group.lr = lr;
+        (reference.groups[g] as { hyperparameters: { lr: number } }).hyperparameters.lr = lr;
+      }
+      opt.accumulate = accumulate;
+      const [cw, cb1, cb2] = [coefficients(t, 12, 0.3), coefficients(t, 4, 1.1), coefficients(t + 5, 4, 0.7)];
+      const dot = (c: Float32Array, shape: number[], v: tf.Tensor) => tf.sum(tf.mul(tf.tensor(c, shape), v));
+      // b is read twice: its gradient is cb1 + cb2.
+      opt.minimize(
+        () =>
+          tf.tidy(() =>
+            tf.addN([dot(cw, [3, 4], release.read(w)), dot(cb1, [4], release.read(b)), dot(cb2, [4], release.read(b))]),
+          ) as tf.Scalar,
+      );
+      reference.stepParam(0, cw, accumulate);
+      reference.stepParam(
+        1,
+        cb1.map((c, i) => Math.fround(c + (cb2[i] as number))),
+        accumulate,
+      );
+    }
+    expect(maxExcess(await w.data(), reference.params[0] as Float64Array)).toBeLessThanOrEqual(0);
+    expect(maxExcess(await b.data(), reference.params[1] as Float64Array)).toBeLessThanOrEqual(0);
+    const state = await opt.stateDict();
+    for (const [i, entry] of Object.entries(state.state)) {
+      const expected = reference.state[Number(i)];
+      expect(entry.step).toBe(12);
+      expect(maxExcess(entry.exp_avg.map(Number), expected?.expAvg as Float64Array)).toBeLessThanOrEqual(0);
+      expect(maxExcess(entry.exp_avg_sq.map(Number), expected?.expAvgSq as Float64Array)).toBeLessThanOrEqual(0);
+    }
+    // The parameters moved: accumulation steps are moment-only, the others update.
+    expect(maxExcess(await w.data(), w0)).toBeGreaterThan(0);
+    opt.dispose();
+    tf.dispose([w, b]);
+  });
+});
+
+describe('gradient release memory and lifecycle on tfjs-cpu', () => {
+  beforeAll(async () => {
+    expect(await tf.setBackend('cpu')).toBe(true);
+  });
+
+  it('frees each gradient in its hook: peak memory of a training step drops by the gradients of the other large layers', async () => {
+    const shape = { inputs: 64, width: 256, hidden: 4, outputs: 4 };
+    const { x, y } = samples(1, shape.inputs, shape.outputs);
+    const peaks: Record<'plain' | 'released', PeakBytes> = {} as never;
+    for (const mode of ['plain', 'released'] as const) {
+      const model = mlp(41, shape);
+      const optimizer = stableAdamW({ lr: 1e-3, gradientRelease: mode === 'released' });
+      model.compile({ optimizer, loss: 'meanSquaredError' });
+      if (mode === 'released') prepareForGradientRelease(model, optimizer);
+      await model.trainOnBatch(x, y); // creates the moments
+      peaks[mode] = await peakBytesDuring(() => model.trainOnBatch(x, y));
+      disposeModel(model);
+    }
+    // Relu layers backprop through unfused matMuls, so each gradient is its own buffer: with
+    // gradient release at most one of them is alive (plus what its step allocates, as without).
+    const reluGradients = mlp(41, shape)
+      .trainableWeights.slice(0, 2 * shape.hidden)
+      .map((w) => w.read().size * 4);
+    const gradientSaving = reluGradients.reduce((a, b) => a + b, 0) - Math.max(...reluGradients);
+    // What the hooks run next to and plain training has freed by then: activations saved for
+    // backprop and their gradients, which tfjs frees when backprop ends (8 per layer is generous).
+    const activations = 8 * (shape.hidden + 1) * shape.width * 4;
+    console.log(
+      `peak above the step's start, bytes: plain ${JSON.stringify(peaks.plain)}, gradient release ${JSON.stringify(peaks.released)}; relu-layer gradients but the largest: ${gradientSaving}, activation allowance: ${activations}`,
+    );
+    expect(peaks.plain.buffers - peaks.released.buffers).toBeGreaterThanOrEqual(gradientSaving - activations);
+    tf.dispose([x, y]);
+  });
+});
