@@ -6,8 +6,8 @@ import { ReferenceStableAdamW, resolveOptions } from '@stable-adamw/core';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { prepareForGradientRelease, StableAdamW, stableAdamW } from './index.js';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { InvalidParamError, prepareForGradientRelease, removeGradientRelease, StableAdamW, stableAdamW } from './index.js';
 import { type PeakBytes, peakBytesDuring } from './test-support/peak-bytes.js';
 import { disposeModel, maxExcess, mlp, samples, sharedLayerModel, weightValues } from './test-support/release-models.js';
 
@@ -171,5 +171,119 @@ describe('gradient release memory and lifecycle on tfjs-cpu', () => {
     );
     expect(peaks.plain.buffers - peaks.released.buffers).toBeGreaterThanOrEqual(gradientSaving - activations);
     tf.dispose([x, y]);
+  });
+
+  it('leaks no tensors over many steps, and removeGradientRelease frees what prepare made', async () => {
+    const before = tf.memory().numTensors;
+    const model = mlp(51);
+    const optimizer = stableAdamW({ lr: 1e-3, gradientRelease: true });
+    model.compile({ optimizer, loss: 'meanSquaredError' });
+    const { x, y } = samples(8, 6, 2);
+    await model.trainOnBatch(x, y); // plain step: creates the moments
+    const plain = tf.memory().numTensors;
+    prepareForGradientRelease(model, optimizer);
+    expect(tf.memory().numTensors).toBe(plain + 1); // the anchor
+    for (let i = 0; i < 5; i++) await model.trainOnBatch(x, y);
+    const settled = tf.memory().numTensors;
+    for (let i = 0; i < 20; i++) await model.trainOnBatch(x, y);
+    await model.fit(x, y, { epochs: 2, batchSize: 4, verbose: 0 });
+    expect(tf.memory().numTensors).toBe(settled);
+    removeGradientRelease(model);
+    expect(tf.memory().numTensors).toBe(plain);
+    tf.dispose([x, y]);
+    disposeModel(model);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('prepare hooks each LayerVariable read, remove restores the original reads and plain training', async () => {
+    const model = mlp(61);
+    const optimizer = stableAdamW({ lr: 1e-3, gradientRelease: true });
+    model.compile({ optimizer, loss: 'meanSquaredError' });
+    const weights = model.trainableWeights;
+    const prototypeRead = Object.getPrototypeOf(weights[0]).read;
+    const variables = weights.map((w) => w.read());
+    const release = prepareForGradientRelease(model, optimizer);
+    expect(release.variables).toEqual(variables);
+    expect(release.optimizer).toBe(optimizer);
+    for (const [i, w] of weights.entries()) {
+      expect(Object.hasOwn(w, 'read')).toBe(true);
+      // Outside a training step a read is the variable itself (predict, save, getWeights).
+      expect(w.read()).toBe(variables[i]);
+      expect(release.read(variables[i] as tf.Variable)).toBe(variables[i]);
+    }
+    const { x, y } = samples(8, 6, 2);
+    const applied = vi.spyOn(optimizer, 'applyGradients');
+    const snapshot = await weightValues(model);
+    await model.trainOnBatch(x, y);
+    expect(applied).not.toHaveBeenCalled();
+    expect(maxExcess(await weightValues(model).then((w) => w[0] as Float32Array), snapshot[0] as Float32Array)).toBeGreaterThan(
+      0,
+    );
+    // A plain step afterwards has no gradients to apply: released variables are left alone.
+    const released = await weightValues(model);
+    optimizer.applyGradients({});
+    expect(await weightValues(model)).toEqual(released);
+
+    removeGradientRelease(release);
+    for (const w of weights) {
+      expect(Object.hasOwn(w, 'read')).toBe(false);
+      expect(w.read).toBe(prototypeRead);
+    }
+    expect(() => release.read(variables[0] as tf.Variable)).toThrow(InvalidParamError);
+    await model.trainOnBatch(x, y);
+    expect(applied).toHaveBeenCalledTimes(2); // the plain step above and this one
+    // Prepared again, it trains through the hooks again.
+    prepareForGradientRelease(model, optimizer);
+    await model.trainOnBatch(x, y);
+    expect(applied).toHaveBeenCalledTimes(2);
+    removeGradientRelease(model);
+    applied.mockRestore();
+    tf.dispose([x, y]);
+    disposeModel(model);
+  });
+
+  it('rejects bad inputs with typed errors that name the fix, changing nothing', async () => {
+    const model = mlp(71);
+    const withoutRelease = stableAdamW({ lr: 1e-3 });
+    const expectUnhooked = () => {
+      for (const w of model.trainableWeights) expect(Object.hasOwn(w, 'read')).toBe(false);
+    };
+    const fails = (fn: () => unknown, message: RegExp) => {
+      expect(fn).toThrow(InvalidParamError);
+      expect(fn).toThrow(message);
+    };
+    fails(() => prepareForGradientRelease(model, withoutRelease), /without gradientRelease.*gradientRelease: true/);
+    fails(() => prepareForGradientRelease(model, tf.train.adam(0.1) as never), /is not a StableAdamW/);
+    const other = tf.variable(tf.zeros([2, 2]), true, unique('other'));
+    const managesOther = new StableAdamW([other], { lr: 1e-3, gradientRelease: true });
+    fails(() => prepareForGradientRelease(model, managesOther), /is not managed by this optimizer.*Construct the optimizer/);
+    fails(() => prepareForGradientRelease([], managesOther), /has no trainable variables/);
+    fails(() => prepareForGradientRelease([other, other], managesOther), /appears twice/);
+    fails(() => prepareForGradientRelease({} as never, managesOther), /Pass a tf.LayersModel/);
+    fails(() => removeGradientRelease(model), /has no gradient release prepared/);
+    expectUnhooked();
+    expect(managesOther.paramGroups[0]?.params).toEqual([other]);
+
+    const optimizer = stableAdamW({ lr: 1e-3, gradientRelease: true });
+    prepareForGradientRelease(model, optimizer);
+    fails(() => prepareForGradientRelease(model, stableAdamW({ lr: 1e-3, gradientRelease: true })), /already prepared/);
+    fails(() => prepareForGradientRelease([other], optimizer), /already has gradient release prepared/);
+    fails(() => removeGradientRelease(model.trainableWeights.slice(1).map((w) => w.read() as tf.Variable)), /not the set/);
+    const release = prepareForGradientRelease([other], managesOther);
+    fails(() => release.read(model.trainableWeights[0]?.read() as tf.Variable), /is not prepared for gradient release/);
+    fails(() => managesOther.minimize(() => tf.scalar(1)), /reads none of the gradient-release variables/);
+    fails(
+      () =>
+        managesOther.minimize(() => tf.sum(release.read(other)) as tf.Scalar, false, [
+          model.trainableWeights[0]?.read() as tf.Variable,
+        ]),
+      /varList\[0\].*not prepared/,
+    );
+    removeGradientRelease([other]);
+    removeGradientRelease(model);
+    expectUnhooked();
+    for (const opt of [withoutRelease, managesOther, optimizer]) opt.dispose();
+    other.dispose();
+    disposeModel(model);
   });
 });

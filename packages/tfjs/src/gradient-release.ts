@@ -1,7 +1,7 @@
 import { InvalidParamError } from '@stable-adamw/core';
 import type * as tf from '@tensorflow/tfjs-core';
 import { ReleaseHooks } from './release-hooks.js';
-import { optimizerInternals, StableAdamW } from './stable-adamw.js';
+import { optimizerInternals, type StableAdamW } from './stable-adamw.js';
 import { type LayerVariableLike, type TargetVariable, targetVariables, type VariablesTarget } from './targets.js';
 
 /** Gradient release prepared on a model or on variables (see `prepareForGradientRelease`). */
@@ -42,7 +42,7 @@ function patchRead(layerVariable: LayerVariableLike, hooks: ReleaseHooks): () =>
 }
 
 function checkOptimizer(optimizer: StableAdamW): void {
-  if (!(optimizer instanceof StableAdamW)) {
+  if (!optimizerInternals.is(optimizer)) {
     throw new InvalidParamError(
       'optimizer',
       'is not a StableAdamW from @stable-adamw/tfjs',

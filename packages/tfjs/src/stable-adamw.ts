@@ -40,6 +40,8 @@ export interface ReleaseDriver {
 
 /** Package-internal access to a StableAdamW's private state for gradient release; not exported from the package. */
 export interface OptimizerInternals {
+  /** A brand check: tf.Optimizer's `instanceof` accepts any object with the optimizer methods. */
+  is(value: unknown): value is StableAdamW;
   gradientRelease(optimizer: StableAdamW): boolean;
   /** Builds the core of an optimizer that discovers its variables (`stableAdamW(...)`) from `variables`. */
   adopt(optimizer: StableAdamW, variables: readonly tf.Variable[]): void;
@@ -68,6 +70,7 @@ export class StableAdamW extends tf.Optimizer {
   static {
     tf.serialization.registerClass(StableAdamW);
     Object.assign(optimizerInternals, {
+      is: (value: unknown): value is StableAdamW => typeof value === 'object' && value !== null && #options in value,
       gradientRelease: (optimizer) => optimizer.#options.gradientRelease === true,
       adopt: (optimizer, variables) => {
         optimizer.#coreFor(variables.map((v) => v.name));
