@@ -29,5 +29,14 @@ export {
 } from '@stable-adamw/core';
 export { type CpuState, cpuBackend } from './backend.js';
 export type { CpuArray, CpuGradient, CpuParam, Float16ArrayLike } from './param.js';
+export {
+  type BufferDtype,
+  type BufferParam,
+  createParamBuffer,
+  ParamBuffer,
+  type ParamBufferOptions,
+  type ParamSpec,
+} from './param-buffer.js';
 export { StableAdamW } from './stable-adamw.js';
+export { BLOCK_ELEMENTS } from './wasm/layout.js';
 export { paramGroupsWeightDecay } from './weight-decay-groups.js';

@@ -23,9 +23,13 @@ export class StableAdamW extends StableAdamWOptimizer<CpuParam, CpuGradient, Cpu
     super(cpuBackend, params, options);
   }
 
-  /** Updates every param that has a `grad`; synchronous on this backend. */
-  override step(): void {
-    super.step();
+  /**
+   * Updates every param that has a `grad`. Synchronous (returns undefined), except for params of a
+   * `ParamBuffer` with `threads > 1`: then it returns a Promise that must be awaited before the
+   * params are read or stepped again.
+   */
+  override step(): undefined | Promise<void> {
+    return super.step() as undefined | Promise<void>;
   }
 
   /** Gradient release: updates `param` with `grad` right away (see core's `stepParam`). */

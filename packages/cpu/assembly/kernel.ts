@@ -1,0 +1,319 @@
+// StableAdamW's two phases as WebAssembly SIMD kernels (AssemblyScript), built by
+// scripts/build-wasm.mjs. Every call runs a range of blocks from a block table; a block is a slice
+// of one tensor, described by a tensor descriptor. Phase 1 writes one float64 partial sum per
+// block, so the total of a tensor (the blocks' partials added in order by the host) does not
+// depend on which thread ran which block. Layouts are mirrored in src/wasm/layout.ts.
+
+// Tensor descriptor (DESC_BYTES each): byte pointers, then float32 scalars.
+const D_GRAD: usize = 0;
+const D_EXP_AVG: usize = 4;
+const D_EXP_AVG_SQ: usize = 8;
+const D_PARAM: usize = 12;
+const D_KAHAN: usize = 16; // 0: no Kahan buffer
+const D_W1: usize = 24; // 1 − β̂1
+const D_BETA2: usize = 28; // β̂2
+const D_W2: usize = 32; // 1 − β̂2
+const D_EPS_SQ: usize = 36;
+const D_NEG_ETA: usize = 40; // −η, set by the host between the phases
+const D_DECAY: usize = 44; // 1 − η·λ
+const D_EPS: usize = 48;
+const D_W1_F64: usize = 56; // 1 − β̂1 in float64, for bfloat16 moments
+const DESC_BYTES: usize = 64;
+// Block table entry (BLOCK_BYTES each): tensor index, first element, element count.
+const B_TENSOR: usize = 0;
+const B_START: usize = 4;
+const B_COUNT: usize = 8;
+const BLOCK_BYTES: usize = 16;
+
+/** Where the host may start laying out its own data. */
+export function heapBase(): usize {
+  return (__heap_base + 15) & ~15;
+}
+
+function highHalf(x: v128): v128 {
+  return v128.shuffle<f32>(x, x, 2, 3, 0, 1);
+}
+
+function descriptorOf(table: usize, blocks: usize, b: i32): usize {
+  return table + <usize>load<u32>(blocks + <usize>b * BLOCK_BYTES + B_TENSOR) * DESC_BYTES;
+}
+
+// ---------------------------------------------------------------- float32
+
+/** Phase 1 over float32 blocks [from, to): m ← m + w1(g − m); v ← β̂2·v + w2·g²; Σ g²/max(v, ε²). */
+export function momentsF32(table: usize, blocks: usize, partials: usize, from: i32, to: i32): void {
+  for (let b = from; b < to; b++) {
+    const entry = blocks + <usize>b * BLOCK_BYTES;
+    const d = descriptorOf(table, blocks, b);
+    const offset = (<usize>load<u32>(entry + B_START)) << 2;
+    const n = <i32>load<u32>(entry + B_COUNT);
+    const gp = <usize>load<u32>(d + D_GRAD) + offset;
+    const mp = <usize>load<u32>(d + D_EXP_AVG) + offset;
+    const vp = <usize>load<u32>(d + D_EXP_AVG_SQ) + offset;
+    const w1 = load<f32>(d + D_W1);
+    const beta2 = load<f32>(d + D_BETA2);
+    const w2 = load<f32>(d + D_W2);
+    const epsSq = load<f32>(d + D_EPS_SQ);
+    const w1v = f32x4.splat(w1);
+    const beta2v = f32x4.splat(beta2);
+    const w2v = f32x4.splat(w2);
+    const epsSqv = f32x4.splat(epsSq);
+    let acc0 = f64x2.splat(0);
+    let acc1 = f64x2.splat(0);
+    let i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const at = (<usize>i) << 2;
+      const g = v128.load(gp + at);
+      const m = v128.load(mp + at);
+      const gg = f32x4.mul(g, g);
+      const v = f32x4.add(f32x4.mul(beta2v, v128.load(vp + at)), f32x4.mul(w2v, gg));
+      v128.store(mp + at, f32x4.add(m, f32x4.mul(w1v, f32x4.sub(g, m))));
+      v128.store(vp + at, v);
+      const r = f32x4.div(gg, f32x4.max(v, epsSqv));
+      acc0 = f64x2.add(acc0, f64x2.promote_low_f32x4(r));
+      acc1 = f64x2.add(acc1, f64x2.promote_low_f32x4(highHalf(r)));
+    }
+    let sum =
+      f64x2.extract_lane(acc0, 0) + f64x2.extract_lane(acc1, 0) + (f64x2.extract_lane(acc0, 1) + f64x2.extract_lane(acc1, 1));
+    for (; i < n; i++) {
+      const at = (<usize>i) << 2;
+      const g = load<f32>(gp + at);
+      const m = load<f32>(mp + at);
+      const gg = g * g;
+      const v = beta2 * load<f32>(vp + at) + w2 * gg;
+      store<f32>(mp + at, m + w1 * (g - m));
+      store<f32>(vp + at, v);
+      sum += <f64>(gg / max(v, epsSq));
+    }
+    store<f64>(partials + ((<usize>b) << 3), sum);
+  }
+}
+
+/** Phase 2 over float32 blocks [from, to): θ ← θ·decay; θ ← θ − η·m/(√v + ε). */
+export function updateF32(table: usize, blocks: usize, from: i32, to: i32): void {
+  for (let b = from; b < to; b++) {
+    const entry = blocks + <usize>b * BLOCK_BYTES;
+    const d = descriptorOf(table, blocks, b);
+    const offset = (<usize>load<u32>(entry + B_START)) << 2;
+    const n = <i32>load<u32>(entry + B_COUNT);
+    const pp = <usize>load<u32>(d + D_PARAM) + offset;
+    const mp = <usize>load<u32>(d + D_EXP_AVG) + offset;
+    const vp = <usize>load<u32>(d + D_EXP_AVG_SQ) + offset;
+    const negEta = load<f32>(d + D_NEG_ETA);
+    const decay = load<f32>(d + D_DECAY);
+    const eps = load<f32>(d + D_EPS);
+    const negEtav = f32x4.splat(negEta);
+    const decayv = f32x4.splat(decay);
+    const epsv = f32x4.splat(eps);
+    let i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const at = (<usize>i) << 2;
+      const p = f32x4.mul(v128.load(pp + at), decayv);
+      const u = f32x4.div(f32x4.mul(negEtav, v128.load(mp + at)), f32x4.add(f32x4.sqrt(v128.load(vp + at)), epsv));
+      v128.store(pp + at, f32x4.add(p, u));
+    }
+    for (; i < n; i++) {
+      const at = (<usize>i) << 2;
+      const p = load<f32>(pp + at) * decay;
+      store<f32>(pp + at, p + (negEta * load<f32>(mp + at)) / (sqrt<f32>(load<f32>(vp + at)) + eps));
+    }
+  }
+}
+
+// ---------------------------------------------------------------- bfloat16
+
+function decodeLow(x: v128): v128 {
+  return i32x4.shl(i32x4.extend_low_i16x8_u(x), 16);
+}
+
+function decodeHigh(x: v128): v128 {
+  return i32x4.shl(i32x4.extend_high_i16x8_u(x), 16);
+}
+
+/** float32 → bfloat16 bits in the low half of each lane: round to nearest even, NaN → 0x7fc0. */
+function round4(x: v128): v128 {
+  const lsb = v128.and(i32x4.shr_u(x, 16), i32x4.splat(1));
+  const rounded = i32x4.shr_u(i32x4.add(i32x4.add(x, i32x4.splat(0x7fff)), lsb), 16);
+  return v128.bitselect(i32x4.splat(0x7fc0), rounded, f32x4.ne(x, x));
+}
+
+function encode8(lo: v128, hi: v128): v128 {
+  return i16x8.narrow_i32x4_u(round4(lo), round4(hi));
+}
+
+function decode1(bits: u16): f32 {
+  return reinterpret<f32>((<u32>bits) << 16);
+}
+
+function encode1(x: f32): u16 {
+  const bits = reinterpret<u32>(x);
+  if ((bits & 0x7fffffff) > 0x7f800000) return 0x7fc0;
+  return <u16>((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);
+}
+
+/**
+ * Narrows float64 to float32 rounding to odd (an inexact result gets an odd last bit), so that the
+ * bfloat16 rounding that follows equals one rounding of the float64 value (float32 keeps more than
+ * two extra bits). Round-to-nearest picked one of the two float32 neighbours; where that one is
+ * even and inexact, step to the other.
+ */
+function narrowOdd(lo: v128, hi: v128): v128 {
+  const r = v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+  const backLo = f64x2.abs(f64x2.promote_low_f32x4(r));
+  const backHi = f64x2.abs(f64x2.promote_low_f32x4(highHalf(r)));
+  const up = v128.shuffle<i32>(f64x2.gt(f64x2.abs(lo), backLo), f64x2.gt(f64x2.abs(hi), backHi), 0, 2, 4, 6);
+  const down = v128.shuffle<i32>(f64x2.lt(f64x2.abs(lo), backLo), f64x2.lt(f64x2.abs(hi), backHi), 0, 2, 4, 6);
+  const one = i32x4.splat(1);
+  const step = i32x4.sub(v128.and(up, one), v128.and(down, one));
+  return i32x4.add(r, v128.and(step, i32x4.eq(v128.and(r, one), i32x4.splat(0))));
+}
+
+function narrowOdd1(x: f64): f32 {
+  const r = <f32>x;
+  let bits = reinterpret<u32>(r);
+  if ((bits & 1) === 0) {
+    const back = abs<f64>(<f64>r);
+    if (abs<f64>(x) > back) bits += 1;
+    else if (abs<f64>(x) < back) bits -= 1;
+  }
+  return reinterpret<f32>(bits);
+}
+
+/**
+ * m + w1·(g − m) lane by lane in float64 (as the typed-array kernel computes it), narrowed so that
+ * its bfloat16 rounding is a single rounding of the float64 result: where the lerp cancels, float32
+ * arithmetic or double rounding would miss it by several bfloat16 ulps.
+ */
+function lerpF64(m: v128, g: v128, w1: v128): v128 {
+  const mLo = f64x2.promote_low_f32x4(m);
+  const mHi = f64x2.promote_low_f32x4(highHalf(m));
+  const lo = f64x2.add(mLo, f64x2.mul(w1, f64x2.sub(f64x2.promote_low_f32x4(g), mLo)));
+  const hi = f64x2.add(mHi, f64x2.mul(w1, f64x2.sub(f64x2.promote_low_f32x4(highHalf(g)), mHi)));
+  return narrowOdd(lo, hi);
+}
+
+/** Phase 1 over bfloat16 blocks (gradients in bfloat16): float32, but the first moment in float64. */
+export function momentsBf16(table: usize, blocks: usize, partials: usize, from: i32, to: i32): void {
+  for (let b = from; b < to; b++) {
+    const entry = blocks + <usize>b * BLOCK_BYTES;
+    const d = descriptorOf(table, blocks, b);
+    const offset = (<usize>load<u32>(entry + B_START)) << 1;
+    const n = <i32>load<u32>(entry + B_COUNT);
+    const gp = <usize>load<u32>(d + D_GRAD) + offset;
+    const mp = <usize>load<u32>(d + D_EXP_AVG) + offset;
+    const vp = <usize>load<u32>(d + D_EXP_AVG_SQ) + offset;
+    const w1 = load<f64>(d + D_W1_F64);
+    const beta2 = load<f32>(d + D_BETA2);
+    const w2 = load<f32>(d + D_W2);
+    const epsSq = load<f32>(d + D_EPS_SQ);
+    const w1d = f64x2.splat(w1);
+    const beta2v = f32x4.splat(beta2);
+    const w2v = f32x4.splat(w2);
+    const epsSqv = f32x4.splat(epsSq);
+    let acc0 = f64x2.splat(0);
+    let acc1 = f64x2.splat(0);
+    let i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const at = (<usize>i) << 1;
+      const g8 = v128.load(gp + at);
+      const m8 = v128.load(mp + at);
+      const v8 = v128.load(vp + at);
+      // Low four lanes.
+      let g = decodeLow(g8);
+      let m = decodeLow(m8);
+      let gg = f32x4.mul(g, g);
+      const vLo = f32x4.add(f32x4.mul(beta2v, decodeLow(v8)), f32x4.mul(w2v, gg));
+      const mLo = lerpF64(m, g, w1d);
+      let r = f32x4.div(gg, f32x4.max(vLo, epsSqv));
+      acc0 = f64x2.add(acc0, f64x2.promote_low_f32x4(r));
+      acc1 = f64x2.add(acc1, f64x2.promote_low_f32x4(highHalf(r)));
+      // High four lanes.
+      g = decodeHigh(g8);
+      m = decodeHigh(m8);
+      gg = f32x4.mul(g, g);
+      const vHi = f32x4.add(f32x4.mul(beta2v, decodeHigh(v8)), f32x4.mul(w2v, gg));
+      const mHi = lerpF64(m, g, w1d);
+      r = f32x4.div(gg, f32x4.max(vHi, epsSqv));
+      acc0 = f64x2.add(acc0, f64x2.promote_low_f32x4(r));
+      acc1 = f64x2.add(acc1, f64x2.promote_low_f32x4(highHalf(r)));
+      v128.store(mp + at, encode8(mLo, mHi));
+      v128.store(vp + at, encode8(vLo, vHi));
+    }
+    let sum =
+      f64x2.extract_lane(acc0, 0) + f64x2.extract_lane(acc1, 0) + (f64x2.extract_lane(acc0, 1) + f64x2.extract_lane(acc1, 1));
+    for (; i < n; i++) {
+      const at = (<usize>i) << 1;
+      const g = decode1(load<u16>(gp + at));
+      const m = decode1(load<u16>(mp + at));
+      const gg = g * g;
+      const v = beta2 * decode1(load<u16>(vp + at)) + w2 * gg;
+      store<u16>(mp + at, encode1(narrowOdd1(<f64>m + w1 * (<f64>g - <f64>m))));
+      store<u16>(vp + at, encode1(v));
+      sum += <f64>(gg / max(v, epsSq));
+    }
+    store<f64>(partials + ((<usize>b) << 3), sum);
+  }
+}
+
+/**
+ * Phase 2 over bfloat16 blocks: θ ← round(θ·decay), then θ ← θ − η·m/(√v + ε), through the Kahan
+ * buffer when the descriptor has one: k ← k + Δ; θ' = round(θ + k); k ← round(k + (θ − θ')).
+ */
+export function updateBf16(table: usize, blocks: usize, from: i32, to: i32): void {
+  for (let b = from; b < to; b++) {
+    const entry = blocks + <usize>b * BLOCK_BYTES;
+    const d = descriptorOf(table, blocks, b);
+    const offset = (<usize>load<u32>(entry + B_START)) << 1;
+    const n = <i32>load<u32>(entry + B_COUNT);
+    const pp = <usize>load<u32>(d + D_PARAM) + offset;
+    const mp = <usize>load<u32>(d + D_EXP_AVG) + offset;
+    const vp = <usize>load<u32>(d + D_EXP_AVG_SQ) + offset;
+    const kahan = <usize>load<u32>(d + D_KAHAN);
+    const kp = kahan + offset;
+    const negEta = load<f32>(d + D_NEG_ETA);
+    const decay = load<f32>(d + D_DECAY);
+    const eps = load<f32>(d + D_EPS);
+    const negEtav = f32x4.splat(negEta);
+    const decayv = f32x4.splat(decay);
+    const epsv = f32x4.splat(eps);
+    let i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const at = (<usize>i) << 1;
+      const decayed = encode8(
+        f32x4.mul(decodeLow(v128.load(pp + at)), decayv),
+        f32x4.mul(decodeHigh(v128.load(pp + at)), decayv),
+      );
+      const pLo = decodeLow(decayed);
+      const pHi = decodeHigh(decayed);
+      const m8 = v128.load(mp + at);
+      const v8 = v128.load(vp + at);
+      let uLo = f32x4.div(f32x4.mul(negEtav, decodeLow(m8)), f32x4.add(f32x4.sqrt(decodeLow(v8)), epsv));
+      let uHi = f32x4.div(f32x4.mul(negEtav, decodeHigh(m8)), f32x4.add(f32x4.sqrt(decodeHigh(v8)), epsv));
+      if (kahan) {
+        const k8 = v128.load(kp + at);
+        uLo = f32x4.add(decodeLow(k8), uLo);
+        uHi = f32x4.add(decodeHigh(k8), uHi);
+        const updated = encode8(f32x4.add(pLo, uLo), f32x4.add(pHi, uHi));
+        v128.store(pp + at, updated);
+        const cLo = f32x4.add(uLo, f32x4.sub(pLo, decodeLow(updated)));
+        const cHi = f32x4.add(uHi, f32x4.sub(pHi, decodeHigh(updated)));
+        v128.store(kp + at, encode8(cLo, cHi));
+      } else {
+        v128.store(pp + at, encode8(f32x4.add(pLo, uLo), f32x4.add(pHi, uHi)));
+      }
+    }
+    for (; i < n; i++) {
+      const at = (<usize>i) << 1;
+      const p = decode1(encode1(decode1(load<u16>(pp + at)) * decay));
+      let u = (negEta * decode1(load<u16>(mp + at))) / (sqrt<f32>(decode1(load<u16>(vp + at))) + eps);
+      if (kahan) {
+        u += decode1(load<u16>(kp + at));
+        const updated = encode1(p + u);
+        store<u16>(pp + at, updated);
+        store<u16>(kp + at, encode1(u + (p - decode1(updated))));
+      } else {
+        store<u16>(pp + at, encode1(p + u));
+      }
+    }
+  }
+}

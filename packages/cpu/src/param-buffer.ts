@@ -1,0 +1,335 @@
+import {
+  InvalidParamError,
+  numberToBfloat16,
+  numberToFloat16,
+  type TensorStateValues,
+  UnsupportedBackendError,
+} from '@stable-adamw/core';
+import type { CpuState } from './backend.js';
+import { type BufferLayout, MAX_PAGES, PAGE_BYTES, planLayout, RESERVED_BYTES } from './buffer-layout.js';
+import type { CpuGradient, CpuParam } from './param.js';
+import { instantiateKernel, kernelModule } from './wasm/kernel-module.js';
+import { ThreadPool } from './wasm/thread-pool.js';
+import { type TensorRegion, WasmStepper } from './wasm/wasm-stepper.js';
+
+/** Storage types of a flat parameter buffer. */
+export type BufferDtype = 'float32' | 'bfloat16' | 'float16';
+
+/** One tensor of a flat parameter buffer. */
+export interface ParamSpec {
+  /** Logical shape; the tensor has the product of its dimensions as elements (at least one). */
+  readonly shape: readonly number[];
+  /** Used in error messages and by name-based param grouping. */
+  readonly name?: string;
+  /** Initial values (rounded to the buffer's dtype); zeros when absent. */
+  readonly init?: ArrayLike<number>;
+}
+
+export interface ParamBufferOptions {
+  /** Storage of params, gradients and state (default `'float32'`). */
+  readonly dtype?: BufferDtype;
+  /**
+   * Worker threads that run the kernels (default 1: no workers, the calling thread runs them).
+   * With more than one, `step()` returns a Promise. Results are bit-identical for any count.
+   */
+  readonly threads?: number;
+  /** `'wasm'` (default: WebAssembly SIMD where the runtime has it) or `'js'` (the typed-array kernels). */
+  readonly kernel?: 'wasm' | 'js';
+}
+
+/** A param living in a `ParamBuffer`: `data` and `grad` are views into the buffer's memory. */
+export interface BufferParam extends CpuParam {
+  readonly data: Float32Array | Uint16Array;
+  readonly dtype: BufferDtype;
+  readonly shape: readonly number[];
+}
+
+type View = Float32Array | Uint16Array;
+
+/** A buffer param's place in the memory and the optimizer state currently living there. */
+interface Home {
+  readonly buffer: ParamBuffer;
+  readonly region: TensorRegion;
+  readonly stepper: WasmStepper | undefined;
+  readonly label: string;
+  owner: CpuState | undefined;
+}
+
+const homes = new WeakMap<CpuParam, Home>();
+const stateHomes = new WeakMap<CpuState, Home>();
+
+/** Where a param lives when it belongs to a `ParamBuffer`. */
+export function homeOf(param: CpuParam): Home | undefined {
+  return homes.get(param);
+}
+
+/** Frees a buffer param's state slot for the next optimizer, unless a newer state took it. */
+export function releaseBufferState(state: CpuState): void {
+  const home = stateHomes.get(state);
+  if (home?.owner === state) home.owner = undefined;
+}
+
+/**
+ * Why a buffer param cannot be stepped with `state` now (disposed buffer, state replaced by another
+ * optimizer, a threaded step still running), as an error; undefined when it can.
+ */
+export function bufferStepProblem(home: Home, state: CpuState): InvalidParamError | undefined {
+  if (home.buffer.disposed) {
+    return new InvalidParamError(home.label, 'lives in a disposed ParamBuffer', 'Create a new buffer with createParamBuffer.');
+  }
+  if (home.owner !== state) {
+    return new InvalidParamError(
+      home.label,
+      "has optimizer state that another optimizer's loadStateDict replaced",
+      'Use one optimizer per ParamBuffer.',
+    );
+  }
+  if (home.stepper?.busy) {
+    return new InvalidParamError(
+      home.label,
+      'is still being stepped by worker threads',
+      'Await optimizer.step() before stepping again.',
+    );
+  }
+  return undefined;
+}
+
+/** True when `grad` is the param's own gradient view in the buffer (what the WebAssembly kernel reads). */
+export function isBufferGrad(home: Home, grad: CpuGradient): boolean {
+  const Ctor = home.buffer.dtype === 'float32' ? Float32Array : Uint16Array;
+  return (
+    grad instanceof Ctor &&
+    grad.buffer === home.buffer.memory.buffer &&
+    grad.byteOffset === home.region.grad &&
+    grad.length === home.region.numel
+  );
+}
+
+function encoder(dtype: BufferDtype): ((x: number) => number) | undefined {
+  if (dtype === 'bfloat16') return numberToBfloat16;
+  return dtype === 'float16' ? numberToFloat16 : undefined;
+}
+
+/**
+ * Params, gradients and optimizer state of many tensors in one `WebAssembly.Memory`, sized once
+ * (it never grows, so views stay valid). `StableAdamW` steps the params of a buffer with one
+ * WebAssembly SIMD kernel call per phase for all of them (bfloat16 and float32; float16 runs the
+ * typed-array kernels on the same memory), optionally on worker threads.
+ *
+ * Fill gradients in place: `param.grad` is a view into the buffer (`gradOf(param)`; `grads` spans
+ * all of them). `optimizer.zeroGrad()` detaches them (`grad = null`, the param is skipped);
+ * `zeroGrads()` zeroes and re-attaches every view. A `grad` set to any other array still works,
+ * through the typed-array kernels.
+ */
+export class ParamBuffer {
+  readonly dtype: BufferDtype;
+  /** Worker threads running the kernels (1: the calling thread). */
+  readonly threads: number;
+  /** Which kernels step this buffer's params. */
+  readonly kernel: 'wasm-simd' | 'js';
+  /** The memory holding everything (shared when `threads > 1`). */
+  readonly memory: WebAssembly.Memory;
+  /** The params, in spec order: pass them (or groups of them) to `StableAdamW`. */
+  readonly params: readonly BufferParam[];
+  /** Every gradient, back to back in spec order (padding included): zero them all at once. */
+  readonly grads: View;
+  readonly #gradViews: View[];
+  readonly #pool: ThreadPool | undefined;
+  #disposed = false;
+
+  /** @internal Use `createParamBuffer`. */
+  constructor(
+    specs: readonly ParamSpec[],
+    dtype: BufferDtype,
+    layout: BufferLayout,
+    memory: WebAssembly.Memory,
+    stepper: WasmStepper | undefined,
+    pool: ThreadPool | undefined,
+  ) {
+    this.dtype = dtype;
+    this.threads = pool?.size ?? 1;
+    this.kernel = stepper ? 'wasm-simd' : 'js';
+    this.memory = memory;
+    this.#pool = pool;
+    const Ctor = dtype === 'float32' ? Float32Array : Uint16Array;
+    const view = (offset: number, length: number): View => new Ctor(memory.buffer, offset, length);
+    this.grads = view(layout.gradsOffset, layout.gradsBytes / Ctor.BYTES_PER_ELEMENT);
+    const encode = encoder(dtype);
+    this.#gradViews = [];
+    this.params = specs.map((spec, i) => {
+      const region = layout.regions[i] as TensorRegion;
+      const data = view(region.param, region.numel);
+      if (spec.init) data.set(encode ? Array.from(spec.init, encode) : spec.init);
+      const grad = view(region.grad, region.numel);
+      this.#gradViews.push(grad);
+      const param: BufferParam = { data, grad, dtype, shape: [...spec.shape], ...(spec.name ? { name: spec.name } : {}) };
+      homes.set(param, {
+        buffer: this,
+        region,
+        stepper,
+        label: spec.name ? `specs[${i}] (${spec.name})` : `specs[${i}]`,
+        owner: undefined,
+      });
+      return param;
+    });
+  }
+
+  /** True after `dispose()`. */
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** The gradient view of one of this buffer's params. */
+  gradOf(param: BufferParam): View {
+    const index = this.params.indexOf(param);
+    if (index < 0) {
+      throw new InvalidParamError('param', 'does not belong to this ParamBuffer', 'Pass one of buffer.params.');
+    }
+    return this.#gradViews[index] as View;
+  }
+
+  /** Zeroes every gradient and attaches each param's view again (after `optimizer.zeroGrad()`). */
+  zeroGrads(): void {
+    this.grads.fill(0);
+    this.params.forEach((param, i) => {
+      (param as CpuParam).grad = this.#gradViews[i] as CpuGradient;
+    });
+  }
+
+  /** Stops the worker threads. The params' arrays stay readable; stepping them afterwards throws. */
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    await this.#pool?.terminate();
+  }
+}
+
+function checkSpecs(specs: readonly ParamSpec[]): number[] {
+  if (!Array.isArray(specs) || specs.length === 0) {
+    throw new InvalidParamError('specs', 'is not a non-empty array', 'Pass one { shape, name?, init? } per tensor.');
+  }
+  return specs.map((spec, i) => {
+    const shape = (spec as ParamSpec | undefined)?.shape;
+    const valid = Array.isArray(shape) && shape.every((d) => Number.isSafeInteger(d) && d > 0);
+    if (!valid) {
+      throw new InvalidParamError(
+        `specs[${i}].shape`,
+        `is ${JSON.stringify(shape)}`,
+        'Give an array of positive integer dimensions.',
+      );
+    }
+    const numel = shape.reduce((a, b) => a * b, 1);
+    if (spec.init !== undefined && spec.init.length !== numel) {
+      throw new InvalidParamError(
+        `specs[${i}].init`,
+        `has ${spec.init.length} values but shape [${shape.join(', ')}] has ${numel} elements`,
+        'Give one initial value per element, or leave init out for zeros.',
+      );
+    }
+    return numel;
+  });
+}
+
+function checkOptions(options: ParamBufferOptions): { dtype: BufferDtype; threads: number; kernel: 'wasm' | 'js' } {
+  const { dtype = 'float32', threads = 1, kernel = 'wasm' } = options;
+  if (dtype !== 'float32' && dtype !== 'bfloat16' && dtype !== 'float16') {
+    throw new InvalidParamError('options.dtype', `is ${JSON.stringify(dtype)}`, 'Use "float32", "bfloat16" or "float16".');
+  }
+  if (!Number.isSafeInteger(threads) || threads < 1) {
+    throw new InvalidParamError('options.threads', `is ${String(threads)}`, 'Use a positive integer (1: no worker threads).');
+  }
+  if (kernel !== 'wasm' && kernel !== 'js') {
+    throw new InvalidParamError('options.kernel', `is ${JSON.stringify(kernel)}`, 'Use "wasm" or "js".');
+  }
+  return { dtype, threads, kernel };
+}
+
+function canShareMemory(): boolean {
+  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
+  return typeof SharedArrayBuffer === 'function' && isolated !== false;
+}
+
+/**
+ * Allocates a flat parameter buffer: params, gradients, moments (and Kahan buffers for 16-bit) of
+ * every tensor in one `WebAssembly.Memory`. Asynchronous because the kernel is compiled (once) and
+ * worker threads start here.
+ *
+ * @throws InvalidParamError for bad specs or options, or a buffer over WebAssembly's 4 GiB.
+ * @throws UnsupportedBackendError when `threads > 1` where shared memory or WebAssembly SIMD is
+ *   unavailable (browsers need cross-origin isolation).
+ */
+export async function createParamBuffer(specs: readonly ParamSpec[], options: ParamBufferOptions = {}): Promise<ParamBuffer> {
+  const numels = checkSpecs(specs);
+  const { dtype, threads, kernel } = checkOptions(options);
+  const elementBytes = dtype === 'float32' ? 4 : 2;
+  const layout = planLayout(numels, elementBytes, dtype !== 'float32');
+  const pages = Math.ceil(layout.bytes / PAGE_BYTES);
+  if (pages > MAX_PAGES) {
+    throw new InvalidParamError(
+      'specs',
+      `need ${layout.bytes} bytes, more than WebAssembly's 4 GiB address space`,
+      'Split the params over several buffers.',
+    );
+  }
+  const shared = threads > 1;
+  if (shared && (kernel === 'js' || !canShareMemory())) {
+    throw new UnsupportedBackendError(
+      kernel === 'js'
+        ? 'Worker threads run the WebAssembly kernels only'
+        : 'threads > 1 needs SharedArrayBuffer, which this page does not have',
+      kernel === 'js'
+        ? 'Use threads: 1 with kernel "js".'
+        : 'Serve the page cross-origin isolated (COOP/COEP headers), or use threads: 1.',
+    );
+  }
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, ...(shared ? { shared: true } : {}) });
+  const module = kernel === 'wasm' && dtype !== 'float16' ? await kernelModule(shared) : undefined;
+  if (shared && !module) {
+    throw new UnsupportedBackendError(
+      dtype === 'float16'
+        ? 'float16 buffers run the typed-array kernels, without threads'
+        : 'This runtime has no WebAssembly SIMD',
+      'Use threads: 1.',
+    );
+  }
+  let stepper: WasmStepper | undefined;
+  let pool: ThreadPool | undefined;
+  if (module) {
+    const exports = await instantiateKernel(module, memory);
+    if (exports.heapBase() > RESERVED_BYTES) throw new Error(`kernel static data ends at ${exports.heapBase()}`);
+    if (shared) pool = await ThreadPool.start(module, memory, layout.control, threads);
+    stepper = new WasmStepper(exports, memory, layout.tables, dtype === 'bfloat16', pool);
+  }
+  return new ParamBuffer(specs, dtype, layout, memory, stepper, pool);
+}
+
+/**
+ * State views of a buffer param, zeroed, or filled from `values` (a state dict being loaded, which
+ * replaces the current state); the param's home now owns them.
+ */
+export function bufferState(home: Home, kahan: boolean, values?: TensorStateValues): CpuState {
+  if (!values && home.owner) {
+    throw new InvalidParamError(
+      home.label,
+      'already holds the optimizer state of another optimizer',
+      'Use one optimizer per ParamBuffer, or dispose() the other optimizer first.',
+    );
+  }
+  const { buffer, region } = home;
+  const Ctor = buffer.dtype === 'float32' ? Float32Array : Uint16Array;
+  const view = (offset: number) => new Ctor(buffer.memory.buffer, offset, region.numel);
+  const encode = encoder(buffer.dtype);
+  const fill = (target: View, source: ArrayLike<number> | null | undefined) => {
+    if (!source) target.fill(0);
+    else for (let i = 0; i < target.length; i++) target[i] = encode ? encode(source[i] as number) : (source[i] as number);
+    return target;
+  };
+  const state: CpuState = {
+    expAvg: fill(view(region.expAvg), values?.expAvg),
+    expAvgSq: fill(view(region.expAvgSq), values?.expAvgSq),
+    kahanComp: kahan && region.kahan ? fill(view(region.kahan), values?.kahanComp) : null,
+  };
+  home.owner = state;
+  stateHomes.set(state, home);
+  return state;
+}

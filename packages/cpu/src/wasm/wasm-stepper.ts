@@ -1,0 +1,170 @@
+import { clippedLearningRate, type MomentScalars, rmsFromSum, type UpdateScalars } from '@stable-adamw/core';
+import type { KernelExports } from './kernel-module.js';
+import { BLOCK, BLOCK_ELEMENTS, BLOCK_WORDS, COMMAND, DESC, DESC_W1_F64, DESC_WORDS } from './layout.js';
+import type { ThreadPool } from './thread-pool.js';
+
+/** Byte offsets of one tensor's arrays in the memory (kahan: 0 when the buffer has none). */
+export interface TensorRegion {
+  readonly numel: number;
+  readonly param: number;
+  readonly grad: number;
+  readonly expAvg: number;
+  readonly expAvgSq: number;
+  readonly kahan: number;
+}
+
+/** Byte offsets of the stepper's tables, sized for every tensor and block of the buffer. */
+export interface StepperTables {
+  readonly table: number;
+  readonly blocks: number;
+  readonly partials: number;
+}
+
+/** One tensor of a batched step. */
+export interface WasmStepItem {
+  readonly region: TensorRegion;
+  readonly moments: MomentScalars;
+  readonly update: UpdateScalars;
+}
+
+/** Number of blocks a tensor of `numel` elements is cut into. */
+export function blockCount(numel: number): number {
+  return Math.ceil(numel / BLOCK_ELEMENTS);
+}
+
+/**
+ * Runs the WebAssembly kernels over tensors of one buffer: writes a descriptor per tensor and a
+ * block table, runs phase 1 over all blocks (on this thread, or on the pool), adds each tensor's
+ * block partials in block order, sets η and the decay factor per tensor, runs phase 2.
+ */
+export class WasmStepper {
+  readonly #kernel: KernelExports;
+  readonly #tables: StepperTables;
+  readonly #u32: Uint32Array;
+  readonly #f32: Float32Array;
+  readonly #f64: Float64Array;
+  readonly #bfloat16: boolean;
+  readonly #pool: ThreadPool | undefined;
+  #busy = false;
+
+  constructor(kernel: KernelExports, memory: WebAssembly.Memory, tables: StepperTables, bfloat16: boolean, pool?: ThreadPool) {
+    this.#kernel = kernel;
+    this.#tables = tables;
+    this.#u32 = new Uint32Array(memory.buffer);
+    this.#f32 = new Float32Array(memory.buffer);
+    this.#f64 = new Float64Array(memory.buffer);
+    this.#bfloat16 = bfloat16;
+    this.#pool = pool;
+  }
+
+  /** True while a threaded step runs; the memory's tables must not be touched then. */
+  get busy(): boolean {
+    return this.#busy;
+  }
+
+  /** Both phases for every item: synchronous on one thread, a Promise with a pool. */
+  step(items: readonly WasmStepItem[]): Promise<void> | undefined {
+    const count = this.#write(items);
+    const pool = this.#pool;
+    if (!pool) {
+      this.#momentsHere(count);
+      this.#setUpdates(items);
+      this.#updateHere(count);
+      return undefined;
+    }
+    const { table, blocks, partials } = this.#tables;
+    this.#busy = true;
+    const run = async () => {
+      try {
+        await pool.run(this.#bfloat16 ? COMMAND.momentsBf16 : COMMAND.momentsF32, count, table, blocks, partials);
+        this.#setUpdates(items);
+        await pool.run(this.#bfloat16 ? COMMAND.updateBf16 : COMMAND.updateF32, count, table, blocks, partials);
+      } finally {
+        this.#busy = false;
+      }
+    };
+    return run();
+  }
+
+  /** Phase 1 of one tensor on this thread (gradient release); returns its Σg²/max(v, ε²). */
+  moments(region: TensorRegion, moments: MomentScalars): number {
+    const count = this.#write([{ region, moments, update: NO_UPDATE }]);
+    this.#momentsHere(count);
+    return this.#blockSum(0, count);
+  }
+
+  /** Phase 2 of one tensor on this thread, given its total from `moments`. */
+  update(region: TensorRegion, sumSquares: number, update: UpdateScalars): void {
+    const count = this.#write([{ region, moments: NO_MOMENTS, update }]);
+    this.#setUpdate(0, sumSquares, update, update.kahan ? region.kahan : 0);
+    this.#updateHere(count);
+  }
+
+  #momentsHere(count: number): void {
+    const { table, blocks, partials } = this.#tables;
+    if (this.#bfloat16) this.#kernel.momentsBf16(table, blocks, partials, 0, count);
+    else this.#kernel.momentsF32(table, blocks, partials, 0, count);
+  }
+
+  #updateHere(count: number): void {
+    const { table, blocks } = this.#tables;
+    if (this.#bfloat16) this.#kernel.updateBf16(table, blocks, 0, count);
+    else this.#kernel.updateF32(table, blocks, 0, count);
+  }
+
+  /** Writes descriptors (with phase-1 scalars) and the block table; returns the block count. */
+  #write(items: readonly WasmStepItem[]): number {
+    const u32 = this.#u32;
+    const f32 = this.#f32;
+    let block = 0;
+    items.forEach(({ region, moments, update }, t) => {
+      const d = this.#tables.table / 4 + t * DESC_WORDS;
+      u32[d + DESC.grad] = region.grad;
+      u32[d + DESC.expAvg] = region.expAvg;
+      u32[d + DESC.expAvgSq] = region.expAvgSq;
+      u32[d + DESC.param] = region.param;
+      u32[d + DESC.kahan] = update.kahan ? region.kahan : 0;
+      f32[d + DESC.w1] = 1 - moments.beta1Hat;
+      this.#f64[d / 2 + DESC_W1_F64] = 1 - moments.beta1Hat;
+      f32[d + DESC.beta2] = moments.beta2Hat;
+      f32[d + DESC.w2] = 1 - moments.beta2Hat;
+      f32[d + DESC.epsSq] = moments.epsSq;
+      for (let start = 0; start < region.numel; start += BLOCK_ELEMENTS, block++) {
+        const b = this.#tables.blocks / 4 + block * BLOCK_WORDS;
+        u32[b + BLOCK.tensor] = t;
+        u32[b + BLOCK.start] = start;
+        u32[b + BLOCK.count] = Math.min(BLOCK_ELEMENTS, region.numel - start);
+      }
+    });
+    return block;
+  }
+
+  /** The sum of block partials [from, from + count), added in block order. */
+  #blockSum(from: number, count: number): number {
+    const base = this.#tables.partials / 8;
+    let sum = 0;
+    for (let b = from; b < from + count; b++) sum += this.#f64[base + b] as number;
+    return sum;
+  }
+
+  #setUpdates(items: readonly WasmStepItem[]): void {
+    let block = 0;
+    items.forEach(({ region, update }, t) => {
+      const count = blockCount(region.numel);
+      this.#setUpdate(t, this.#blockSum(block, count), update, update.kahan ? region.kahan : 0);
+      block += count;
+    });
+  }
+
+  #setUpdate(t: number, sumSquares: number, update: UpdateScalars, kahan: number): void {
+    const eta = clippedLearningRate(update.lr, rmsFromSum(sumSquares, update.numel));
+    const d = this.#tables.table / 4 + t * DESC_WORDS;
+    this.#u32[d + DESC.kahan] = kahan;
+    this.#f32[d + DESC.negEta] = -eta;
+    this.#f32[d + DESC.decay] = 1 - eta * update.weightDecayPerLr;
+    this.#f32[d + DESC.eps] = update.eps;
+  }
+}
+
+const NO_MOMENTS: MomentScalars = { beta1Hat: 0, beta2Hat: 0, epsSq: 0, reduce: false };
+const NO_UPDATE: UpdateScalars = { lr: 0, numel: 0, eps: 0, weightDecayPerLr: 0, kahan: false };
