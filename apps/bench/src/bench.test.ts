@@ -24,11 +24,11 @@ describe('runBench --quick (Node only)', () => {
     expect(report.machine.cores).toBeGreaterThan(0);
     expect(report.bandwidth.map((b) => `${b.op}/${b.threads}`)).toContain('wasm-triad/2');
     const ok = report.rows.filter((r) => r.status === 'ok');
-    // scalar-js: 4 shapes fp32; cpu-js: 4 shapes × 2 dtypes; tfjs-cpu 'auto' and adam: 3 shapes each.
+    // scalar-js: 4 shapes fp32; cpu-js: 4 fp32 + 3 bf16 (target is fp32 only); tfjs-cpu 'auto' and adam: 3 shapes each.
     expect(ok.map((r) => r.subject).sort()).toEqual(
       [
         ...Array(4).fill('scalar-js'),
-        ...Array(8).fill('cpu-js'),
+        ...Array(7).fill('cpu-js'),
         ...Array(3).fill('tfjs-cpu'),
         ...Array(3).fill('tfjs-cpu-adam'),
       ].sort(),
@@ -45,6 +45,7 @@ describe('runBench --quick (Node only)', () => {
     expect(report.rows.find((r) => r.subject === 'tfjs-cpu' && r.dtype === 'bfloat16')?.reason).toBe('n/a: tfjs has no bfloat16');
     expect(report.cpuTargets[0]).toMatchObject({ subject: 'cpu-js', goal: 1.45 });
     expect(readFileSync(join(dir, 'bench-report/bench.html'), 'utf8')).toContain('<svg');
+    expect(readFileSync(join(dir, 'bench-report/.gitignore'), 'utf8')).toBe('*\n');
     expect(readFileSync(join(dir, 'README.md'), 'utf8')).toContain('| node | cpu-js | bfloat16 |');
     expect(log.mock.calls.flat().join('\n')).toMatch(/cpu goal/);
   });

@@ -149,6 +149,8 @@ export async function runBench(args: readonly string[]): Promise<number> {
     notes,
   });
   const out = resolve(process.env.INIT_CWD ?? process.cwd(), values.out ?? 'bench-report');
+  // The folder ignores itself, wherever --out puts it (npm run bench writes it at the repository root).
+  writeText(resolve(out, '.gitignore'), '*\n');
   writeText(resolve(out, 'bench.json'), reportJson(report));
   writeText(resolve(out, 'bench.html'), renderHtml(report));
   writeText(resolve(out, 'table.md'), `${readmeBlock(report)}\n`);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { measureRow, skipReason } from './measure.js';
 import { shapes } from './shapes.js';
-import { type BenchSubject, SkipRow } from './subjects/subject.js';
+import { type BenchSubject, SkipRow, upTo } from './subjects/subject.js';
 
 const [large, , , target] = shapes(true);
 if (!large || !target) throw new Error('shapes changed');
@@ -88,6 +88,10 @@ describe('skipReason', () => {
     expect(skipReason(subject(open, { dtypeNote: 'tfjs has no bfloat16' }), large, 'bfloat16')).toBe('n/a: tfjs has no bfloat16');
     expect(skipReason(subject(open), target, 'float32')).toMatch(/typed-array backends only/);
     expect(skipReason(subject(open, { cpuShapes: true }), target, 'float32')).toBeUndefined();
-    expect(skipReason(subject(open, { maxParams: 10, limitReason: 'slow' }), large, 'float32')).toBe('slow');
+    expect(skipReason(subject(open, { limit: upTo(10, 'slow') }), large, 'float32')).toBe('slow');
+    expect(skipReason(subject(open, { limit: upTo(10, 'slow bf16', 'bfloat16') }), large, 'float32')).toBeUndefined();
+    expect(skipReason(subject(open, { cpuShapes: true, dtypes: ['float32', 'bfloat16'] }), target, 'bfloat16')).toBe(
+      'the target shape is float32 only',
+    );
   });
 });

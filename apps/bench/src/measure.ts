@@ -24,10 +24,8 @@ function keepPeak(peak: PeakMemory, sample: PeakMemory): void {
 export function skipReason(subject: BenchSubject, shape: Shape, dtype: BenchDtype): string | undefined {
   if (!subject.dtypes.includes(dtype)) return `n/a: ${subject.dtypeNote ?? `${dtype} unsupported`}`;
   if (shape.cpuOnly && !subject.cpuShapes) return `the ${shape.name} shape is measured on the typed-array backends only`;
-  if (subject.maxParams !== undefined && paramCount(shape) > subject.maxParams) {
-    return subject.limitReason ?? `more than ${subject.maxParams} params`;
-  }
-  return undefined;
+  if (shape.dtypes && !shape.dtypes.includes(dtype)) return `the ${shape.name} shape is ${shape.dtypes.join(', ')} only`;
+  return subject.limit?.(paramCount(shape), dtype);
 }
 
 /** The row's identity, before anything ran (status `ok`). */

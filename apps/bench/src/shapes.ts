@@ -1,3 +1,5 @@
+import type { BenchDtype } from './bytes.js';
+
 /** Model shapes the bench steps: lists of tensor sizes (elements), flat 1-D on every backend. */
 
 export type ShapeName = 'large' | 'small' | 'llm' | 'target';
@@ -9,6 +11,8 @@ export interface Shape {
   tensors: readonly number[];
   /** Only for the typed-array backends (the cpu targets are measured on it); heavy backends skip it. */
   cpuOnly: boolean;
+  /** Only these dtypes (all when absent). */
+  dtypes?: readonly BenchDtype[];
 }
 
 export const SHAPE_NAMES: readonly ShapeName[] = ['large', 'small', 'llm', 'target'];
@@ -47,7 +51,13 @@ export function shapes(quick: boolean): Shape[] {
       tensors: quick ? llmTensors(512, 32, 2) : llmTensors(8192, 512, 4),
       cpuOnly: false,
     },
-    { name: 'target', description: '8 × 8M (64M fp32, cpu targets)', tensors: Array(8).fill(8 * M * s), cpuOnly: true },
+    {
+      name: 'target',
+      description: '8 × 8M (64M fp32, cpu targets)',
+      tensors: Array(8).fill(8 * M * s),
+      cpuOnly: true,
+      dtypes: ['float32'],
+    },
   ];
 }
 

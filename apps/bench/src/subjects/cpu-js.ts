@@ -1,5 +1,6 @@
 import { type CpuParam, numberToBfloat16, StableAdamW } from '@stable-adamw/cpu';
 import type { BenchDtype } from '../bytes.js';
+import { CPU_JS_BF16_LIMIT } from './limits.js';
 import { HYPER } from './scalar-js.js';
 import type { BenchSubject } from './subject.js';
 import { seededValues } from './values.js';
@@ -23,6 +24,7 @@ export const cpuJs: BenchSubject = {
   threads: 1,
   dtypes: ['float32', 'bfloat16'],
   cpuShapes: true,
+  limit: CPU_JS_BF16_LIMIT,
   async open(sizes, dtype) {
     const params = cpuParams(sizes, dtype);
     const { lr, beta1, beta2, eps, weightDecay } = HYPER;

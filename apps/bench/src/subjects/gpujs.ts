@@ -71,7 +71,7 @@ async function openGpujs(mode: Mode, sizes: readonly number[]): Promise<Stepper>
  * The gpu.js adapter in one mode (float32, params and state on the device); `prepare` proves the
  * mode runs here (one probe step on that very backend) or rejects with why.
  */
-export function gpujsSubject(mode: Mode, limit: { maxParams: number; reason: string }, note?: string): BenchSubject {
+export function gpujsSubject(mode: Mode): BenchSubject {
   return {
     id: `gpujs-${mode}`,
     backend: `gpujs-${mode}`,
@@ -80,9 +80,6 @@ export function gpujsSubject(mode: Mode, limit: { maxParams: number; reason: str
     threads: 1,
     dtypes: ['float32'],
     dtypeNote: 'the gpu.js adapter is float32 only',
-    maxParams: limit.maxParams,
-    limitReason: limit.reason,
-    ...(note ? { note } : {}),
     async prepare() {
       const target = await openGpujsTarget(mode);
       await target.close();

@@ -21,6 +21,11 @@ export interface Stepper {
   close(): Promise<{ leakedTensors?: number }> | { leakedTensors?: number };
 }
 
+/** A {@link BenchSubject.limit} that skips shapes over `maxParams` (optionally only in `dtype`) with `reason`. */
+export function upTo(maxParams: number, reason: string, dtype?: BenchDtype): NonNullable<BenchSubject['limit']> {
+  return (params, d) => (params > maxParams && (dtype === undefined || d === dtype) ? reason : undefined);
+}
+
 /** Thrown by `open` for a combination this subject does not run (recorded as skipped, with the reason). */
 export class SkipRow extends Error {}
 
@@ -39,9 +44,8 @@ export interface BenchSubject {
   dtypeNote?: string;
   /** Shown beside every row, e.g. that a browser GPU is SwiftShader (CPU emulation). */
   note?: string;
-  /** Shapes above this many params are skipped (slow backend), with `limitReason`. */
-  maxParams?: number;
-  limitReason?: string;
+  /** Why a shape of `params` params in `dtype` is too slow to run here (undefined: run it). */
+  limit?(params: number, dtype: BenchDtype): string | undefined;
   /** Runs the shapes marked cpuOnly (the 64M target). */
   cpuShapes?: boolean;
   /** Sets the backend up once; rejects with why it cannot run here. */

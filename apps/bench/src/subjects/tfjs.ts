@@ -61,13 +61,12 @@ async function openTfjs(name: string, sizes: readonly number[], variant: Variant
  * `kernel: 'composed'` (the naive composed-op StableAdamW) and `tf.train.adam` (what users run
  * today). `prepare` registers the backend (e.g. imports it); float32 only.
  */
-export function tfjsSubjects(name: string, prepare: () => Promise<void>, note?: string): BenchSubject[] {
+export function tfjsSubjects(name: string, prepare: () => Promise<void>): BenchSubject[] {
   const common = {
     backend: `tfjs-${name}`,
     threads: 1,
     dtypes: ['float32'] as const,
     dtypeNote: 'tfjs has no bfloat16',
-    ...(note ? { note } : {}),
     prepare,
   };
   return [
