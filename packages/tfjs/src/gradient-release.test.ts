@@ -236,8 +236,14 @@ describe('gradient release memory and lifecycle on tfjs-cpu', () => {
     prepareForGradientRelease(model, optimizer);
     await model.trainOnBatch(x, y);
     expect(applied).toHaveBeenCalledTimes(2);
-    removeGradientRelease(model);
     applied.mockRestore();
+    // Disposing the optimizer removes gradient release (and its anchor) too.
+    const tensors = tf.memory().numTensors;
+    const moments = 2 * weights.length;
+    optimizer.dispose();
+    for (const w of weights) expect(Object.hasOwn(w, 'read')).toBe(false);
+    expect(tf.memory().numTensors).toBe(tensors - moments - 1); // the moments and the anchor
+    expect(() => removeGradientRelease(model)).toThrow(/has no gradient release prepared/);
     tf.dispose([x, y]);
     disposeModel(model);
   });

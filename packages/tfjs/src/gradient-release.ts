@@ -123,20 +123,31 @@ export function prepareForGradientRelease(target: VariablesTarget, optimizer: St
     },
   };
   for (const variable of variables) prepared.set(variable, entry);
-  optimizerInternals.setRelease(optimizer, hooks);
+  optimizerInternals.setRelease(optimizer, {
+    minimize: (f, returnCost, varList) => hooks.minimize(f, returnCost, varList),
+    remove: () => detach(entry),
+  });
   return release;
+}
+
+function detach(entry: Prepared): void {
+  entry.restoreReads();
+  optimizerInternals.setRelease(entry.release.optimizer, undefined);
+  entry.hooks.dispose();
+  for (const variable of entry.release.variables) prepared.delete(variable);
 }
 
 /**
  * Undoes `prepareForGradientRelease` (optimi's `remove_gradient_release`): the model's reads are the
  * original ones again and `minimize` computes and applies gradients as usual. The optimizer's state
- * (moments, per-variable steps) is kept.
+ * (moments, per-variable steps) is kept. Disposing the optimizer also removes it.
  *
  * @param target the model or variables given to `prepareForGradientRelease`, or its return value.
  * @throws InvalidParamError if `target` has no gradient release prepared, or is only part of one.
  */
 export function removeGradientRelease(target: VariablesTarget | GradientRelease): void {
-  const entries = 'read' in target && 'optimizer' in target ? undefined : targetVariables(target, 'target');
+  const isHandle = typeof target === 'object' && target !== null && 'optimizer' in target && 'read' in target;
+  const entries = isHandle ? undefined : targetVariables(target, 'target');
   const variables = entries?.map((e) => e.variable) ?? (target as GradientRelease).variables;
   const entry = variables[0] ? prepared.get(variables[0]) : undefined;
   if (!entry) {
@@ -153,8 +164,5 @@ export function removeGradientRelease(target: VariablesTarget | GradientRelease)
       'Pass the same model or variables given to prepareForGradientRelease.',
     );
   }
-  entry.restoreReads();
-  optimizerInternals.setRelease(entry.release.optimizer, undefined);
-  entry.hooks.dispose();
-  for (const variable of variables) prepared.delete(variable);
+  detach(entry);
 }

@@ -1,6 +1,6 @@
 import { InvalidParamError } from '@stable-adamw/core';
 import * as tf from '@tensorflow/tfjs-core';
-import type { ReleaseDriver, StableAdamW } from './stable-adamw.js';
+import type { StableAdamW } from './stable-adamw.js';
 
 /** How often a variable was read in the forward pass, and where its first read sits on the tape. */
 interface Reads {
@@ -36,7 +36,7 @@ function releaseSavedCopies(variable: tf.Variable, fromIndex: number): void {
  * tfjs prunes the variables from the tape and never builds a gradient per variable; the identity's
  * gradient function receives the variable's gradient, steps the variable and frees it at once.
  */
-export class ReleaseHooks implements ReleaseDriver {
+export class ReleaseHooks {
   readonly #optimizer: StableAdamW;
   readonly #variables: Set<tf.Variable>;
   readonly #anchor: tf.Scalar;
@@ -75,7 +75,8 @@ export class ReleaseHooks implements ReleaseDriver {
     return this.#hooked(variable, this.#anchor);
   }
 
-  minimize(f: () => tf.Scalar, returnCost: boolean, varList: tf.Variable[] | undefined): tf.Scalar | null {
+  /** One training step: `f`'s backprop steps each variable it reads (see `StableAdamW.minimize`). */
+  minimize(f: () => tf.Scalar, returnCost: boolean, varList: readonly tf.Variable[] | undefined): tf.Scalar | null {
     if (this.#pass) {
       throw new InvalidParamError(
         'minimize',

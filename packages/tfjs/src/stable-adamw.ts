@@ -36,6 +36,8 @@ interface PendingWeights {
 /** A training step driven by gradient release hooks (see `prepareForGradientRelease`). */
 export interface ReleaseDriver {
   minimize(f: () => tf.Scalar, returnCost: boolean, varList: tf.Variable[] | undefined): tf.Scalar | null;
+  /** `removeGradientRelease` of the prepared target. */
+  remove(): void;
 }
 
 /** Package-internal access to a StableAdamW's private state for gradient release; not exported from the package. */
@@ -262,8 +264,9 @@ export class StableAdamW extends tf.Optimizer {
     core.loadStateDict({ state, param_groups: current.param_groups.map((g) => ({ ...g, step: iterations })) });
   }
 
-  /** Frees the moments and the iteration counter. */
+  /** Frees the moments and the iteration counter, and removes gradient release if it is prepared. */
   override dispose(): void {
+    this.#release?.remove();
     this.#core?.dispose();
     super.dispose();
   }
