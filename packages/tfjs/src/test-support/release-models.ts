@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { expect } from 'vitest';
+import { prepareForGradientRelease, type StableAdamW, stableAdamW } from '../index.js';
 
 const seeded = (seed: number) => tfl.initializers.glorotNormal({ seed });
 
@@ -64,4 +66,40 @@ export async function weightValues(model: tfl.LayersModel): Promise<Float32Array
 export function disposeModel(model: tfl.LayersModel): void {
   model.optimizer?.dispose();
   for (const layer of model.layers) layer.dispose();
+}
+
+/** Trains `model` with `fit` (12 steps) then `trainOnBatch` (2 steps), with or without gradient release. */
+async function train(model: tfl.LayersModel, release: boolean): Promise<StableAdamW> {
+  const optimizer = stableAdamW({ lr: 1e-2, weightDecay: 0.05, gradientRelease: release });
+  model.compile({ optimizer, loss: 'meanSquaredError' });
+  if (release) prepareForGradientRelease(model, optimizer);
+  const [inputs, outputs] = [model.inputs[0]?.shape[1] as number, model.outputs[0]?.shape[1] as number];
+  const { x, y } = samples(32, inputs, outputs);
+  await model.fit(x, y, { epochs: 3, batchSize: 8, shuffle: false, verbose: 0 });
+  await model.trainOnBatch(x, y);
+  await model.trainOnBatch(x, y);
+  tf.dispose([x, y]);
+  return optimizer;
+}
+
+/** Trains two copies of a model, with and without gradient release, and compares their weights. */
+export async function compareWithPlainTraining(build: () => tfl.LayersModel): Promise<void> {
+  const plain = build();
+  const released = build();
+  const initial = await weightValues(plain);
+  const plainOptimizer = await train(plain, false);
+  const releasedOptimizer = await train(released, true);
+  const [expected, actual] = [await weightValues(plain), await weightValues(released)];
+  expect(actual.length).toBe(expected.length);
+  for (const [i, values] of actual.entries()) {
+    expect(maxExcess(values, expected[i] as Float32Array)).toBeLessThanOrEqual(0);
+    // Training moved every weight tensor, so the comparison is not vacuous.
+    expect(maxExcess(values, initial[i] as Float32Array)).toBeGreaterThan(0);
+  }
+  expect(releasedOptimizer.iterations).toBe(plainOptimizer.iterations);
+  // Per-variable step counters: every variable was stepped once per training step.
+  const state = await releasedOptimizer.stateDict();
+  for (const entry of Object.values(state.state)) expect(entry.step).toBe(14);
+  disposeModel(plain);
+  disposeModel(released);
 }
