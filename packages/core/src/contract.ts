@@ -111,7 +111,8 @@ export interface StableAdamWBackendV1<P, G, S, R> extends StableAdamWKernelV1<P,
    * Optional batched step: both phases for every tensor of a `step()` at once, so a backend can
    * run one kernel call per phase over many tensors (multi-tensor apply). Each tensor's result
    * must equal `updateMoments` then `applyUpdate` with the tensor's own total. Called after all
-   * validation; without it core steps tensor by tensor.
+   * validation; if it throws, it must throw before changing anything, and core then undoes the
+   * step's counters and newly created state. Without it core steps tensor by tensor.
    */
   stepTensors?(items: readonly TensorStep<P, G, S>[]): MaybePromise<void>;
 }

@@ -103,15 +103,21 @@ export class StableAdamWOptimizer<P, G, S, R> {
       }),
     );
     // State is allocated before any counter moves, so a backend refusing it leaves the step undone.
-    this.paramGroups.forEach((group, g) => {
-      for (const { param } of work[g] ?? []) this.#slot(param, group);
-    });
+    const created = this.#allocateSlots(work.flatMap((items, g) => items.map(({ param }) => ({ param, g }))));
     for (const group of this.paramGroups) group.step += 1;
     if (this.backend.stepTensors) {
       const items = this.paramGroups.flatMap((group, g) =>
         (work[g] ?? []).map(({ param, grad }) => this.#tensorStep(param, grad, group, group.step)),
       );
-      return items.length > 0 ? this.backend.stepTensors(items) : undefined;
+      if (items.length === 0) return undefined;
+      try {
+        return this.backend.stepTensors(items);
+      } catch (error) {
+        // A backend throws from stepTensors before changing anything: undo the counters and state.
+        for (const group of this.paramGroups) group.step -= 1;
+        this.#dropSlots(created);
+        throw error;
+      }
     }
     const pending: MaybePromise<void>[] = [];
     this.paramGroups.forEach((group, g) => {
@@ -140,8 +146,9 @@ export class StableAdamWOptimizer<P, G, S, R> {
     validateGroup(group, entry.group);
     this.#checkGrad(param, grad);
     const slot = this.#slot(param, group);
+    // Counted once the kernel has started, so a backend refusing the call leaves the counter alone.
+    const result = this.#stepTensor(param, grad, group, slot.step + 1, this.accumulate);
     slot.step += 1;
-    const result = this.#stepTensor(param, grad, group, slot.step, this.accumulate);
     // optimi's hook frees the gradient right away, so a later framework step() skips this param.
     const release = () => this.backend.clearGrad(param);
     if (result instanceof Promise) return result.then(release);
@@ -245,6 +252,30 @@ export class StableAdamWOptimizer<P, G, S, R> {
     const entry = this.#entry(param);
     const problem = this.backend.checkGrad(param, grad, entry.info);
     if (problem) throw new GradientMismatchError(entry.label, problem.problem, problem.fix);
+  }
+
+  /** Creates missing state for `params` (all or none); returns the params whose state is new. */
+  #allocateSlots(params: { param: P; g: number }[]): P[] {
+    const created: P[] = [];
+    try {
+      for (const { param, g } of params) {
+        if (this.#slots.has(param)) continue;
+        this.#slot(param, this.paramGroups[g] as ParamGroup<P>);
+        created.push(param);
+      }
+    } catch (error) {
+      this.#dropSlots(created);
+      throw error;
+    }
+    return created;
+  }
+
+  #dropSlots(params: P[]): void {
+    for (const param of params) {
+      const slot = this.#slots.get(param);
+      if (slot) this.backend.disposeState?.(slot.state);
+      this.#slots.delete(param);
+    }
   }
 
   #slot(param: P, group: ParamGroup<P>): ParamSlot<S> {

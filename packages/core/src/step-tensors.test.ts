@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { type ArrayTensor, arrayBackend, arrayParam } from '../examples/array-adapter.js';
 import type { TensorStep } from './contract.js';
 import { StableAdamWOptimizer } from './optimizer.js';
+import type { StateDict } from './state-dict.js';
 
 type Backend = typeof arrayBackend;
 type Item = TensorStep<ArrayTensor, ArrayTensor, Parameters<Backend['updateMoments']>[2]>;
@@ -60,5 +61,23 @@ describe('stepTensors (batched backends)', () => {
     opt.step();
     expect(batches).toEqual([]);
     expect(opt.paramGroups.map((g) => g.step)).toEqual([1, 1]);
+  });
+
+  it('undoes counters and new state when the backend refuses the batch', () => {
+    const refusing: Backend = {
+      ...arrayBackend,
+      stepTensors() {
+        throw new Error('refused');
+      },
+    };
+    const { params, opt, grads } = setup(refusing);
+    grads(1).forEach((g, i) => {
+      (params[i] as ArrayTensor).grad = g;
+    });
+    const before = params.map((p) => Array.from(p.values));
+    expect(() => opt.step()).toThrow('refused');
+    expect(opt.paramGroups.map((g) => g.step)).toEqual([0, 0]);
+    expect((opt.stateDict() as StateDict).state).toEqual({});
+    expect(params.map((p) => Array.from(p.values))).toEqual(before);
   });
 });
