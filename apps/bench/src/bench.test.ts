@@ -18,17 +18,19 @@ describe('runBench --quick (Node only)', () => {
     process.env.INIT_CWD = dir;
     const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
     vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-    const code = await runBench(['--quick', '--no-browser', '--backend', 'scalar-js,cpu-js,tfjs-cpu', '--update-readme']);
+    const code = await runBench(['--quick', '--no-browser', '--backend', 'scalar-js,cpu,tfjs-cpu', '--update-readme']);
     expect(code).toBe(0);
     const report = JSON.parse(readFileSync(join(dir, 'bench-report/bench.json'), 'utf8')) as BenchReport;
     expect(report.machine.cores).toBeGreaterThan(0);
-    expect(report.bandwidth.map((b) => `${b.op}/${b.threads}`)).toContain('wasm-triad/2');
+    expect(report.bandwidth.map((b) => `${b.op}/${b.threads}`)).toContain('wasm-axpy/2');
     const ok = report.rows.filter((r) => r.status === 'ok');
-    // scalar-js: 4 shapes fp32; cpu-js: 4 fp32 + 3 bf16 (target is fp32 only); tfjs-cpu 'auto' and adam: 3 shapes each.
+    // scalar-js: 4 shapes fp32; each cpu subject: 4 fp32 + 3 bf16 (target is fp32 only); tfjs-cpu 'auto' and adam: 3 shapes each.
     expect(ok.map((r) => r.subject).sort()).toEqual(
       [
         ...Array(4).fill('scalar-js'),
         ...Array(7).fill('cpu-js'),
+        ...Array(7).fill('cpu-wasm'),
+        ...Array(7).fill('cpu-wasm-2t'),
         ...Array(3).fill('tfjs-cpu'),
         ...Array(3).fill('tfjs-cpu-adam'),
       ].sort(),
@@ -43,7 +45,13 @@ describe('runBench --quick (Node only)', () => {
     for (const r of ok.filter((r) => r.backend === 'tfjs-cpu')) expect(r.leakedTensors).toBe(0);
     expect(report.rows.find((r) => r.subject === 'tfjs-cpu-composed')?.reason).toMatch(/already runs the composed ops/);
     expect(report.rows.find((r) => r.subject === 'tfjs-cpu' && r.dtype === 'bfloat16')?.reason).toBe('n/a: tfjs has no bfloat16');
-    expect(report.cpuTargets[0]).toMatchObject({ subject: 'cpu-js', goal: 1.45 });
+    // The goals are measured on the WASM kernel, on 1 and 2 threads; 2-thread rows use the 2-thread bound.
+    expect(report.cpuTargets.map((t) => t.subject)).toEqual(['cpu-wasm', 'cpu-wasm-2t', 'cpu-wasm']);
+    const twoThreads = ok.find((r) => r.subject === 'cpu-wasm-2t');
+    expect(twoThreads?.boundGBps).toBe(
+      Math.max(...report.bandwidth.filter((b) => b.threads === 2 && b.op.endsWith('axpy')).map((b) => b.gbPerSec)),
+    );
+    expect(twoThreads?.detail).toBe('wasm-simd kernel, 2 threads');
     expect(readFileSync(join(dir, 'bench-report/bench.html'), 'utf8')).toContain('<svg');
     expect(readFileSync(join(dir, 'bench-report/.gitignore'), 'utf8')).toBe('*\n');
     expect(readFileSync(join(dir, 'README.md'), 'utf8')).toContain('| node | cpu-js | bfloat16 |');

@@ -23,7 +23,7 @@ function report(): BenchReport {
       { name: 'large', description: '4 × 4M', params: 1e6, tensors: 1 },
       { name: 'small', description: '512 × 8k', params: 1e6, tensors: 1 },
     ],
-    bandwidth: [{ op: 'wasm-triad', threads: 1, gbPerSec: 36, bytesPerElement: 12 }],
+    bandwidth: [{ op: 'wasm-axpy', threads: 1, gbPerSec: 36, bytesPerElement: 12 }],
     rows: [
       {
         ...base,

@@ -48,7 +48,7 @@ describe.runIf(existsSync(DEFAULT_CHROMIUM) || process.env.CI)('bench.html in he
         skipped: document.querySelectorAll('#skipped tr').length - 1,
       }));
       expect(errors).toEqual([]);
-      expect(counts.bandwidthBars).toBe(8);
+      expect(counts.bandwidthBars).toBe(12);
       expect(counts.throughputCharts).toBe(2);
       // Per shape: scalar-js fp32, cpu-js fp32 and bf16 — each bar drawn with a width and its bound mark.
       expect(counts.throughputBars).toHaveLength(6);

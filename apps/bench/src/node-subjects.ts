@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { cpuJs } from './subjects/cpu-js.js';
+import { cpuWasmSubject } from './subjects/cpu-wasm.js';
 import { gpujsSubject } from './subjects/gpujs.js';
 import { GPUJS_HOST_LIMIT, limited, TFJS_CPU_LIMIT } from './subjects/limits.js';
 import { scalarJs } from './subjects/scalar-js.js';
@@ -14,6 +15,8 @@ export function nodeSubjects(): BenchSubject[] {
   return [
     scalarJs,
     cpuJs,
+    cpuWasmSubject(1),
+    cpuWasmSubject(2),
     ...tfjsSubjects('cpu', async () => {
       await import('@tensorflow/tfjs-backend-cpu');
     }).map((s) => limited(s, TFJS_CPU_LIMIT)),

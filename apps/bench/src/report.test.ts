@@ -4,10 +4,10 @@ import { cpuTargets, deriveRows } from './report.js';
 import type { BenchRow } from './row.js';
 
 const bandwidth: BandwidthResult[] = [
-  { op: 'js-triad', threads: 1, gbPerSec: 30, bytesPerElement: 12 },
-  { op: 'wasm-triad', threads: 1, gbPerSec: 36, bytesPerElement: 12 },
-  { op: 'wasm-copy', threads: 1, gbPerSec: 99, bytesPerElement: 8 },
-  { op: 'wasm-triad', threads: 2, gbPerSec: 72, bytesPerElement: 12 },
+  { op: 'js-axpy', threads: 1, gbPerSec: 30, bytesPerElement: 12 },
+  { op: 'wasm-axpy', threads: 1, gbPerSec: 36, bytesPerElement: 12 },
+  { op: 'wasm-triad', threads: 1, gbPerSec: 99, bytesPerElement: 12 },
+  { op: 'wasm-axpy', threads: 2, gbPerSec: 72, bytesPerElement: 12 },
 ];
 
 function row(subject: string, shape: BenchRow['shape'], medianMs: number, extra: Partial<BenchRow> = {}): BenchRow {
@@ -29,7 +29,7 @@ function row(subject: string, shape: BenchRow['shape'], medianMs: number, extra:
 }
 
 describe('deriveRows', () => {
-  it('bound = best triad at the row thread count ÷ bytes per param, fraction and ratio to scalar-js', () => {
+  it('bound = best axpy at the row thread count ÷ bytes per param, fraction and ratio to scalar-js', () => {
     const [scalar, fast, threaded, bf16, adam] = deriveRows(
       [
         row('scalar-js', 'large', 4),
@@ -40,7 +40,7 @@ describe('deriveRows', () => {
       ],
       bandwidth,
     );
-    // 36 GB/s (the better triad; copy is not a bound) ÷ 36 B = 1e9 params/s.
+    // 36 GB/s (the better axpy; triad is not the bound) ÷ 36 B = 1e9 params/s.
     expect(fast?.boundGBps).toBe(36);
     expect(fast?.boundParamsPerSec).toBeCloseTo(1e9);
     // 1e6 params in 2 ms = 5e8 params/s: half the bound, twice scalar-js.

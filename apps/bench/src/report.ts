@@ -1,4 +1,4 @@
-import { type BandwidthResult, triadBound } from './bandwidth/measure-bandwidth.js';
+import { type BandwidthResult, bandwidthBound } from './bandwidth/measure-bandwidth.js';
 import { bytesPerParam } from './bytes.js';
 import type { BenchRow } from './row.js';
 import { paramCount, type Shape, type ShapeName } from './shapes.js';
@@ -8,7 +8,7 @@ export interface ReportRow extends BenchRow {
   /** Minimum bytes the algorithm moves per param per step (see bytes.ts). */
   bytesPerParam: number;
   paramsPerSec?: number;
-  /** Best triad bandwidth at the row's thread count (GB/s), the bound's numerator. */
+  /** Best in-place axpy bandwidth at the row's thread count (GB/s), the bound's numerator. */
   boundGBps?: number;
   /** boundGBps / bytesPerParam. */
   boundParamsPerSec?: number;
@@ -52,7 +52,7 @@ export function deriveRows(rows: readonly BenchRow[], bandwidth: readonly Bandwi
     const bytes = bytesPerParam(row.algorithm, row.dtype);
     if (!row.timing) return { ...row, bytesPerParam: bytes };
     const paramsPerSec = row.params / (row.timing.medianMs / 1e3);
-    const boundGBps = triadBound(bandwidth, row.threads);
+    const boundGBps = bandwidthBound(bandwidth, row.threads);
     const boundParamsPerSec = boundGBps === undefined ? undefined : (boundGBps * 1e9) / bytes;
     const scalarMs = scalar.get(`${row.environment}/${row.shape}`);
     return {

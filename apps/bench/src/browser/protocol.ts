@@ -15,6 +15,8 @@ export interface BrowserRunOptions {
 export const BROWSER_SUBJECTS = [
   { id: 'scalar-js' },
   { id: 'cpu-js' },
+  { id: 'cpu-wasm' },
+  { id: 'cpu-wasm-2t' },
   { id: 'tfjs-webgl' },
   { id: 'tfjs-webgl-composed' },
   { id: 'tfjs-webgl-adam' },

@@ -1,4 +1,5 @@
 import { cpuJs } from '../subjects/cpu-js.js';
+import { cpuWasmSubject } from '../subjects/cpu-wasm.js';
 import { gpujsSubject } from '../subjects/gpujs.js';
 import { EMULATED_LIMIT, limited } from '../subjects/limits.js';
 import { scalarJs } from '../subjects/scalar-js.js';
@@ -18,6 +19,8 @@ export function browserSubjects(): BenchSubject[] {
   return [
     inPage(scalarJs),
     inPage(cpuJs),
+    inPage(cpuWasmSubject(1)),
+    inPage(cpuWasmSubject(2)),
     ...tfjsSubjects('webgl', async () => {
       await import('@tensorflow/tfjs-backend-webgl');
     }).map(emulated),
