@@ -25,7 +25,14 @@ function readiness(message: unknown): Error | undefined {
   );
 }
 
-async function spawnNode(setup: Setup): Promise<WorkerHandle> {
+/** Called when a started worker dies on its own (an error, or an exit not asked for). */
+type OnDeath = (error: Error) => void;
+
+function deathError(detail: string): Error {
+  return new UnsupportedBackendError(`A kernel worker died: ${detail}`, 'Create a new ParamBuffer, or use threads: 1.');
+}
+
+async function spawnNode(setup: Setup, onDeath: OnDeath): Promise<WorkerHandle> {
   // A variable specifier keeps browser bundlers from resolving a Node built-in.
   const specifier = 'node:worker_threads';
   const { Worker } = (await import(/* @vite-ignore */ specifier)) as typeof import('node:worker_threads');
@@ -39,25 +46,39 @@ async function spawnNode(setup: Setup): Promise<WorkerHandle> {
     });
     worker.once('error', reject);
   });
+  let stopping = false;
+  worker.on('error', (error) => onDeath(deathError(String(error))));
+  worker.on('exit', (code) => {
+    if (!stopping) onDeath(deathError(`exit code ${code}`));
+  });
   worker.postMessage(setup);
   return {
     ready,
     keepAlive: (on) => (on ? worker.ref() : worker.unref()),
-    terminate: async () => void (await worker.terminate()),
+    terminate: async () => {
+      stopping = true;
+      await worker.terminate();
+    },
   };
 }
 
-function spawnBrowser(setup: Setup): WorkerHandle {
+function spawnBrowser(setup: Setup, onDeath: OnDeath): WorkerHandle {
   const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: 'text/javascript' }));
   const worker = new Worker(url);
-  URL.revokeObjectURL(url);
+  let started = false;
   const ready = new Promise<void>((resolve, reject) => {
     worker.onmessage = (event) => {
+      URL.revokeObjectURL(url);
       const error = readiness(event.data);
+      started = !error;
       if (error) reject(error);
       else resolve();
     };
-    worker.onerror = (event) => reject(new Error(event.message));
+    worker.onerror = (event) => {
+      const error = started ? deathError(event.message) : new Error(event.message);
+      if (started) onDeath(error);
+      else reject(error);
+    };
   });
   worker.postMessage(setup);
   return { ready, keepAlive: () => undefined, terminate: async () => worker.terminate() };
@@ -71,10 +92,15 @@ type WaitAsync = (
   value: number,
 ) => { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
 
-/** Resolves once `control[index]` equals `target`, without blocking the calling thread. */
-async function waitFor(control: Int32Array, index: number, target: number): Promise<void> {
+/**
+ * Resolves once `control[index]` equals `target`, without blocking the calling thread; rejects
+ * with `failure()` once that returns an error.
+ */
+async function waitFor(control: Int32Array, index: number, target: number, failure: () => Error | undefined): Promise<void> {
   const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
   for (let seen = Atomics.load(control, index); seen !== target; seen = Atomics.load(control, index)) {
+    const error = failure();
+    if (error) throw error;
     if (waitAsync) {
       const result = waitAsync(control, index, seen);
       if (result.async) await result.value;
@@ -91,11 +117,18 @@ async function waitFor(control: Int32Array, index: number, target: number): Prom
  */
 export class ThreadPool {
   readonly #control: Int32Array;
-  readonly #workers: WorkerHandle[];
+  readonly #workers: WorkerHandle[] = [];
+  #failure: Error | undefined;
 
-  private constructor(control: Int32Array, workers: WorkerHandle[]) {
+  private constructor(control: Int32Array) {
     this.#control = control;
-    this.#workers = workers;
+  }
+
+  /** A dead worker fails the running phase and every later one (its blocks would never be done). */
+  #die(error: Error): void {
+    this.#failure ??= error;
+    Atomics.store(this.#control, CONTROL.done, -1);
+    Atomics.notify(this.#control, CONTROL.done);
   }
 
   /** Starts `threads` workers; `control` is the byte offset of the control block in `memory`. */
@@ -106,11 +139,11 @@ export class ThreadPool {
     threads: number,
   ): Promise<ThreadPool> {
     const setup: Setup = { module, memory, control, threads };
-    const workers: WorkerHandle[] = [];
-    for (let i = 0; i < threads; i++) workers.push(isNode ? await spawnNode(setup) : spawnBrowser(setup));
-    const pool = new ThreadPool(new Int32Array(memory.buffer, control, CONTROL_WORDS), workers);
+    const pool = new ThreadPool(new Int32Array(memory.buffer, control, CONTROL_WORDS));
+    const onDeath = (error: Error) => pool.#die(error);
+    for (let i = 0; i < threads; i++) pool.#workers.push(isNode ? await spawnNode(setup, onDeath) : spawnBrowser(setup, onDeath));
     try {
-      await Promise.all(workers.map((w) => w.ready));
+      await Promise.all(pool.#workers.map((w) => w.ready));
     } catch (error) {
       await pool.terminate();
       throw error;
@@ -124,6 +157,7 @@ export class ThreadPool {
 
   /** Runs `command` over blocks [0, blockCount) of the tables at the given byte offsets. */
   async run(command: Command, blockCount: number, table: number, blocks: number, partials: number): Promise<void> {
+    if (this.#failure) throw this.#failure;
     const c = this.#control;
     c[CONTROL.command] = command;
     c[CONTROL.blockCount] = blockCount;
@@ -136,7 +170,7 @@ export class ThreadPool {
     Atomics.notify(c, CONTROL.generation);
     for (const worker of this.#workers) worker.keepAlive(true);
     try {
-      await waitFor(c, CONTROL.done, this.#workers.length);
+      await waitFor(c, CONTROL.done, this.#workers.length, () => this.#failure);
     } finally {
       for (const worker of this.#workers) worker.keepAlive(false);
     }
