@@ -107,6 +107,28 @@ describe('gradient release with plain variables on tfjs-cpu', () => {
     opt.dispose();
     tf.dispose([w, b]);
   });
+
+  it('a read that does not reach the loss adds nothing: the variable is stepped after backprop with the rest', async () => {
+    const w0 = [0.5, -0.25, 1];
+    const w = tf.variable(tf.tensor1d(w0), true, unique('pruned_w'));
+    const opt = new StableAdamW([w], { lr: 0.1, gradientRelease: true });
+    const release = prepareForGradientRelease([w], opt);
+    const c = Float32Array.from([0.3, -2, 0.01]);
+    opt.minimize(() => {
+      tf.square(release.read(w)); // read, but not part of the loss
+      return tf.sum(tf.mul(tf.tensor1d(c), release.read(w))) as tf.Scalar;
+    });
+    const reference = new ReferenceStableAdamW(
+      [w0],
+      [{ params: [0], hyperparameters: resolveOptions({ lr: 0.1, gradientRelease: true }) }],
+      'float32',
+    );
+    reference.stepParam(0, c);
+    expect(maxExcess(await w.data(), reference.params[0] as Float64Array)).toBeLessThanOrEqual(0);
+    expect((await opt.stateDict()).state[0]?.step).toBe(1);
+    opt.dispose();
+    w.dispose();
+  });
 });
 
 describe('gradient release memory and lifecycle on tfjs-cpu', () => {
