@@ -17,7 +17,7 @@ const D_EPS_SQ: usize = 36;
 const D_NEG_ETA: usize = 40; // −η, set by the host between the phases
 const D_DECAY: usize = 44; // 1 − η·λ
 const D_EPS: usize = 48;
-const D_W1_F64: usize = 56; // 1 − β̂1 in float64, for bfloat16 moments
+const D_W1_F64: usize = 56; // 1 − β̂1 in float64, for 16-bit moments
 const DESC_BYTES: usize = 64;
 // Block table entry (BLOCK_BYTES each): tensor index, first element, element count.
 const B_TENSOR: usize = 0;
@@ -120,40 +120,75 @@ export function updateF32(table: usize, blocks: usize, from: i32, to: i32): void
   }
 }
 
-// ---------------------------------------------------------------- bfloat16
+// ---------------------------------------------------------------- 16-bit formats
+// The half-precision kernels are generic over a marker type: u16 for bfloat16, i16 for float16
+// (resolved at compile time, so each export has straight-line code for its format).
 
-function decodeLow(x: v128): v128 {
-  return i32x4.shl(i32x4.extend_low_i16x8_u(x), 16);
-}
-
-function decodeHigh(x: v128): v128 {
-  return i32x4.shl(i32x4.extend_high_i16x8_u(x), 16);
+function bf16Widen(x: v128): v128 {
+  return i32x4.shl(x, 16);
 }
 
 /** float32 → bfloat16 bits in the low half of each lane: round to nearest even, NaN → 0x7fc0. */
-function round4(x: v128): v128 {
+function bf16Round(x: v128): v128 {
   const lsb = v128.and(i32x4.shr_u(x, 16), i32x4.splat(1));
   const rounded = i32x4.shr_u(i32x4.add(i32x4.add(x, i32x4.splat(0x7fff)), lsb), 16);
   return v128.bitselect(i32x4.splat(0x7fc0), rounded, f32x4.ne(x, x));
 }
 
-function encode8(lo: v128, hi: v128): v128 {
-  return i16x8.narrow_i32x4_u(round4(lo), round4(hi));
+/** float16 bits (low half of each lane) → float32: rebias by a multiply (subnormals too), then inf/NaN. */
+function f16Widen(h: v128): v128 {
+  const magnitude = i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13);
+  const scaled = f32x4.mul(magnitude, f32x4.splat(5.192296858534828e33)); // 2^112
+  const special = i32x4.eq(v128.and(h, i32x4.splat(0x7c00)), i32x4.splat(0x7c00));
+  const value = v128.bitselect(v128.or(magnitude, i32x4.splat(0x7f800000)), scaled, special);
+  return v128.or(value, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
 }
 
-function decode1(bits: u16): f32 {
-  return reinterpret<f32>((<u32>bits) << 16);
+/** float32 → float16 bits in the low half of each lane: round to nearest even, NaN → 0x7e00. */
+function f16Round(x: v128): v128 {
+  const a = v128.and(x, i32x4.splat(0x7fffffff));
+  // ≥ 65536 (or inf, NaN): inf or NaN.
+  const big = i32x4.ge_u(a, i32x4.splat(0x47800000));
+  const nan = i32x4.gt_u(a, i32x4.splat(0x7f800000));
+  const overflow = v128.bitselect(i32x4.splat(0x7e00), i32x4.splat(0x7c00), nan);
+  // Below 2^-14: float16 subnormals, rounded by adding 0.5 in float32.
+  const small = i32x4.lt_u(a, i32x4.splat(0x38800000));
+  const subnormal = i32x4.sub(f32x4.add(a, f32x4.splat(0.5)), i32x4.splat(0x3f000000));
+  // Normal: rebias the exponent and round the 13 dropped bits to nearest even.
+  const odd = v128.and(i32x4.shr_u(a, 13), i32x4.splat(1));
+  const normal = i32x4.shr_u(i32x4.add(i32x4.add(a, i32x4.splat(0xc8000fff)), odd), 13);
+  const bits = v128.bitselect(overflow, v128.bitselect(subnormal, normal, small), big);
+  return v128.or(bits, v128.andnot(i32x4.shr_u(v128.and(x, i32x4.splat(0x80000000)), 16), nan));
 }
 
-function encode1(x: f32): u16 {
-  const bits = reinterpret<u32>(x);
-  if ((bits & 0x7fffffff) > 0x7f800000) return 0x7fc0;
-  return <u16>((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);
+/** The low (or high) four 16-bit values of `x` as float32. */
+function widenLow<T>(x: v128): v128 {
+  const lanes = i32x4.extend_low_i16x8_u(x);
+  return isSigned<T>() ? f16Widen(lanes) : bf16Widen(lanes);
+}
+
+function widenHigh<T>(x: v128): v128 {
+  const lanes = i32x4.extend_high_i16x8_u(x);
+  return isSigned<T>() ? f16Widen(lanes) : bf16Widen(lanes);
+}
+
+/** Eight float32 values (two vectors) rounded to eight 16-bit values. */
+function narrow8<T>(lo: v128, hi: v128): v128 {
+  return isSigned<T>() ? i16x8.narrow_i32x4_u(f16Round(lo), f16Round(hi)) : i16x8.narrow_i32x4_u(bf16Round(lo), bf16Round(hi));
+}
+
+function widen1<T>(bits: u16): f32 {
+  return f32x4.extract_lane(widenLow<T>(i16x8.splat(bits)), 0);
+}
+
+function narrow1<T>(x: f32): u16 {
+  const v = f32x4.splat(x);
+  return <u16>i32x4.extract_lane(isSigned<T>() ? f16Round(v) : bf16Round(v), 0);
 }
 
 /**
  * Narrows float64 to float32 rounding to odd (an inexact result gets an odd last bit), so that the
- * bfloat16 rounding that follows equals one rounding of the float64 value (float32 keeps more than
+ * 16-bit rounding that follows equals one rounding of the float64 value (float32 keeps more than
  * two extra bits). Round-to-nearest picked one of the two float32 neighbours; where that one is
  * even and inexact, step to the other.
  */
@@ -181,8 +216,8 @@ function narrowOdd1(x: f64): f32 {
 
 /**
  * m + w1·(g − m) lane by lane in float64 (as the typed-array kernel computes it), narrowed so that
- * its bfloat16 rounding is a single rounding of the float64 result: where the lerp cancels, float32
- * arithmetic or double rounding would miss it by several bfloat16 ulps.
+ * its 16-bit rounding is a single rounding of the float64 result: where the lerp cancels, float32
+ * arithmetic or double rounding would miss it by several ulps.
  */
 function lerpF64(m: v128, g: v128, w1: v128): v128 {
   const mLo = f64x2.promote_low_f32x4(m);
@@ -192,8 +227,8 @@ function lerpF64(m: v128, g: v128, w1: v128): v128 {
   return narrowOdd(lo, hi);
 }
 
-/** Phase 1 over bfloat16 blocks (gradients in bfloat16): float32, but the first moment in float64. */
-export function momentsBf16(table: usize, blocks: usize, partials: usize, from: i32, to: i32): void {
+/** Phase 1 over 16-bit blocks (gradients in the same format): float32, but the first moment in float64. */
+function momentsHalf<T>(table: usize, blocks: usize, partials: usize, from: i32, to: i32): void {
   for (let b = from; b < to; b++) {
     const entry = blocks + <usize>b * BLOCK_BYTES;
     const d = descriptorOf(table, blocks, b);
@@ -219,36 +254,36 @@ export function momentsBf16(table: usize, blocks: usize, partials: usize, from: 
       const m8 = v128.load(mp + at);
       const v8 = v128.load(vp + at);
       // Low four lanes.
-      let g = decodeLow(g8);
-      let m = decodeLow(m8);
+      let g = widenLow<T>(g8);
+      let m = widenLow<T>(m8);
       let gg = f32x4.mul(g, g);
-      const vLo = f32x4.add(f32x4.mul(beta2v, decodeLow(v8)), f32x4.mul(w2v, gg));
+      const vLo = f32x4.add(f32x4.mul(beta2v, widenLow<T>(v8)), f32x4.mul(w2v, gg));
       const mLo = lerpF64(m, g, w1d);
       let r = f32x4.div(gg, f32x4.max(vLo, epsSqv));
       acc0 = f64x2.add(acc0, f64x2.promote_low_f32x4(r));
       acc1 = f64x2.add(acc1, f64x2.promote_low_f32x4(highHalf(r)));
       // High four lanes.
-      g = decodeHigh(g8);
-      m = decodeHigh(m8);
+      g = widenHigh<T>(g8);
+      m = widenHigh<T>(m8);
       gg = f32x4.mul(g, g);
-      const vHi = f32x4.add(f32x4.mul(beta2v, decodeHigh(v8)), f32x4.mul(w2v, gg));
+      const vHi = f32x4.add(f32x4.mul(beta2v, widenHigh<T>(v8)), f32x4.mul(w2v, gg));
       const mHi = lerpF64(m, g, w1d);
       r = f32x4.div(gg, f32x4.max(vHi, epsSqv));
       acc0 = f64x2.add(acc0, f64x2.promote_low_f32x4(r));
       acc1 = f64x2.add(acc1, f64x2.promote_low_f32x4(highHalf(r)));
-      v128.store(mp + at, encode8(mLo, mHi));
-      v128.store(vp + at, encode8(vLo, vHi));
+      v128.store(mp + at, narrow8<T>(mLo, mHi));
+      v128.store(vp + at, narrow8<T>(vLo, vHi));
     }
     let sum =
       f64x2.extract_lane(acc0, 0) + f64x2.extract_lane(acc1, 0) + (f64x2.extract_lane(acc0, 1) + f64x2.extract_lane(acc1, 1));
     for (; i < n; i++) {
       const at = (<usize>i) << 1;
-      const g = decode1(load<u16>(gp + at));
-      const m = decode1(load<u16>(mp + at));
+      const g = widen1<T>(load<u16>(gp + at));
+      const m = widen1<T>(load<u16>(mp + at));
       const gg = g * g;
-      const v = beta2 * decode1(load<u16>(vp + at)) + w2 * gg;
-      store<u16>(mp + at, encode1(narrowOdd1(<f64>m + w1 * (<f64>g - <f64>m))));
-      store<u16>(vp + at, encode1(v));
+      const v = beta2 * widen1<T>(load<u16>(vp + at)) + w2 * gg;
+      store<u16>(mp + at, narrow1<T>(narrowOdd1(<f64>m + w1 * (<f64>g - <f64>m))));
+      store<u16>(vp + at, narrow1<T>(v));
       sum += <f64>(gg / max(v, epsSq));
     }
     store<f64>(partials + ((<usize>b) << 3), sum);
@@ -256,10 +291,10 @@ export function momentsBf16(table: usize, blocks: usize, partials: usize, from: 
 }
 
 /**
- * Phase 2 over bfloat16 blocks: θ ← round(θ·decay), then θ ← θ − η·m/(√v + ε), through the Kahan
+ * Phase 2 over 16-bit blocks: θ ← round(θ·decay), then θ ← θ − η·m/(√v + ε), through the Kahan
  * buffer when the descriptor has one: k ← k + Δ; θ' = round(θ + k); k ← round(k + (θ − θ')).
  */
-export function updateBf16(table: usize, blocks: usize, from: i32, to: i32): void {
+function updateHalf<T>(table: usize, blocks: usize, from: i32, to: i32): void {
   for (let b = from; b < to; b++) {
     const entry = blocks + <usize>b * BLOCK_BYTES;
     const d = descriptorOf(table, blocks, b);
@@ -279,41 +314,57 @@ export function updateBf16(table: usize, blocks: usize, from: i32, to: i32): voi
     let i = 0;
     for (; i + 8 <= n; i += 8) {
       const at = (<usize>i) << 1;
-      const decayed = encode8(
-        f32x4.mul(decodeLow(v128.load(pp + at)), decayv),
-        f32x4.mul(decodeHigh(v128.load(pp + at)), decayv),
+      const decayed = narrow8<T>(
+        f32x4.mul(widenLow<T>(v128.load(pp + at)), decayv),
+        f32x4.mul(widenHigh<T>(v128.load(pp + at)), decayv),
       );
-      const pLo = decodeLow(decayed);
-      const pHi = decodeHigh(decayed);
+      const pLo = widenLow<T>(decayed);
+      const pHi = widenHigh<T>(decayed);
       const m8 = v128.load(mp + at);
       const v8 = v128.load(vp + at);
-      let uLo = f32x4.div(f32x4.mul(negEtav, decodeLow(m8)), f32x4.add(f32x4.sqrt(decodeLow(v8)), epsv));
-      let uHi = f32x4.div(f32x4.mul(negEtav, decodeHigh(m8)), f32x4.add(f32x4.sqrt(decodeHigh(v8)), epsv));
+      let uLo = f32x4.div(f32x4.mul(negEtav, widenLow<T>(m8)), f32x4.add(f32x4.sqrt(widenLow<T>(v8)), epsv));
+      let uHi = f32x4.div(f32x4.mul(negEtav, widenHigh<T>(m8)), f32x4.add(f32x4.sqrt(widenHigh<T>(v8)), epsv));
       if (kahan) {
         const k8 = v128.load(kp + at);
-        uLo = f32x4.add(decodeLow(k8), uLo);
-        uHi = f32x4.add(decodeHigh(k8), uHi);
-        const updated = encode8(f32x4.add(pLo, uLo), f32x4.add(pHi, uHi));
+        uLo = f32x4.add(widenLow<T>(k8), uLo);
+        uHi = f32x4.add(widenHigh<T>(k8), uHi);
+        const updated = narrow8<T>(f32x4.add(pLo, uLo), f32x4.add(pHi, uHi));
         v128.store(pp + at, updated);
-        const cLo = f32x4.add(uLo, f32x4.sub(pLo, decodeLow(updated)));
-        const cHi = f32x4.add(uHi, f32x4.sub(pHi, decodeHigh(updated)));
-        v128.store(kp + at, encode8(cLo, cHi));
+        const cLo = f32x4.add(uLo, f32x4.sub(pLo, widenLow<T>(updated)));
+        const cHi = f32x4.add(uHi, f32x4.sub(pHi, widenHigh<T>(updated)));
+        v128.store(kp + at, narrow8<T>(cLo, cHi));
       } else {
-        v128.store(pp + at, encode8(f32x4.add(pLo, uLo), f32x4.add(pHi, uHi)));
+        v128.store(pp + at, narrow8<T>(f32x4.add(pLo, uLo), f32x4.add(pHi, uHi)));
       }
     }
     for (; i < n; i++) {
       const at = (<usize>i) << 1;
-      const p = decode1(encode1(decode1(load<u16>(pp + at)) * decay));
-      let u = (negEta * decode1(load<u16>(mp + at))) / (sqrt<f32>(decode1(load<u16>(vp + at))) + eps);
+      const p = widen1<T>(narrow1<T>(widen1<T>(load<u16>(pp + at)) * decay));
+      let u = (negEta * widen1<T>(load<u16>(mp + at))) / (sqrt<f32>(widen1<T>(load<u16>(vp + at))) + eps);
       if (kahan) {
-        u += decode1(load<u16>(kp + at));
-        const updated = encode1(p + u);
+        u += widen1<T>(load<u16>(kp + at));
+        const updated = narrow1<T>(p + u);
         store<u16>(pp + at, updated);
-        store<u16>(kp + at, encode1(u + (p - decode1(updated))));
+        store<u16>(kp + at, narrow1<T>(u + (p - widen1<T>(updated))));
       } else {
-        store<u16>(pp + at, encode1(p + u));
+        store<u16>(pp + at, narrow1<T>(p + u));
       }
     }
   }
+}
+
+export function momentsBf16(table: usize, blocks: usize, partials: usize, from: i32, to: i32): void {
+  momentsHalf<u16>(table, blocks, partials, from, to);
+}
+
+export function updateBf16(table: usize, blocks: usize, from: i32, to: i32): void {
+  updateHalf<u16>(table, blocks, from, to);
+}
+
+export function momentsF16(table: usize, blocks: usize, partials: usize, from: i32, to: i32): void {
+  momentsHalf<i16>(table, blocks, partials, from, to);
+}
+
+export function updateF16(table: usize, blocks: usize, from: i32, to: i32): void {
+  updateHalf<i16>(table, blocks, from, to);
 }

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { numberToBfloat16, StableAdamWError } from '@stable-adamw/core';
+import { numberToBfloat16, numberToFloat16, StableAdamWError } from '@stable-adamw/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type BufferDtype, createParamBuffer, type ParamBuffer, type ParamSpec } from './param-buffer.js';
 import { StableAdamW } from './stable-adamw.js';
@@ -36,7 +36,7 @@ const specs = (): ParamSpec[] =>
 /** Trains a buffer for a few steps with grads of very different scales, some params skipped. */
 async function train(dtype: BufferDtype, threads: number, kernel: 'wasm' | 'js' = 'wasm') {
   const b = await buffer(specs(), { dtype, threads, kernel });
-  const encode = dtype === 'bfloat16' ? numberToBfloat16 : (x: number) => x;
+  const encode = { float32: (x: number) => x, bfloat16: numberToBfloat16, float16: numberToFloat16 }[dtype];
   const opt = new StableAdamW([{ params: b.params.slice(0, 3) }, { params: b.params.slice(3), lr: 3e-2, weightDecay: 0 }], {
     lr: 1e-2,
     weightDecay: 0.1,
@@ -57,7 +57,7 @@ const bytes = (b: ParamBuffer) =>
   b.params.map((p) => Array.from(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength)));
 
 describe('ParamBuffer threads', () => {
-  for (const dtype of ['float32', 'bfloat16'] as const) {
+  for (const dtype of ['float32', 'bfloat16', 'float16'] as const) {
     it(`${dtype}: 1, 2 and 3 threads give bit-identical params and state`, async () => {
       const runs = await Promise.all([1, 2, 3].map((threads) => train(dtype, threads)));
       const [one, ...others] = runs.map(({ b, opt }) => ({ params: bytes(b), state: opt.stateDict() }));

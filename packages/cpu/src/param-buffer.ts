@@ -113,8 +113,7 @@ function encoder(dtype: BufferDtype): ((x: number) => number) | undefined {
 /**
  * Params, gradients and optimizer state of many tensors in one `WebAssembly.Memory`, sized once
  * (it never grows, so views stay valid). `StableAdamW` steps the params of a buffer with one
- * WebAssembly SIMD kernel call per phase for all of them (bfloat16 and float32; float16 runs the
- * typed-array kernels on the same memory), optionally on worker threads.
+ * WebAssembly SIMD kernel call per phase for all of them, optionally on worker threads.
  *
  * Fill gradients in place: `param.grad` is a view into the buffer (`gradOf(param)`; `grads` spans
  * all of them). `optimizer.zeroGrad()` detaches them (`grad = null`, the param is skipped);
@@ -283,14 +282,9 @@ export async function createParamBuffer(specs: readonly ParamSpec[], options: Pa
     );
   }
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, ...(shared ? { shared: true } : {}) });
-  const module = kernel === 'wasm' && dtype !== 'float16' ? await kernelModule(shared) : undefined;
+  const module = kernel === 'wasm' ? await kernelModule(shared) : undefined;
   if (shared && !module) {
-    throw new UnsupportedBackendError(
-      dtype === 'float16'
-        ? 'float16 buffers run the typed-array kernels, without threads'
-        : 'This runtime has no WebAssembly SIMD',
-      'Use threads: 1.',
-    );
+    throw new UnsupportedBackendError('This runtime has no WebAssembly SIMD', 'Use threads: 1.');
   }
   let stepper: WasmStepper | undefined;
   let pool: ThreadPool | undefined;
@@ -298,7 +292,7 @@ export async function createParamBuffer(specs: readonly ParamSpec[], options: Pa
     const exports = await instantiateKernel(module, memory);
     if (exports.heapBase() > RESERVED_BYTES) throw new Error(`kernel static data ends at ${exports.heapBase()}`);
     if (shared) pool = await ThreadPool.start(module, memory, layout.control, threads);
-    stepper = new WasmStepper(exports, memory, layout.tables, dtype === 'bfloat16', pool);
+    stepper = new WasmStepper(exports, memory, layout.tables, dtype, pool);
   }
   return new ParamBuffer(specs, dtype, layout, memory, stepper, pool);
 }

@@ -15,15 +15,15 @@ const decoders: Record<BufferDtype, (x: number) => number> = {
 };
 
 /**
- * A conformance target for params in a `ParamBuffer` (the WebAssembly SIMD kernels for float32 and
- * bfloat16; float16 runs the typed-array kernels on buffer memory). Gradients are written into the
- * buffer's own gradient views.
+ * A conformance target for params in a `ParamBuffer` (the WebAssembly SIMD kernels, or with
+ * `kernel: 'js'` the typed-array kernels on buffer memory). Gradients are written into the buffer's
+ * own gradient views.
  */
 export function cpuBufferTarget(options: Omit<ParamBufferOptions, 'dtype'> = {}): ConformanceTarget {
   const { threads = 1, kernel = 'wasm' } = options;
   return {
     id: `cpu ParamBuffer (${kernel}, ${threads} thread${threads === 1 ? '' : 's'})`,
-    dtypes: threads > 1 ? ['float32', 'bfloat16'] : ['float32', 'bfloat16', 'float16'],
+    dtypes: ['float32', 'bfloat16', 'float16'],
     gradientRelease: true,
     async create(spec: HarnessSpec): Promise<OptimizerHarness> {
       const dtype = spec.dtype as BufferDtype;

@@ -7,6 +7,8 @@ export interface KernelExports {
   updateF32(table: number, blocks: number, from: number, to: number): void;
   momentsBf16(table: number, blocks: number, partials: number, from: number, to: number): void;
   updateBf16(table: number, blocks: number, from: number, to: number): void;
+  momentsF16(table: number, blocks: number, partials: number, from: number, to: number): void;
+  updateF16(table: number, blocks: number, from: number, to: number): void;
 }
 
 function decode(base64: string): Uint8Array<ArrayBuffer> {

@@ -25,7 +25,7 @@ export const DESC = {
   decay: 11,
   eps: 12,
 } as const;
-/** Descriptor index (in 64-bit words) of 1 − β̂1 as float64 (bfloat16 moments). */
+/** Descriptor index (in 64-bit words) of 1 − β̂1 as float64 (16-bit moments). */
 export const DESC_W1_F64 = 7;
 export const DESC_WORDS = 16;
 
@@ -50,5 +50,37 @@ export const CONTROL = {
 } as const;
 export const CONTROL_WORDS = 16;
 
-export const COMMAND = { stop: 0, momentsF32: 1, updateF32: 2, momentsBf16: 3, updateBf16: 4 } as const;
+/** Storage formats with a WebAssembly kernel. */
+export type KernelFormat = 'float32' | 'bfloat16' | 'float16';
+
+/**
+ * What a phase runs, by format: odd commands are phase 1 (they take the partials table), even
+ * ones phase 2; `stop` ends the workers.
+ */
+export const COMMAND = {
+  stop: 0,
+  momentsF32: 1,
+  updateF32: 2,
+  momentsBf16: 3,
+  updateBf16: 4,
+  momentsF16: 5,
+  updateF16: 6,
+} as const;
 export type Command = (typeof COMMAND)[keyof typeof COMMAND];
+
+/** The kernel export each command runs. */
+export const KERNEL_EXPORT = {
+  1: 'momentsF32',
+  2: 'updateF32',
+  3: 'momentsBf16',
+  4: 'updateBf16',
+  5: 'momentsF16',
+  6: 'updateF16',
+} as const;
+
+/** The phase-1 and phase-2 commands of a format. */
+export const PHASES: Record<KernelFormat, { moments: Command; update: Command }> = {
+  float32: { moments: COMMAND.momentsF32, update: COMMAND.updateF32 },
+  bfloat16: { moments: COMMAND.momentsBf16, update: COMMAND.updateBf16 },
+  float16: { moments: COMMAND.momentsF16, update: COMMAND.updateF16 },
+};

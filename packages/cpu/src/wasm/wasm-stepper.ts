@@ -1,6 +1,16 @@
 import { clippedLearningRate, type MomentScalars, rmsFromSum, type UpdateScalars } from '@stable-adamw/core';
 import type { KernelExports } from './kernel-module.js';
-import { BLOCK, BLOCK_ELEMENTS, BLOCK_WORDS, COMMAND, DESC, DESC_W1_F64, DESC_WORDS } from './layout.js';
+import {
+  BLOCK,
+  BLOCK_ELEMENTS,
+  BLOCK_WORDS,
+  DESC,
+  DESC_W1_F64,
+  DESC_WORDS,
+  KERNEL_EXPORT,
+  type KernelFormat,
+  PHASES,
+} from './layout.js';
 import type { ThreadPool } from './thread-pool.js';
 
 /** Byte offsets of one tensor's arrays in the memory (kahan: 0 when the buffer has none). */
@@ -43,17 +53,17 @@ export class WasmStepper {
   readonly #u32: Uint32Array;
   readonly #f32: Float32Array;
   readonly #f64: Float64Array;
-  readonly #bfloat16: boolean;
+  readonly #phases: (typeof PHASES)[KernelFormat];
   readonly #pool: ThreadPool | undefined;
   #busy = false;
 
-  constructor(kernel: KernelExports, memory: WebAssembly.Memory, tables: StepperTables, bfloat16: boolean, pool?: ThreadPool) {
+  constructor(kernel: KernelExports, memory: WebAssembly.Memory, tables: StepperTables, format: KernelFormat, pool?: ThreadPool) {
     this.#kernel = kernel;
     this.#tables = tables;
     this.#u32 = new Uint32Array(memory.buffer);
     this.#f32 = new Float32Array(memory.buffer);
     this.#f64 = new Float64Array(memory.buffer);
-    this.#bfloat16 = bfloat16;
+    this.#phases = PHASES[format];
     this.#pool = pool;
   }
 
@@ -76,9 +86,9 @@ export class WasmStepper {
     this.#busy = true;
     const run = async () => {
       try {
-        await pool.run(this.#bfloat16 ? COMMAND.momentsBf16 : COMMAND.momentsF32, count, table, blocks, partials);
+        await pool.run(this.#phases.moments, count, table, blocks, partials);
         this.#setUpdates(items);
-        await pool.run(this.#bfloat16 ? COMMAND.updateBf16 : COMMAND.updateF32, count, table, blocks, partials);
+        await pool.run(this.#phases.update, count, table, blocks, partials);
       } finally {
         this.#busy = false;
       }
@@ -102,14 +112,12 @@ export class WasmStepper {
 
   #momentsHere(count: number): void {
     const { table, blocks, partials } = this.#tables;
-    if (this.#bfloat16) this.#kernel.momentsBf16(table, blocks, partials, 0, count);
-    else this.#kernel.momentsF32(table, blocks, partials, 0, count);
+    this.#kernel[KERNEL_EXPORT[this.#phases.moments as 1 | 3 | 5]](table, blocks, partials, 0, count);
   }
 
   #updateHere(count: number): void {
     const { table, blocks } = this.#tables;
-    if (this.#bfloat16) this.#kernel.updateBf16(table, blocks, 0, count);
-    else this.#kernel.updateF32(table, blocks, 0, count);
+    this.#kernel[KERNEL_EXPORT[this.#phases.update as 2 | 4 | 6]](table, blocks, 0, count);
   }
 
   /** Writes descriptors (with phase-1 scalars) and the block table; returns the block count. */

@@ -1,4 +1,4 @@
-import { COMMAND, CONTROL, CONTROL_WORDS } from './layout.js';
+import { COMMAND, CONTROL, CONTROL_WORDS, KERNEL_EXPORT } from './layout.js';
 
 /**
  * The worker's code, evaluated as a classic script in a Node worker (`eval: true`, where `require`
@@ -10,16 +10,16 @@ import { COMMAND, CONTROL, CONTROL_WORDS } from './layout.js';
 export const WORKER_SOURCE = `'use strict';
 const port = typeof require === 'function' ? require('node:worker_threads').parentPort : self;
 const C = ${JSON.stringify(CONTROL)};
-const CMD = ${JSON.stringify(COMMAND)};
+const STOP = ${COMMAND.stop};
+const EXPORT = ${JSON.stringify(KERNEL_EXPORT)};
 function start({ module, memory, control, threads }) {
   WebAssembly.instantiate(module, { env: { memory } }).then((instance) => {
     const k = instance.exports;
     const c = new Int32Array(memory.buffer, control, ${CONTROL_WORDS});
     const run = (command, b) => {
-      if (command === CMD.momentsF32) k.momentsF32(c[C.table], c[C.blocks], c[C.partials], b, b + 1);
-      else if (command === CMD.updateF32) k.updateF32(c[C.table], c[C.blocks], b, b + 1);
-      else if (command === CMD.momentsBf16) k.momentsBf16(c[C.table], c[C.blocks], c[C.partials], b, b + 1);
-      else k.updateBf16(c[C.table], c[C.blocks], b, b + 1);
+      const kernel = k[EXPORT[command]];
+      if (command % 2 === 1) kernel(c[C.table], c[C.blocks], c[C.partials], b, b + 1);
+      else kernel(c[C.table], c[C.blocks], b, b + 1);
     };
     let generation = Atomics.load(c, C.generation);
     port.postMessage('ready');
@@ -27,7 +27,7 @@ function start({ module, memory, control, threads }) {
       Atomics.wait(c, C.generation, generation);
       generation = Atomics.load(c, C.generation);
       const command = Atomics.load(c, C.command);
-      if (command === CMD.stop) return;
+      if (command === STOP) return;
       const count = c[C.blockCount];
       for (let b = Atomics.add(c, C.next, 1); b < count; b = Atomics.add(c, C.next, 1)) run(command, b);
       if (Atomics.add(c, C.done, 1) + 1 === threads) Atomics.notify(c, C.done);
