@@ -33,7 +33,7 @@ export {
   type BufferDtype,
   type BufferParam,
   createParamBuffer,
-  ParamBuffer,
+  type ParamBuffer,
   type ParamBufferOptions,
   type ParamSpec,
 } from './param-buffer.js';

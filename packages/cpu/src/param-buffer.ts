@@ -120,7 +120,7 @@ function encoder(dtype: BufferDtype): ((x: number) => number) | undefined {
  * `zeroGrads()` zeroes and re-attaches every view. A `grad` set to any other array still works,
  * through the typed-array kernels.
  */
-export class ParamBuffer {
+export interface ParamBuffer {
   readonly dtype: BufferDtype;
   /** Worker threads running the kernels (1: the calling thread). */
   readonly threads: number;
@@ -131,12 +131,29 @@ export class ParamBuffer {
   /** The params, in spec order: pass them (or groups of them) to `StableAdamW`. */
   readonly params: readonly BufferParam[];
   /** Every gradient, back to back in spec order (padding included): zero them all at once. */
+  readonly grads: Float32Array | Uint16Array;
+  /** True after `dispose()`. */
+  readonly disposed: boolean;
+  /** The gradient view of one of this buffer's params. */
+  gradOf(param: BufferParam): Float32Array | Uint16Array;
+  /** Zeroes every gradient and attaches each param's view again (after `optimizer.zeroGrad()`). */
+  zeroGrads(): void;
+  /** Stops the worker threads. The params' arrays stay readable; stepping them afterwards throws. */
+  dispose(): Promise<void>;
+}
+
+/** The `ParamBuffer` behind `createParamBuffer`. */
+class FlatParamBuffer implements ParamBuffer {
+  readonly dtype: BufferDtype;
+  readonly threads: number;
+  readonly kernel: 'wasm-simd' | 'js';
+  readonly memory: WebAssembly.Memory;
+  readonly params: readonly BufferParam[];
   readonly grads: View;
   readonly #gradViews: View[];
   readonly #pool: ThreadPool | undefined;
   #disposed = false;
 
-  /** @internal Use `createParamBuffer`. */
   constructor(
     specs: readonly ParamSpec[],
     dtype: BufferDtype,
@@ -173,12 +190,10 @@ export class ParamBuffer {
     });
   }
 
-  /** True after `dispose()`. */
   get disposed(): boolean {
     return this.#disposed;
   }
 
-  /** The gradient view of one of this buffer's params. */
   gradOf(param: BufferParam): View {
     const index = this.params.indexOf(param);
     if (index < 0) {
@@ -187,7 +202,6 @@ export class ParamBuffer {
     return this.#gradViews[index] as View;
   }
 
-  /** Zeroes every gradient and attaches each param's view again (after `optimizer.zeroGrad()`). */
   zeroGrads(): void {
     this.grads.fill(0);
     this.params.forEach((param, i) => {
@@ -195,7 +209,6 @@ export class ParamBuffer {
     });
   }
 
-  /** Stops the worker threads. The params' arrays stay readable; stepping them afterwards throws. */
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
@@ -294,7 +307,7 @@ export async function createParamBuffer(specs: readonly ParamSpec[], options: Pa
     if (shared) pool = await ThreadPool.start(module, memory, layout.control, threads);
     stepper = new WasmStepper(exports, memory, layout.tables, dtype, pool);
   }
-  return new ParamBuffer(specs, dtype, layout, memory, stepper, pool);
+  return new FlatParamBuffer(specs, dtype, layout, memory, stepper, pool);
 }
 
 /**
