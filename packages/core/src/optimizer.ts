@@ -22,6 +22,12 @@ interface ParamSlot<S> {
   step: number;
 }
 
+/** Phase-1 scalars of a group for one step: ε² is float64 for float64 params, fp32 otherwise. */
+interface GroupMoments {
+  readonly float64: MomentScalars;
+  readonly other: MomentScalars;
+}
+
 interface ParamEntry {
   info: TensorInfo;
   /** Index of the param's group: groups are looked up live, so scheduled hyperparameters apply. */
@@ -94,21 +100,25 @@ export class StableAdamWOptimizer<P, G, S, R> {
    */
   step(): MaybePromise<void> {
     this.paramGroups.forEach(validateGroup);
-    const work = this.paramGroups.map((group) =>
-      group.params.flatMap((param) => {
+    const work = this.paramGroups.map((group) => {
+      const withGrad: { param: P; grad: G }[] = [];
+      for (const param of group.params) {
         const grad = this.backend.getGrad(param);
-        if (grad == null) return [];
+        if (grad == null) continue;
         this.#checkGrad(param, grad);
-        return [{ param, grad }];
-      }),
-    );
+        withGrad.push({ param, grad });
+      }
+      return withGrad;
+    });
     // State is allocated before any counter moves, so a backend refusing it leaves the step undone.
     const created = this.#allocateSlots(work.flatMap((items, g) => items.map(({ param }) => ({ param, g }))));
     for (const group of this.paramGroups) group.step += 1;
     if (this.backend.stepTensors) {
-      const items = this.paramGroups.flatMap((group, g) =>
-        (work[g] ?? []).map(({ param, grad }) => this.#tensorStep(param, grad, group, group.step)),
-      );
+      const items: TensorStep<P, G, S>[] = [];
+      this.paramGroups.forEach((group, g) => {
+        const moments = this.#groupMoments(group, group.step);
+        for (const { param, grad } of work[g] ?? []) items.push(this.#tensorStep(param, grad, group, moments));
+      });
       if (items.length === 0) return undefined;
       try {
         return this.backend.stepTensors(items);
@@ -289,7 +299,7 @@ export class StableAdamWOptimizer<P, G, S, R> {
     return slot;
   }
 
-  #tensorStep(param: P, grad: G, group: ParamGroup<P>, t: number): TensorStep<P, G, S> {
+  #tensorStep(param: P, grad: G, group: ParamGroup<P>, moments: GroupMoments): TensorStep<P, G, S> {
     const { info } = this.#entry(param);
     const slot = this.#slot(param, group);
     return {
@@ -297,8 +307,18 @@ export class StableAdamWOptimizer<P, G, S, R> {
       grad,
       state: slot.state,
       info,
-      moments: this.#momentScalars(info, group, t, true),
+      moments: info.dtype === 'float64' ? moments.float64 : moments.other,
       update: this.#updateScalars(info, group, slot),
+    };
+  }
+
+  /** A group's phase-1 scalars for step `t`, once per step rather than per tensor (β̂ needs a power). */
+  #groupMoments(group: ParamGroup<P>, t: number): GroupMoments {
+    const [beta1, beta2] = group.betas;
+    const base = { beta1Hat: debiasBeta(beta1, t), beta2Hat: debiasBeta(beta2, t), reduce: true };
+    return {
+      float64: { ...base, epsSq: group.eps * group.eps },
+      other: { ...base, epsSq: Math.fround(group.eps * group.eps) },
     };
   }
 

@@ -187,14 +187,20 @@ export const cpuBackend: StableAdamWBackendV1<CpuParam, CpuGradient, CpuState, n
     // Check every buffer param before running anything, so a refused step changes nothing.
     const batches = new Map<WasmStepper, WasmStepItem[]>();
     const rest: TensorStep<CpuParam, CpuGradient, CpuState>[] = [];
+    let last: { stepper: WasmStepper; batch: WasmStepItem[] } | undefined;
     for (const item of items) {
       const target = wasmTarget(item.param, item.grad, item.state);
-      if (!target) rest.push(item);
-      else {
-        const batch = batches.get(target.stepper) ?? [];
-        batch.push({ region: target.region, moments: item.moments, update: item.update });
-        batches.set(target.stepper, batch);
+      if (!target) {
+        rest.push(item);
+        continue;
       }
+      // Params of one buffer usually come in a row: look the batch up only when the buffer changes.
+      if (last?.stepper !== target.stepper) {
+        const batch = batches.get(target.stepper) ?? [];
+        batches.set(target.stepper, batch);
+        last = { stepper: target.stepper, batch };
+      }
+      last.batch.push({ region: target.region, moments: item.moments, update: item.update });
     }
     for (const { param, grad, state, moments, update } of rest) {
       applyUpdateJs(param, state, updateMomentsJs(param, grad, state, moments), update);
