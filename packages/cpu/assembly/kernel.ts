@@ -135,24 +135,31 @@ function bf16Round(x: v128): v128 {
   return v128.bitselect(i32x4.splat(0x7fc0), rounded, f32x4.ne(x, x));
 }
 
-/** float16 bits (low half of each lane) → float32: rebias by a multiply (subnormals too), then inf/NaN. */
+/**
+ * float16 bits (low half of each lane) → float32 with integer rebiasing; zeros and subnormals are
+ * renormalised by one subtraction of normal numbers (a multiply by 2^112 would take subnormal
+ * float32 operands, which x86 handles in slow microcode).
+ */
 function f16Widen(h: v128): v128 {
-  const magnitude = i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13);
-  const scaled = f32x4.mul(magnitude, f32x4.splat(5.192296858534828e33)); // 2^112
-  const special = i32x4.eq(v128.and(h, i32x4.splat(0x7c00)), i32x4.splat(0x7c00));
-  const value = v128.bitselect(v128.or(magnitude, i32x4.splat(0x7f800000)), scaled, special);
-  return v128.or(value, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+  const shifted = i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13);
+  const exponent = v128.and(shifted, i32x4.splat(0x0f800000));
+  let bits = i32x4.add(shifted, i32x4.splat(112 << 23));
+  bits = i32x4.add(bits, v128.and(i32x4.eq(exponent, i32x4.splat(0x0f800000)), i32x4.splat(112 << 23))); // inf, NaN
+  const renormalised = f32x4.sub(i32x4.add(bits, i32x4.splat(1 << 23)), i32x4.splat(113 << 23));
+  bits = v128.bitselect(renormalised, bits, i32x4.eq(exponent, i32x4.splat(0)));
+  return v128.or(bits, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
 }
 
 /** float32 → float16 bits in the low half of each lane: round to nearest even, NaN → 0x7e00. */
 function f16Round(x: v128): v128 {
+  // |x| as bits is non-negative, so signed compares (native on x86, unlike unsigned) order it.
   const a = v128.and(x, i32x4.splat(0x7fffffff));
   // ≥ 65536 (or inf, NaN): inf or NaN.
-  const big = i32x4.ge_u(a, i32x4.splat(0x47800000));
-  const nan = i32x4.gt_u(a, i32x4.splat(0x7f800000));
+  const big = i32x4.gt_s(a, i32x4.splat(0x47800000 - 1));
+  const nan = i32x4.gt_s(a, i32x4.splat(0x7f800000));
   const overflow = v128.bitselect(i32x4.splat(0x7e00), i32x4.splat(0x7c00), nan);
   // Below 2^-14: float16 subnormals, rounded by adding 0.5 in float32.
-  const small = i32x4.lt_u(a, i32x4.splat(0x38800000));
+  const small = i32x4.lt_s(a, i32x4.splat(0x38800000));
   const subnormal = i32x4.sub(f32x4.add(a, f32x4.splat(0.5)), i32x4.splat(0x3f000000));
   // Normal: rebias the exponent and round the 13 dropped bits to nearest even.
   const odd = v128.and(i32x4.shr_u(a, 13), i32x4.splat(1));
