@@ -74,6 +74,7 @@ describe('README block', () => {
       ),
     ).toBe(true);
     expect(next).not.toContain('old');
+    expect(next).toContain('Bound bandwidth (in-place axpy, best of two measurements): 1 thread 36.0 GB/s;');
     expect(next).toContain('| node | cpu-js | float32 | 100 (10 %, 1.50×) | failed |');
     expect(next).toContain('| 1 thread | cpu-js | 1.50× | ≥ 1.45 | met | 10 % |');
     expect(next).toContain('- a note');

@@ -13,6 +13,16 @@ describe('shapes', () => {
     expect(paramCount(byName.llm ?? { tensors: [] })).toBe(8192 * 512 + 4 * (12 * 512 * 512 + 11 * 512) + 512);
   });
 
+  it('describes sizes in binary units when exact', () => {
+    expect(shapes(false).map((s) => s.description)).toEqual([
+      '4 × 4M',
+      '512 × 8k',
+      'LLM-like mix, 16.8M in 42 tensors',
+      '8 × 8M',
+    ]);
+    expect(shapes(true)[0]?.description).toBe('4 × 16k');
+  });
+
   it('llm mix has one embedding, ten tensors per layer and a final norm', () => {
     const t = llmTensors(100, 8, 3);
     expect(t.length).toBe(1 + 3 * 10 + 1);

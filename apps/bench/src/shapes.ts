@@ -39,25 +39,33 @@ export function llmTensors(vocab: number, width: number, layers: number): number
   return [vocab * width, ...Array.from({ length: layers }, () => perLayer).flat(), width];
 }
 
+/** A size as people write it: binary `4M` / `8k` when exact, else 3 significant digits (`16.8M`). */
+export function sizeLabel(n: number): string {
+  if (n >= 2 ** 20 && n % 2 ** 20 === 0) return `${n / 2 ** 20}M`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024}k`;
+  if (n >= 1e6) return `${Number((n / 1e6).toPrecision(3))}M`;
+  if (n >= 1e3) return `${Number((n / 1e3).toPrecision(3))}k`;
+  return String(n);
+}
+
+function uniform(name: ShapeName, count: number, size: number, cpuOnly = false): Shape {
+  return { name, description: `${count} × ${sizeLabel(size)}`, tensors: Array(count).fill(size), cpuOnly };
+}
+
 /** The four shapes; `quick` shrinks them ~256× (CI smoke: correctness of the plumbing, not speed). */
 export function shapes(quick: boolean): Shape[] {
   const s = quick ? 1 / 256 : 1;
+  const llm = quick ? llmTensors(512, 32, 2) : llmTensors(8192, 512, 4);
   return [
-    { name: 'large', description: '4 × 4M', tensors: Array(4).fill(4 * M * s), cpuOnly: false },
-    { name: 'small', description: '512 × 8k', tensors: Array(quick ? 32 : 512).fill(quick ? 512 : 8192), cpuOnly: false },
+    uniform('large', 4, 4 * M * s),
+    quick ? uniform('small', 32, 512) : uniform('small', 512, 8192),
     {
       name: 'llm',
-      description: quick ? 'LLM-like mix, width 32' : 'LLM-like mix (vocab 8k, width 512, 4 layers)',
-      tensors: quick ? llmTensors(512, 32, 2) : llmTensors(8192, 512, 4),
+      description: `LLM-like mix, ${sizeLabel(paramCount({ tensors: llm }))} in ${llm.length} tensors`,
+      tensors: llm,
       cpuOnly: false,
     },
-    {
-      name: 'target',
-      description: '8 × 8M (64M fp32, cpu targets)',
-      tensors: Array(8).fill(8 * M * s),
-      cpuOnly: true,
-      dtypes: ['float32'],
-    },
+    { ...uniform('target', 8, 8 * M * s, true), dtypes: ['float32'] },
   ];
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bandwidthBound, measureBandwidth, streamBytesPerElement } from './measure-bandwidth.js';
+import { bandwidthBound, bestOf, measureBandwidth, streamBytesPerElement } from './measure-bandwidth.js';
 
 describe('measureBandwidth', () => {
   it('measures copy, triad and axpy in JS and WASM on 1 and 2 threads', async () => {
@@ -29,5 +29,17 @@ describe('measureBandwidth', () => {
     expect(streamBytesPerElement('wasm-copy')).toBe(8);
     expect(streamBytesPerElement('js-triad')).toBe(12);
     expect(streamBytesPerElement('wasm-axpy')).toBe(12);
+  });
+
+  it('keeps the best figure per op and thread count over runs', () => {
+    const a = { op: 'wasm-axpy' as const, threads: 1, gbPerSec: 10, bytesPerElement: 12 };
+    const merged = bestOf(
+      [a, { ...a, threads: 2, gbPerSec: 30 }],
+      [
+        { ...a, gbPerSec: 12 },
+        { ...a, threads: 2, gbPerSec: 20 },
+      ],
+    );
+    expect(merged.map((r) => `${r.threads}:${r.gbPerSec}`)).toEqual(['1:12', '2:30']);
   });
 });
