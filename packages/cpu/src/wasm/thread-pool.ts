@@ -45,6 +45,7 @@ async function spawnNode(setup: Setup, onDeath: OnDeath): Promise<WorkerHandle> 
       else resolve();
     });
     worker.once('error', reject);
+    worker.once('exit', (code) => reject(deathError(`exit code ${code} before it started`)));
   });
   let stopping = false;
   worker.on('error', (error) => onDeath(deathError(String(error))));
@@ -86,10 +87,13 @@ function spawnBrowser(setup: Setup, onDeath: OnDeath): WorkerHandle {
 
 const isNode = typeof process === 'object' && typeof process.versions?.node === 'string';
 
+const WAIT_SLICE_MS = 50;
+
 type WaitAsync = (
   array: Int32Array,
   index: number,
   value: number,
+  timeout: number,
 ) => { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
 
 /**
@@ -102,7 +106,8 @@ async function waitFor(control: Int32Array, index: number, target: number, failu
     const error = failure();
     if (error) throw error;
     if (waitAsync) {
-      const result = waitAsync(control, index, seen);
+      // Bounded, so that a wakeup the runtime fails to deliver costs a retry rather than a hang.
+      const result = waitAsync(control, index, seen, WAIT_SLICE_MS);
       if (result.async) await result.value;
     } else {
       // No Atomics.waitAsync (older Firefox): poll through the event loop.
