@@ -14,10 +14,10 @@ import {
   type TensorStep,
   type UpdateScalars,
 } from '@stable-adamw/core';
+import { bufferState, bufferStepProblem, homeOf, isBufferGrad, releaseBufferState } from './buffer-homes.js';
 import { applyUpdateFloat, type FloatArray, updateMomentsFloat } from './kernels/float-kernel.js';
 import { applyUpdateHalf, type HalfCodec, updateMomentsHalf } from './kernels/half-bits-kernel.js';
 import { type CpuArray, type CpuGradient, type CpuParam, checkCpuGrad, describeCpuParam } from './param.js';
-import { bufferState, bufferStepProblem, homeOf, isBufferGrad, releaseBufferState } from './param-buffer.js';
 import type { WasmStepItem, WasmStepper } from './wasm/wasm-stepper.js';
 
 /** Per-tensor optimizer state: arrays of the param's own storage type. */

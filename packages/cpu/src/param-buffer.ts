@@ -1,11 +1,5 @@
-import {
-  InvalidParamError,
-  numberToBfloat16,
-  numberToFloat16,
-  type TensorStateValues,
-  UnsupportedBackendError,
-} from '@stable-adamw/core';
-import type { CpuState } from './backend.js';
+import { InvalidParamError, UnsupportedBackendError } from '@stable-adamw/core';
+import { homeOf, registerHome, storageEncoder, type View } from './buffer-homes.js';
 import { type BufferLayout, MAX_PAGES, PAGE_BYTES, planLayout, RESERVED_BYTES } from './buffer-layout.js';
 import type { CpuGradient, CpuParam } from './param.js';
 import { instantiateKernel, kernelModule } from './wasm/kernel-module.js';
@@ -42,72 +36,6 @@ export interface BufferParam extends CpuParam {
   readonly data: Float32Array | Uint16Array;
   readonly dtype: BufferDtype;
   readonly shape: readonly number[];
-}
-
-type View = Float32Array | Uint16Array;
-
-/** A buffer param's place in the memory and the optimizer state currently living there. */
-interface Home {
-  readonly buffer: ParamBuffer;
-  readonly region: TensorRegion;
-  readonly stepper: WasmStepper | undefined;
-  readonly label: string;
-  owner: CpuState | undefined;
-}
-
-const homes = new WeakMap<CpuParam, Home>();
-const stateHomes = new WeakMap<CpuState, Home>();
-
-/** Where a param lives when it belongs to a `ParamBuffer`. */
-export function homeOf(param: CpuParam): Home | undefined {
-  return homes.get(param);
-}
-
-/** Frees a buffer param's state slot for the next optimizer, unless a newer state took it. */
-export function releaseBufferState(state: CpuState): void {
-  const home = stateHomes.get(state);
-  if (home?.owner === state) home.owner = undefined;
-}
-
-/**
- * Why a buffer param cannot be stepped with `state` now (disposed buffer, state replaced by another
- * optimizer, a threaded step still running), as an error; undefined when it can.
- */
-export function bufferStepProblem(home: Home, state: CpuState): InvalidParamError | undefined {
-  if (home.buffer.disposed) {
-    return new InvalidParamError(home.label, 'lives in a disposed ParamBuffer', 'Create a new buffer with createParamBuffer.');
-  }
-  if (home.owner !== state) {
-    return new InvalidParamError(
-      home.label,
-      "has optimizer state that another optimizer's loadStateDict replaced",
-      'Use one optimizer per ParamBuffer.',
-    );
-  }
-  if (home.stepper?.busy) {
-    return new InvalidParamError(
-      home.label,
-      'is still being stepped by worker threads',
-      'Await optimizer.step() before stepping again.',
-    );
-  }
-  return undefined;
-}
-
-/** True when `grad` is the param's own gradient view in the buffer (what the WebAssembly kernel reads). */
-export function isBufferGrad(home: Home, grad: CpuGradient): boolean {
-  const Ctor = home.buffer.dtype === 'float32' ? Float32Array : Uint16Array;
-  return (
-    grad instanceof Ctor &&
-    grad.buffer === home.buffer.memory.buffer &&
-    grad.byteOffset === home.region.grad &&
-    grad.length === home.region.numel
-  );
-}
-
-function encoder(dtype: BufferDtype): ((x: number) => number) | undefined {
-  if (dtype === 'bfloat16') return numberToBfloat16;
-  return dtype === 'float16' ? numberToFloat16 : undefined;
 }
 
 /**
@@ -150,7 +78,6 @@ class FlatParamBuffer implements ParamBuffer {
   readonly memory: WebAssembly.Memory;
   readonly params: readonly BufferParam[];
   readonly grads: View;
-  readonly #gradViews: View[];
   readonly #pool: ThreadPool | undefined;
   #disposed = false;
 
@@ -170,18 +97,17 @@ class FlatParamBuffer implements ParamBuffer {
     const Ctor = dtype === 'float32' ? Float32Array : Uint16Array;
     const view = (offset: number, length: number): View => new Ctor(memory.buffer, offset, length);
     this.grads = view(layout.gradsOffset, layout.gradsBytes / Ctor.BYTES_PER_ELEMENT);
-    const encode = encoder(dtype);
-    this.#gradViews = [];
+    const encode = storageEncoder(dtype);
     this.params = specs.map((spec, i) => {
       const region = layout.regions[i] as TensorRegion;
       const data = view(region.param, region.numel);
       if (spec.init) data.set(encode ? Array.from(spec.init, encode) : spec.init);
       const grad = view(region.grad, region.numel);
-      this.#gradViews.push(grad);
       const param: BufferParam = { data, grad, dtype, shape: [...spec.shape], ...(spec.name ? { name: spec.name } : {}) };
-      homes.set(param, {
+      registerHome(param, {
         buffer: this,
         region,
+        grad,
         stepper,
         label: spec.name ? `specs[${i}] (${spec.name})` : `specs[${i}]`,
         owner: undefined,
@@ -195,18 +121,16 @@ class FlatParamBuffer implements ParamBuffer {
   }
 
   gradOf(param: BufferParam): View {
-    const index = this.params.indexOf(param);
-    if (index < 0) {
+    const home = homeOf(param);
+    if (home?.buffer !== this) {
       throw new InvalidParamError('param', 'does not belong to this ParamBuffer', 'Pass one of buffer.params.');
     }
-    return this.#gradViews[index] as View;
+    return home.grad;
   }
 
   zeroGrads(): void {
     this.grads.fill(0);
-    this.params.forEach((param, i) => {
-      (param as CpuParam).grad = this.#gradViews[i] as CpuGradient;
-    });
+    for (const param of this.params) (param as CpuParam).grad = this.gradOf(param) as CpuGradient;
   }
 
   async dispose(): Promise<void> {
@@ -256,6 +180,18 @@ function checkOptions(options: ParamBufferOptions): { dtype: BufferDtype; thread
   return { dtype, threads, kernel };
 }
 
+/** The buffer's memory, sized once; refusing the allocation is reported as a typed error. */
+function allocate(pages: number, shared: boolean): WebAssembly.Memory {
+  try {
+    return new WebAssembly.Memory({ initial: pages, maximum: pages, ...(shared ? { shared: true } : {}) });
+  } catch (error) {
+    throw new UnsupportedBackendError(
+      `Could not allocate ${pages * PAGE_BYTES} bytes of WebAssembly memory (${String(error)})`,
+      'Use fewer or smaller tensors per buffer, or free memory first.',
+    );
+  }
+}
+
 function canShareMemory(): boolean {
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
   return typeof SharedArrayBuffer === 'function' && isolated !== false;
@@ -294,7 +230,7 @@ export async function createParamBuffer(specs: readonly ParamSpec[], options: Pa
         : 'Serve the page cross-origin isolated (COOP/COEP headers), or use threads: 1.',
     );
   }
-  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, ...(shared ? { shared: true } : {}) });
+  const memory = allocate(pages, shared);
   const module = kernel === 'wasm' ? await kernelModule(shared) : undefined;
   if (shared && !module) {
     throw new UnsupportedBackendError('This runtime has no WebAssembly SIMD', 'Use threads: 1.');
@@ -308,35 +244,4 @@ export async function createParamBuffer(specs: readonly ParamSpec[], options: Pa
     stepper = new WasmStepper(exports, memory, layout.tables, dtype, pool);
   }
   return new FlatParamBuffer(specs, dtype, layout, memory, stepper, pool);
-}
-
-/**
- * State views of a buffer param, zeroed, or filled from `values` (a state dict being loaded, which
- * replaces the current state); the param's home now owns them.
- */
-export function bufferState(home: Home, kahan: boolean, values?: TensorStateValues): CpuState {
-  if (!values && home.owner) {
-    throw new InvalidParamError(
-      home.label,
-      'already holds the optimizer state of another optimizer',
-      'Use one optimizer per ParamBuffer, or dispose() the other optimizer first.',
-    );
-  }
-  const { buffer, region } = home;
-  const Ctor = buffer.dtype === 'float32' ? Float32Array : Uint16Array;
-  const view = (offset: number) => new Ctor(buffer.memory.buffer, offset, region.numel);
-  const encode = encoder(buffer.dtype);
-  const fill = (target: View, source: ArrayLike<number> | null | undefined) => {
-    if (!source) target.fill(0);
-    else for (let i = 0; i < target.length; i++) target[i] = encode ? encode(source[i] as number) : (source[i] as number);
-    return target;
-  };
-  const state: CpuState = {
-    expAvg: fill(view(region.expAvg), values?.expAvg),
-    expAvgSq: fill(view(region.expAvgSq), values?.expAvgSq),
-    kahanComp: kahan && region.kahan ? fill(view(region.kahan), values?.kahanComp) : null,
-  };
-  home.owner = state;
-  stateHomes.set(state, home);
-  return state;
 }
