@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { numberToBfloat16, numberToFloat16, StableAdamWError } from '@stable-adamw/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type BufferDtype, createParamBuffer, type ParamBuffer, type ParamSpec } from './param-buffer.js';
 import { StableAdamW } from './stable-adamw.js';
 import { BLOCK_ELEMENTS } from './wasm/layout.js';
@@ -179,6 +179,15 @@ describe('ParamBuffer errors', () => {
   ])('createParamBuffer rejects %s', (_, badSpecs, options, message) =>
     rejects(createParamBuffer(badSpecs, options), 'invalid_param', message),
   );
+
+  it('refuses threads on a page that is not cross-origin isolated', async () => {
+    vi.stubGlobal('crossOriginIsolated', false);
+    try {
+      await rejects(createParamBuffer([{ shape: [1] }], { threads: 2 }), 'unsupported_backend', /cross-origin isolated/);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
 
   it('refuses threads without the WebAssembly kernel', () =>
     rejects(createParamBuffer([{ shape: [1] }], { threads: 2, kernel: 'js' }), 'unsupported_backend', /threads: 1/));
