@@ -10,6 +10,7 @@ const D_EXP_AVG: usize = 4;
 const D_EXP_AVG_SQ: usize = 8;
 const D_PARAM: usize = 12;
 const D_KAHAN: usize = 16; // 0: no Kahan buffer
+const D_FUSED: usize = 20; // 1: one-block tensor, phase 2 runs right after phase 1 (see fuse)
 const D_W1: usize = 24; // 1 − β̂1
 const D_BETA2: usize = 28; // β̂2
 const D_W2: usize = 32; // 1 − β̂2
@@ -18,7 +19,10 @@ const D_NEG_ETA: usize = 40; // −η, set by the host between the phases
 const D_DECAY: usize = 44; // 1 − η·λ
 const D_EPS: usize = 48;
 const D_W1_F64: usize = 56; // 1 − β̂1 in float64, for 16-bit moments
-const DESC_BYTES: usize = 64;
+const D_NUMEL: usize = 52;
+const D_LR: usize = 64; // float64: lr, for fused tensors
+const D_DECAY_PER_LR: usize = 72; // float64: weight decay per unit of lr, for fused tensors
+const DESC_BYTES: usize = 80;
 // Block table entry (BLOCK_BYTES each): tensor index, first element, element count.
 const B_TENSOR: usize = 0;
 const B_START: usize = 4;
@@ -32,6 +36,20 @@ export function heapBase(): usize {
 
 function highHalf(x: v128): v128 {
   return v128.shuffle<f32>(x, x, 2, 3, 0, 1);
+}
+
+/**
+ * For a one-block tensor, phase 1 has its whole sum: compute η and the decay factor here exactly as
+ * the host does between the phases (float64, NaN RMS → no clip, then rounded to float32), so phase
+ * 2 can follow while the moments are still in cache. Returns whether the block is fused.
+ */
+function fuse(d: usize, sum: f64): bool {
+  if (!load<u32>(d + D_FUSED)) return false;
+  const rms = Math.sqrt(sum / <f64>load<u32>(d + D_NUMEL));
+  const eta = load<f64>(d + D_LR) / (rms > 1 ? rms : 1);
+  store<f32>(d + D_NEG_ETA, <f32>-eta);
+  store<f32>(d + D_DECAY, <f32>(1 - eta * load<f64>(d + D_DECAY_PER_LR)));
+  return true;
 }
 
 function descriptorOf(table: usize, blocks: usize, b: i32): usize {
@@ -86,37 +104,41 @@ export function momentsF32(table: usize, blocks: usize, partials: usize, from: i
       sum += <f64>(gg / max(v, epsSq));
     }
     store<f64>(partials + ((<usize>b) << 3), sum);
+    if (fuse(d, sum)) updateRangeF32(d, load<u32>(entry + B_START), n);
   }
 }
 
-/** Phase 2 over float32 blocks [from, to): θ ← θ·decay; θ ← θ − η·m/(√v + ε). */
+/** Phase 2 over float32 blocks [from, to) (fused blocks are done): θ ← θ·decay; θ ← θ − η·m/(√v + ε). */
 export function updateF32(table: usize, blocks: usize, from: i32, to: i32): void {
   for (let b = from; b < to; b++) {
     const entry = blocks + <usize>b * BLOCK_BYTES;
     const d = descriptorOf(table, blocks, b);
-    const offset = (<usize>load<u32>(entry + B_START)) << 2;
-    const n = <i32>load<u32>(entry + B_COUNT);
-    const pp = <usize>load<u32>(d + D_PARAM) + offset;
-    const mp = <usize>load<u32>(d + D_EXP_AVG) + offset;
-    const vp = <usize>load<u32>(d + D_EXP_AVG_SQ) + offset;
-    const negEta = load<f32>(d + D_NEG_ETA);
-    const decay = load<f32>(d + D_DECAY);
-    const eps = load<f32>(d + D_EPS);
-    const negEtav = f32x4.splat(negEta);
-    const decayv = f32x4.splat(decay);
-    const epsv = f32x4.splat(eps);
-    let i = 0;
-    for (; i + 4 <= n; i += 4) {
-      const at = (<usize>i) << 2;
-      const p = f32x4.mul(v128.load(pp + at), decayv);
-      const u = f32x4.div(f32x4.mul(negEtav, v128.load(mp + at)), f32x4.add(f32x4.sqrt(v128.load(vp + at)), epsv));
-      v128.store(pp + at, f32x4.add(p, u));
-    }
-    for (; i < n; i++) {
-      const at = (<usize>i) << 2;
-      const p = load<f32>(pp + at) * decay;
-      store<f32>(pp + at, p + (negEta * load<f32>(mp + at)) / (sqrt<f32>(load<f32>(vp + at)) + eps));
-    }
+    if (!load<u32>(d + D_FUSED)) updateRangeF32(d, load<u32>(entry + B_START), <i32>load<u32>(entry + B_COUNT));
+  }
+}
+
+function updateRangeF32(d: usize, start: u32, n: i32): void {
+  const offset = (<usize>start) << 2;
+  const pp = <usize>load<u32>(d + D_PARAM) + offset;
+  const mp = <usize>load<u32>(d + D_EXP_AVG) + offset;
+  const vp = <usize>load<u32>(d + D_EXP_AVG_SQ) + offset;
+  const negEta = load<f32>(d + D_NEG_ETA);
+  const decay = load<f32>(d + D_DECAY);
+  const eps = load<f32>(d + D_EPS);
+  const negEtav = f32x4.splat(negEta);
+  const decayv = f32x4.splat(decay);
+  const epsv = f32x4.splat(eps);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const at = (<usize>i) << 2;
+    const p = f32x4.mul(v128.load(pp + at), decayv);
+    const u = f32x4.div(f32x4.mul(negEtav, v128.load(mp + at)), f32x4.add(f32x4.sqrt(v128.load(vp + at)), epsv));
+    v128.store(pp + at, f32x4.add(p, u));
+  }
+  for (; i < n; i++) {
+    const at = (<usize>i) << 2;
+    const p = load<f32>(pp + at) * decay;
+    store<f32>(pp + at, p + (negEta * load<f32>(mp + at)) / (sqrt<f32>(load<f32>(vp + at)) + eps));
   }
 }
 
@@ -294,68 +316,72 @@ function momentsHalf<T>(table: usize, blocks: usize, partials: usize, from: i32,
       sum += <f64>(gg / max(v, epsSq));
     }
     store<f64>(partials + ((<usize>b) << 3), sum);
+    if (fuse(d, sum)) updateRangeHalf<T>(d, load<u32>(entry + B_START), n);
   }
 }
 
 /**
- * Phase 2 over 16-bit blocks: θ ← round(θ·decay), then θ ← θ − η·m/(√v + ε), through the Kahan
+ * Phase 2 over 16-bit blocks (fused blocks are done): θ ← round(θ·decay), then θ ← θ − η·m/(√v + ε), through the Kahan
  * buffer when the descriptor has one: k ← k + Δ; θ' = round(θ + k); k ← round(k + (θ − θ')).
  */
 function updateHalf<T>(table: usize, blocks: usize, from: i32, to: i32): void {
   for (let b = from; b < to; b++) {
     const entry = blocks + <usize>b * BLOCK_BYTES;
     const d = descriptorOf(table, blocks, b);
-    const offset = (<usize>load<u32>(entry + B_START)) << 1;
-    const n = <i32>load<u32>(entry + B_COUNT);
-    const pp = <usize>load<u32>(d + D_PARAM) + offset;
-    const mp = <usize>load<u32>(d + D_EXP_AVG) + offset;
-    const vp = <usize>load<u32>(d + D_EXP_AVG_SQ) + offset;
-    const kahan = <usize>load<u32>(d + D_KAHAN);
-    const kp = kahan + offset;
-    const negEta = load<f32>(d + D_NEG_ETA);
-    const decay = load<f32>(d + D_DECAY);
-    const eps = load<f32>(d + D_EPS);
-    const negEtav = f32x4.splat(negEta);
-    const decayv = f32x4.splat(decay);
-    const epsv = f32x4.splat(eps);
-    let i = 0;
-    for (; i + 8 <= n; i += 8) {
-      const at = (<usize>i) << 1;
-      const decayed = narrow8<T>(
-        f32x4.mul(widenLow<T>(v128.load(pp + at)), decayv),
-        f32x4.mul(widenHigh<T>(v128.load(pp + at)), decayv),
-      );
-      const pLo = widenLow<T>(decayed);
-      const pHi = widenHigh<T>(decayed);
-      const m8 = v128.load(mp + at);
-      const v8 = v128.load(vp + at);
-      let uLo = f32x4.div(f32x4.mul(negEtav, widenLow<T>(m8)), f32x4.add(f32x4.sqrt(widenLow<T>(v8)), epsv));
-      let uHi = f32x4.div(f32x4.mul(negEtav, widenHigh<T>(m8)), f32x4.add(f32x4.sqrt(widenHigh<T>(v8)), epsv));
-      if (kahan) {
-        const k8 = v128.load(kp + at);
-        uLo = f32x4.add(widenLow<T>(k8), uLo);
-        uHi = f32x4.add(widenHigh<T>(k8), uHi);
-        const updated = narrow8<T>(f32x4.add(pLo, uLo), f32x4.add(pHi, uHi));
-        v128.store(pp + at, updated);
-        const cLo = f32x4.add(uLo, f32x4.sub(pLo, widenLow<T>(updated)));
-        const cHi = f32x4.add(uHi, f32x4.sub(pHi, widenHigh<T>(updated)));
-        v128.store(kp + at, narrow8<T>(cLo, cHi));
-      } else {
-        v128.store(pp + at, narrow8<T>(f32x4.add(pLo, uLo), f32x4.add(pHi, uHi)));
-      }
+    if (!load<u32>(d + D_FUSED)) updateRangeHalf<T>(d, load<u32>(entry + B_START), <i32>load<u32>(entry + B_COUNT));
+  }
+}
+
+function updateRangeHalf<T>(d: usize, start: u32, n: i32): void {
+  const offset = (<usize>start) << 1;
+  const pp = <usize>load<u32>(d + D_PARAM) + offset;
+  const mp = <usize>load<u32>(d + D_EXP_AVG) + offset;
+  const vp = <usize>load<u32>(d + D_EXP_AVG_SQ) + offset;
+  const kahan = <usize>load<u32>(d + D_KAHAN);
+  const kp = kahan + offset;
+  const negEta = load<f32>(d + D_NEG_ETA);
+  const decay = load<f32>(d + D_DECAY);
+  const eps = load<f32>(d + D_EPS);
+  const negEtav = f32x4.splat(negEta);
+  const decayv = f32x4.splat(decay);
+  const epsv = f32x4.splat(eps);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const at = (<usize>i) << 1;
+    const decayed = narrow8<T>(
+      f32x4.mul(widenLow<T>(v128.load(pp + at)), decayv),
+      f32x4.mul(widenHigh<T>(v128.load(pp + at)), decayv),
+    );
+    const pLo = widenLow<T>(decayed);
+    const pHi = widenHigh<T>(decayed);
+    const m8 = v128.load(mp + at);
+    const v8 = v128.load(vp + at);
+    let uLo = f32x4.div(f32x4.mul(negEtav, widenLow<T>(m8)), f32x4.add(f32x4.sqrt(widenLow<T>(v8)), epsv));
+    let uHi = f32x4.div(f32x4.mul(negEtav, widenHigh<T>(m8)), f32x4.add(f32x4.sqrt(widenHigh<T>(v8)), epsv));
+    if (kahan) {
+      const k8 = v128.load(kp + at);
+      uLo = f32x4.add(widenLow<T>(k8), uLo);
+      uHi = f32x4.add(widenHigh<T>(k8), uHi);
+      const updated = narrow8<T>(f32x4.add(pLo, uLo), f32x4.add(pHi, uHi));
+      v128.store(pp + at, updated);
+      const cLo = f32x4.add(uLo, f32x4.sub(pLo, widenLow<T>(updated)));
+      const cHi = f32x4.add(uHi, f32x4.sub(pHi, widenHigh<T>(updated)));
+      v128.store(kp + at, narrow8<T>(cLo, cHi));
+    } else {
+      v128.store(pp + at, narrow8<T>(f32x4.add(pLo, uLo), f32x4.add(pHi, uHi)));
     }
-    for (; i < n; i++) {
-      const at = (<usize>i) << 1;
-      const p = widen1<T>(narrow1<T>(widen1<T>(load<u16>(pp + at)) * decay));
-      let u = (negEta * widen1<T>(load<u16>(mp + at))) / (sqrt<f32>(widen1<T>(load<u16>(vp + at))) + eps);
-      if (kahan) {
-        u += widen1<T>(load<u16>(kp + at));
-        const updated = narrow1<T>(p + u);
-        store<u16>(pp + at, updated);
-        store<u16>(kp + at, narrow1<T>(u + (p - widen1<T>(updated))));
-      } else {
-        store<u16>(pp + at, narrow1<T>(p + u));
-      }
+  }
+  for (; i < n; i++) {
+    const at = (<usize>i) << 1;
+    const p = widen1<T>(narrow1<T>(widen1<T>(load<u16>(pp + at)) * decay));
+    let u = (negEta * widen1<T>(load<u16>(mp + at))) / (sqrt<f32>(widen1<T>(load<u16>(vp + at))) + eps);
+    if (kahan) {
+      u += widen1<T>(load<u16>(kp + at));
+      const updated = narrow1<T>(p + u);
+      store<u16>(pp + at, updated);
+      store<u16>(kp + at, narrow1<T>(u + (p - widen1<T>(updated))));
+    } else {
+      store<u16>(pp + at, narrow1<T>(p + u));
     }
   }
 }

@@ -106,6 +106,33 @@ describe('ParamBuffer threads', () => {
   });
 });
 
+describe('ParamBuffer fused one-block tensors', () => {
+  for (const dtype of ['float32', 'bfloat16', 'float16'] as const) {
+    it(`${dtype}: step() (phase 2 fused into phase 1) equals stepping each param alone, bit for bit`, async () => {
+      const encode = { float32: (x: number) => x, bfloat16: numberToBfloat16, float16: numberToFloat16 }[dtype];
+      const options = { lr: 1e-2, weightDecay: 0.1, gradientRelease: true };
+      const batched = await buffer(specs(), { dtype });
+      const alone = await buffer(specs(), { dtype });
+      const batchedOpt = new StableAdamW(batched.params, options);
+      const aloneOpt = new StableAdamW(alone.params, options);
+      for (let t = 0; t < 4; t++) {
+        for (const b of [batched, alone]) {
+          b.zeroGrads();
+          b.params.forEach((param, i) => {
+            const grad = b.gradOf(param);
+            grad.set(noise(10 * t + i, grad.length, 10 ** (t - 2)).map(encode));
+          });
+        }
+        batchedOpt.step();
+        for (const param of alone.params) aloneOpt.stepParam(param, alone.gradOf(param));
+      }
+      expect(bytes(batched)).toEqual(bytes(alone));
+      const state = (sd: ReturnType<typeof batchedOpt.stateDict>) => Object.values(sd.state).map(({ step: _, ...rest }) => rest);
+      expect(state(batchedOpt.stateDict())).toEqual(state(aloneOpt.stateDict()));
+    });
+  }
+});
+
 describe('ParamBuffer params', () => {
   it('steps a param whose grad is another array with the typed-array kernels', async () => {
     const values = noise(7, 1000, 0.1);

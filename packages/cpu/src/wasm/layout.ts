@@ -10,13 +10,15 @@
  */
 export const BLOCK_ELEMENTS = 16384;
 
-/** Descriptor words: byte pointers (u32), then float32 scalars. */
+/** Descriptor words: byte pointers and counts (u32), then float32 scalars. */
 export const DESC = {
   grad: 0,
   expAvg: 1,
   expAvgSq: 2,
   param: 3,
   kahan: 4,
+  /** 1 for a one-block tensor of a batched step: the kernel runs its phase 2 right after phase 1. */
+  fused: 5,
   w1: 6,
   beta2: 7,
   w2: 8,
@@ -24,10 +26,11 @@ export const DESC = {
   negEta: 10,
   decay: 11,
   eps: 12,
+  numel: 13,
 } as const;
-/** Descriptor index (in 64-bit words) of 1 − β̂1 as float64 (16-bit moments). */
-export const DESC_W1_F64 = 7;
-export const DESC_WORDS = 16;
+/** Descriptor float64 words: 1 − β̂1 (16-bit moments), lr and decay per lr (fused tensors). */
+export const DESC_F64 = { w1: 7, lr: 8, decayPerLr: 9 } as const;
+export const DESC_WORDS = 20;
 
 /** Block table words: tensor index (into the descriptors), first element, element count. */
 export const BLOCK = { tensor: 0, start: 1, count: 2 } as const;

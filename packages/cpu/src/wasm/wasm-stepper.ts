@@ -5,7 +5,7 @@ import {
   BLOCK_ELEMENTS,
   BLOCK_WORDS,
   DESC,
-  DESC_W1_F64,
+  DESC_F64,
   DESC_WORDS,
   KERNEL_EXPORT,
   type KernelFormat,
@@ -74,7 +74,7 @@ export class WasmStepper {
 
   /** Both phases for every item: synchronous on one thread, a Promise with a pool. */
   step(items: readonly WasmStepItem[]): Promise<void> | undefined {
-    const count = this.#write(items);
+    const count = this.#write(items, true);
     const pool = this.#pool;
     if (!pool) {
       this.#momentsHere(count);
@@ -98,14 +98,14 @@ export class WasmStepper {
 
   /** Phase 1 of one tensor on this thread (gradient release); returns its Σg²/max(v, ε²). */
   moments(region: TensorRegion, moments: MomentScalars): number {
-    const count = this.#write([{ region, moments, update: NO_UPDATE }]);
+    const count = this.#write([{ region, moments, update: NO_UPDATE }], false);
     this.#momentsHere(count);
     return this.#blockSum(0, count);
   }
 
   /** Phase 2 of one tensor on this thread, given its total from `moments`. */
   update(region: TensorRegion, sumSquares: number, update: UpdateScalars): void {
-    const count = this.#write([{ region, moments: NO_MOMENTS, update }]);
+    const count = this.#write([{ region, moments: NO_MOMENTS, update }], false);
     this.#setUpdate(0, sumSquares, update, update.kahan ? region.kahan : 0);
     this.#updateHere(count);
   }
@@ -120,20 +120,30 @@ export class WasmStepper {
     this.#kernel[KERNEL_EXPORT[this.#phases.update as 2 | 4 | 6]](table, blocks, 0, count);
   }
 
-  /** Writes descriptors (with phase-1 scalars) and the block table; returns the block count. */
-  #write(items: readonly WasmStepItem[]): number {
+  /**
+   * Writes descriptors (with phase-1 scalars) and the block table; returns the block count. With
+   * `fuse`, one-block tensors get their phase 2 from the kernel right after phase 1 (the moments
+   * are still in cache), with η computed there exactly as `#setUpdate` does.
+   */
+  #write(items: readonly WasmStepItem[], fuse: boolean): number {
     const u32 = this.#u32;
     const f32 = this.#f32;
+    const f64 = this.#f64;
     let block = 0;
     items.forEach(({ region, moments, update }, t) => {
       const d = this.#tables.table / 4 + t * DESC_WORDS;
+      u32[d + DESC.fused] = fuse && region.numel <= BLOCK_ELEMENTS ? 1 : 0;
+      u32[d + DESC.numel] = region.numel;
+      f64[d / 2 + DESC_F64.lr] = update.lr;
+      f64[d / 2 + DESC_F64.decayPerLr] = update.weightDecayPerLr;
+      f32[d + DESC.eps] = update.eps;
       u32[d + DESC.grad] = region.grad;
       u32[d + DESC.expAvg] = region.expAvg;
       u32[d + DESC.expAvgSq] = region.expAvgSq;
       u32[d + DESC.param] = region.param;
       u32[d + DESC.kahan] = update.kahan ? region.kahan : 0;
       f32[d + DESC.w1] = 1 - moments.beta1Hat;
-      this.#f64[d / 2 + DESC_W1_F64] = 1 - moments.beta1Hat;
+      f64[d / 2 + DESC_F64.w1] = 1 - moments.beta1Hat;
       f32[d + DESC.beta2] = moments.beta2Hat;
       f32[d + DESC.w2] = 1 - moments.beta2Hat;
       f32[d + DESC.epsSq] = moments.epsSq;
@@ -159,7 +169,7 @@ export class WasmStepper {
     let block = 0;
     items.forEach(({ region, update }, t) => {
       const count = blockCount(region.numel);
-      this.#setUpdate(t, this.#blockSum(block, count), update, update.kahan ? region.kahan : 0);
+      if (count > 1) this.#setUpdate(t, this.#blockSum(block, count), update, update.kahan ? region.kahan : 0);
       block += count;
     });
   }
