@@ -46,6 +46,7 @@ function highHalf(x: v128): v128 {
 function fuse(d: usize, sum: f64): bool {
   if (!load<u32>(d + D_FUSED)) return false;
   const rms = Math.sqrt(sum / <f64>load<u32>(d + D_NUMEL));
+  // biome-ignore lint/complexity/useMathMinMax: a NaN RMS must select 1 (no clip), which max would not do.
   const eta = load<f64>(d + D_LR) / (rms > 1 ? rms : 1);
   store<f32>(d + D_NEG_ETA, <f32>-eta);
   store<f32>(d + D_DECAY, <f32>(1 - eta * load<f64>(d + D_DECAY_PER_LR)));
