@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const asc = join(dirname(createRequire(import.meta.url).resolve('assemblyscript/package.json')), 'bin', 'asc.js');
-/** Pages of 64 KiB the imported shared memory may grow to (1 GiB); the host creates it. */
-export const MAXIMUM_PAGES = 16384;
+/** Pages of 64 KiB the imported shared memory may grow to (4 GiB, all of wasm32); the host creates it. */
+export const MAXIMUM_PAGES = 65536;
 const out = join(tmpdir(), `stream-${process.pid}.wasm`);
 // biome-ignore format: one flag per line reads best
 execFileSync(process.execPath, [

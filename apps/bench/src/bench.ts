@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { lastLevelCacheBytes, streamFloats } from './bandwidth/cache-size.js';
 import { bestOf, measureBandwidth } from './bandwidth/measure-bandwidth.js';
 import { DEFAULT_CHROMIUM } from './browser/chromium.js';
 import { BROWSER_SUBJECTS } from './browser/protocol.js';
@@ -10,7 +11,7 @@ import { formatBandwidth, formatRows, formatSkipped, formatTargets, readmeBlock,
 import { renderHtml } from './html-report.js';
 import { machineInfo } from './machine.js';
 import { nodeSubjects } from './node-subjects.js';
-import { REPORT_NOTES } from './notes.js';
+import { cacheNote, REPORT_NOTES } from './notes.js';
 import { buildReport } from './report.js';
 import { reportJson, writeText } from './report-io.js';
 import type { BenchRow } from './row.js';
@@ -108,7 +109,10 @@ export async function runBench(args: readonly string[]): Promise<number> {
     return 0;
   }
   const onRow = values.json ? undefined : progress;
-  const stream = quick ? { floats: 1 << 20, reps: 2, threadCounts: [1, 2] } : { floats: 1 << 24, reps: 5, threadCounts: [1, 2] };
+  const cacheBytes = lastLevelCacheBytes();
+  const stream = quick
+    ? { floats: 1 << 20, reps: 2, threadCounts: [1, 2] }
+    : { floats: streamFloats(cacheBytes), reps: 5, threadCounts: [1, 2] };
   const before = await measureBandwidth(stream);
   if (onRow) process.stderr.write(`bandwidth: ${formatBandwidth(before)}\n`);
   const hostMemory = () => ({ rssBytes: process.memoryUsage().rss });
@@ -119,7 +123,7 @@ export async function runBench(args: readonly string[]): Promise<number> {
   // Measured again after the Node rows; the best of both is the bound (see bestOf).
   const bandwidth = bestOf(before, await measureBandwidth(stream));
   const inBrowser = browserIds.filter(matches);
-  const notes = [...REPORT_NOTES];
+  const notes = [...REPORT_NOTES, ...cacheNote(selectedShapes, cacheBytes)];
   let chromium: string | undefined;
   if (inBrowser.length > 0) {
     const run = await runInChromium(inBrowser, {
@@ -142,7 +146,7 @@ export async function runBench(args: readonly string[]): Promise<number> {
     rows,
     bandwidth,
     shapes: selectedShapes,
-    machine: machineInfo(chromium),
+    machine: machineInfo(cacheBytes, chromium),
     options: { warmup, steps, quick },
     notes,
   });

@@ -27,7 +27,7 @@ describe.runIf(existsSync(DEFAULT_CHROMIUM) || process.env.CI)('bench.html in he
       rows,
       bandwidth,
       shapes: quick,
-      machine: machineInfo(),
+      machine: machineInfo(undefined),
       options: { warmup: 0, steps: 2, quick: true },
       notes: ['n'],
     });

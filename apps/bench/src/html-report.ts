@@ -74,7 +74,7 @@ pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:11px}
 .mark{stroke:#d62728;stroke-width:1.5;stroke-dasharray:3 2}
 </style></head><body>
 <h1>stable-adamw bench report</h1>
-<p id="machine">${escapeHtml(m.cpu)}, ${m.cores} cores, ${(m.memoryBytes / 2 ** 30).toFixed(0)} GiB, ${escapeHtml(m.platform)}, Node ${escapeHtml(m.node)}${m.chromium ? `, ${escapeHtml(m.chromium)}` : ''} — generated ${escapeHtml(report.generatedAt)}; median of ${report.options.steps} steps after ${report.options.warmup} warm-up${report.options.quick ? ' (--quick: tiny shapes, not representative)' : ''}.</p>
+<p id="machine">${escapeHtml(m.cpu)}, ${m.cores} cores, ${(m.memoryBytes / 2 ** 30).toFixed(0)} GiB${m.lastLevelCacheBytes ? `, ${Math.round(m.lastLevelCacheBytes / 2 ** 20)} MiB last-level cache` : ''}, ${escapeHtml(m.platform)}, Node ${escapeHtml(m.node)}${m.chromium ? `, ${escapeHtml(m.chromium)}` : ''} — generated ${escapeHtml(report.generatedAt)}; median of ${report.options.steps} steps after ${report.options.warmup} warm-up${report.options.quick ? ' (--quick: tiny shapes, not representative)' : ''}.</p>
 <h2>Bandwidth</h2>
 <div id="bandwidth">${bandwidthChart(report)}</div>
 <h2>Throughput</h2>

@@ -1,9 +1,10 @@
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import type { BenchReport } from './report.js';
 
-/** CPU model, cores, memory, platform and Node version of this machine. */
-export function machineInfo(chromium?: string): BenchReport['machine'] {
+/** CPU model, cores, memory, last-level cache, platform and Node version of this machine. */
+export function machineInfo(lastLevelCacheBytes: number | undefined, chromium?: string): BenchReport['machine'] {
   return {
+    ...(lastLevelCacheBytes === undefined ? {} : { lastLevelCacheBytes }),
     cpu: cpus()[0]?.model.trim() ?? 'unknown cpu',
     cores: availableParallelism(),
     memoryBytes: totalmem(),

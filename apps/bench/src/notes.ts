@@ -1,3 +1,5 @@
+import { paramCount, type Shape } from './shapes.js';
+
 /** How to read the report, written into bench.json, bench.html and the README block. */
 export const REPORT_NOTES: readonly string[] = [
   "Bound = the best in-place axpy bandwidth (a[i] += s·b[i], JS or WASM SIMD) measured in this run (best of before and after the Node rows) at the row's thread count — the optimizer's own access pattern: every array it writes it has just read, so no write-allocate traffic; STREAM copy/triad are reported too but count only 3/4 of the bytes the bus moves for triad — ÷ the bytes the algorithm must move per param per step, assuming perfect fusion: StableAdamW fp32 36 B (pass 1 reads g, m, v and writes m, v; pass 2 reads p, m, v and writes p), bf16 22 B (2-byte arrays, bf16 gradients, Kahan buffer read and written in pass 2; 18 B without it), Adam fp32 28 B (one pass: p, g, m, v read, p, m, v written). Composed-op implementations move more than that, which is what their fraction shows.",
@@ -7,3 +9,18 @@ export const REPORT_NOTES: readonly string[] = [
   'gpu.js cpu and webasm modes interpret the kernels on the host and run only up to the 4M small shape; tfjs has no bfloat16 (n/a); the 64M target shape runs on the typed-array subjects only.',
   "Peak memory: Node RSS is process-wide (earlier rows' garbage may still be counted); tfjs figures are tf.memory(), gpu.js the optimizer's device tensors and kernels; Chromium's heap is performance.memory.",
 ];
+
+/**
+ * Which shapes' fp32 arrays (param, gradient, two moments: 16 B per param) fit in the last-level
+ * cache: those can stay cache-resident between steps and beat the DRAM bound.
+ */
+export function cacheNote(shapes: readonly Shape[], cacheBytes: number | undefined): string[] {
+  if (cacheBytes === undefined) return [];
+  const mib = (b: number) => `${Math.round(b / 2 ** 20)} MiB`;
+  const fits = shapes.filter((s) => paramCount(s) * 16 <= cacheBytes).map((s) => `${s.name} (${mib(paramCount(s) * 16)})`);
+  const text =
+    fits.length > 0
+      ? `the fp32 arrays of ${fits.join(', ')} fit in it, so those rows can run partly from cache, above the DRAM bound`
+      : 'no shape fits in it';
+  return [`This machine's last-level cache is ${mib(cacheBytes)} (bandwidth arrays are sized at twice that): ${text}.`];
+}

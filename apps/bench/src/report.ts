@@ -32,7 +32,15 @@ export interface CpuTarget {
 
 export interface BenchReport {
   generatedAt: string;
-  machine: { cpu: string; cores: number; memoryBytes: number; platform: string; node: string; chromium?: string };
+  machine: {
+    cpu: string;
+    cores: number;
+    memoryBytes: number;
+    lastLevelCacheBytes?: number;
+    platform: string;
+    node: string;
+    chromium?: string;
+  };
   options: { warmup: number; steps: number; quick: boolean };
   shapes: { name: ShapeName; description: string; params: number; tensors: number }[];
   bandwidth: BandwidthResult[];
