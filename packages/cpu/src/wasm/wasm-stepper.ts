@@ -45,7 +45,8 @@ export function blockCount(numel: number): number {
 /**
  * Runs the WebAssembly kernels over tensors of one buffer: writes a descriptor per tensor and a
  * block table, runs phase 1 over all blocks (on this thread, or on the pool), adds each tensor's
- * block partials in block order, sets η and the decay factor per tensor, runs phase 2.
+ * block partials in block order, sets η and the decay factor per tensor, runs phase 2. One-block
+ * tensors of a batched step are finished inside phase 1 (see `#write`).
  */
 export class WasmStepper {
   readonly #kernel: KernelExports;
@@ -83,10 +84,12 @@ export class WasmStepper {
       return undefined;
     }
     const { table, blocks, partials } = this.#tables;
+    const phase2 = items.some(({ region }) => region.numel > BLOCK_ELEMENTS);
     this.#busy = true;
     const run = async () => {
       try {
         await pool.run(this.#phases.moments, count, table, blocks, partials);
+        if (!phase2) return;
         this.#setUpdates(items);
         await pool.run(this.#phases.update, count, table, blocks, partials);
       } finally {
