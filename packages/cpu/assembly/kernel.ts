@@ -2,9 +2,10 @@
 // scripts/build-wasm.mjs. Every call runs a range of blocks from a block table; a block is a slice
 // of one tensor, described by a tensor descriptor. Phase 1 writes one float64 partial sum per
 // block, so the total of a tensor (the blocks' partials added in order by the host) does not
-// depend on which thread ran which block. Layouts are mirrored in src/wasm/layout.ts.
+// depend on which thread ran which block; a one-block tensor marked fused gets its phase 2 right
+// there. Layouts are mirrored in src/wasm/layout.ts.
 
-// Tensor descriptor (DESC_BYTES each): byte pointers, then float32 scalars.
+// Tensor descriptor (DESC_BYTES each): byte pointers and counts, float32 scalars, float64 scalars.
 const D_GRAD: usize = 0;
 const D_EXP_AVG: usize = 4;
 const D_EXP_AVG_SQ: usize = 8;
