@@ -105,7 +105,7 @@ export async function runBench(args: readonly string[]): Promise<number> {
   if (values.list) {
     for (const s of node.filter((s) => matches(s.id))) console.log(`node ${s.id}: ${s.implementation} (${s.dtypes.join(', ')})`);
     for (const s of BROWSER_SUBJECTS.filter((s) => browserIds.includes(s.id) && matches(s.id))) console.log(`chromium ${s.id}`);
-    for (const s of selectedShapes) console.log(`shape ${s.name}: ${s.description}, ${s.tensors.length} tensors`);
+    for (const s of selectedShapes) console.log(`shape ${s.name}: ${s.description}`);
     return 0;
   }
   const onRow = values.json ? undefined : progress;

@@ -14,11 +14,16 @@ const PAGE =
  */
 export async function runInChromium(
   ids: readonly string[],
-  options: BrowserRunOptions & { chromium: string; onRow?: (row: BenchRow) => void },
+  options: BrowserRunOptions & {
+    chromium: string;
+    onRow?: (row: BenchRow) => void;
+    /** The bundled page entry; default dist/browser/entry.js beside the built CLI. */
+    bundle?: string;
+  },
 ): Promise<{ rows: BenchRow[]; chromiumVersion?: string; problem?: string }> {
   const problem = chromiumProblem(options.chromium);
   if (problem) return { rows: [], problem };
-  const bundle = fileURLToPath(new URL('./browser/entry.js', import.meta.url));
+  const bundle = options.bundle ?? fileURLToPath(new URL('./browser/entry.js', import.meta.url));
   const server = await serveFiles({ '/': { body: PAGE }, '/bench-browser.js': bundle });
   const browser = await launchChromium(options.chromium);
   try {

@@ -1,0 +1,40 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import type { BenchRow } from '../row.js';
+import { DEFAULT_CHROMIUM } from './chromium.js';
+import { runInChromium } from './run-browser.js';
+
+const bundle = fileURLToPath(new URL('../../dist/browser/entry.js', import.meta.url));
+
+// Needs the built page (npm run build; CI builds before testing) and Chromium.
+describe.runIf(existsSync(bundle) && existsSync(DEFAULT_CHROMIUM))('runInChromium', () => {
+  it('runs threaded WASM and fused tfjs-webgl rows in the cross-origin isolated page, streaming rows, no leaks', async () => {
+    const streamed: BenchRow[] = [];
+    const run = await runInChromium(['cpu-wasm-2t', 'tfjs-webgl'], {
+      chromium: DEFAULT_CHROMIUM,
+      bundle,
+      shapes: ['small'],
+      dtypes: ['float32', 'bfloat16'],
+      warmup: 1,
+      steps: 2,
+      quick: true,
+      onRow: (row) => streamed.push(row),
+    });
+    expect(run.chromiumVersion).toMatch(/^Chromium \d+/);
+    expect(run.rows.map((r) => `${r.subject}/${r.dtype}/${r.status}`)).toEqual([
+      'cpu-wasm-2t/float32/ok',
+      'cpu-wasm-2t/bfloat16/ok',
+      'tfjs-webgl/float32/ok',
+      'tfjs-webgl/bfloat16/skipped',
+    ]);
+    expect(streamed).toHaveLength(4);
+    const [threaded, , webgl] = run.rows;
+    expect(threaded?.environment).toBe('chromium');
+    expect(threaded?.detail).toBe('wasm-simd kernel, 2 threads');
+    expect(webgl?.detail).toBe('fused kernels');
+    expect(webgl?.note).toMatch(/SwiftShader/);
+    expect(webgl?.leakedTensors).toBe(0);
+    expect(webgl?.memory?.numTensors).toBeGreaterThan(0);
+  });
+});
