@@ -1,6 +1,6 @@
 import type { Dtype } from '@stable-adamw/core';
 import type { ConformanceTarget } from '@stable-adamw/core/testing';
-import { cpuTarget } from '@stable-adamw/cpu/testing';
+import { cpuBufferTarget, cpuTarget } from '@stable-adamw/cpu/testing';
 import { type GpuJsTargetMode, openGpujsTarget } from '@stable-adamw/gpujs/testing';
 import { tfjsTarget } from '@stable-adamw/tfjs/testing';
 import * as tf from '@tensorflow/tfjs-core';
@@ -21,6 +21,12 @@ export interface ParityBackend {
 
 export function cpu(id: string, dtype: Dtype): ParityBackend {
   const target = cpuTarget('bits');
+  return { id, dtype, open: async () => ({ ...target, id, dtypes: [dtype] }) };
+}
+
+/** The cpu adapter's WebAssembly SIMD kernels over a flat `ParamBuffer`, on `threads` threads. */
+export function cpuWasm(id: string, dtype: Dtype, threads = 1): ParityBackend {
+  const target = cpuBufferTarget({ threads });
   return { id, dtype, open: async () => ({ ...target, id, dtypes: [dtype] }) };
 }
 

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { cpu, gpujs, type ParityBackend, tfjs } from './backends.js';
+import { cpu, cpuWasm, gpujs, type ParityBackend, tfjs } from './backends.js';
 
 const require = createRequire(import.meta.url);
 
@@ -11,6 +11,10 @@ export function nodeBackends(): ParityBackend[] {
     cpu('cpu-f32', 'float32'),
     cpu('cpu-bf16', 'bfloat16'),
     cpu('cpu-f16', 'float16'),
+    cpuWasm('cpu-wasm-f32', 'float32'),
+    cpuWasm('cpu-wasm-bf16', 'bfloat16'),
+    cpuWasm('cpu-wasm-f16', 'float16'),
+    cpuWasm('cpu-wasm-f32-2t', 'float32', 2),
     tfjs('cpu', async () => {
       await import('@tensorflow/tfjs-backend-cpu');
     }),

@@ -35,7 +35,16 @@ describe('runBackends', () => {
       nodeBackends().filter((b) => b.id.startsWith('cpu-')),
       options,
     );
-    expect(run.backends.map((b) => b.id)).toEqual(['cpu-f64', 'cpu-f32', 'cpu-bf16', 'cpu-f16']);
+    expect(run.backends.map((b) => b.id)).toEqual([
+      'cpu-f64',
+      'cpu-f32',
+      'cpu-bf16',
+      'cpu-f16',
+      'cpu-wasm-f32',
+      'cpu-wasm-bf16',
+      'cpu-wasm-f16',
+      'cpu-wasm-f32-2t',
+    ]);
     expect(run.results.length).toBeGreaterThan(25);
     expect(run.results.filter((r) => !r.pass)).toEqual([]);
   });

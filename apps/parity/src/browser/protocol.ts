@@ -19,6 +19,7 @@ export interface BrowserFinal {
 /** Backends the browser runner offers, known to the Node side without loading them. */
 export const BROWSER_BACKENDS = [
   { id: 'cpu-f32-browser', dtype: 'float32' },
+  { id: 'cpu-wasm-f32-browser', dtype: 'float32' },
   { id: 'tfjs-webgl', dtype: 'float32' },
   { id: 'tfjs-webgpu', dtype: 'float32' },
   { id: 'gpujs-webgl2', dtype: 'float32' },
