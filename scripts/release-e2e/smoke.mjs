@@ -9,6 +9,14 @@ export const SMOKE = {
 const p = { data: new Float32Array([1, 2]), grad: new Float32Array([0.5, -0.5]) };
 new StableAdamW([p], { lr: 0.1, weightDecay: 0 }).step();
 if (!(Math.abs(p.data[0] - 0.9) < 1e-5 && Math.abs(p.data[1] - 2.1) < 1e-5)) throw new Error('cpu ESM step: ' + p.data);
+// The WebAssembly SIMD kernels ship inside the tarball: a threaded flat-buffer step.
+import { createParamBuffer } from '@stable-adamw/cpu';
+const buffer = await createParamBuffer([{ shape: [2], init: [1, 2] }], { threads: 2 });
+buffer.grads.set([0.5, -0.5]);
+await new StableAdamW(buffer.params, { lr: 0.1, weightDecay: 0 }).step();
+const w = buffer.params[0].data;
+await buffer.dispose();
+if (!(Math.abs(w[0] - 0.9) < 1e-5 && Math.abs(w[1] - 2.1) < 1e-5)) throw new Error('cpu ESM wasm step: ' + w);
 console.log('cpu esm ok');`,
     cjs: `const { StableAdamW } = require('@stable-adamw/cpu');
 const p = { data: new Float32Array([1]), grad: new Float32Array([1]) };
