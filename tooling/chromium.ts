@@ -1,5 +1,5 @@
 /**
- * Headless Chromium as every browser test and the parity app start it: Debian's build (never a
+ * Headless Chromium as every browser test and the parity and bench apps start it: Debian's build (never a
  * downloaded browser), with WebGL2 and WebGPU on SwiftShader and no network chatter.
  */
 export const DEBIAN_CHROMIUM = '/usr/bin/chromium';

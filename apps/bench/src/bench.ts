@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEBIAN_CHROMIUM } from '../../../tooling/chromium.js';
 import { lastLevelCacheBytes, streamFloats } from './bandwidth/cache-size.js';
 import { bestOf, measureBandwidth } from './bandwidth/measure-bandwidth.js';
-import { DEFAULT_CHROMIUM } from './browser/chromium.js';
 import { BROWSER_SUBJECTS } from './browser/protocol.js';
 import { runInChromium } from './browser/run-browser.js';
 import type { BenchDtype } from './bytes.js';
@@ -32,7 +32,7 @@ table and writes bench-report/bench.json, bench.html and table.md.
   --warmup <n>       untimed steps first (default 2)
   --quick            tiny shapes, 3 steps, 1 warm-up, a short bandwidth run (CI smoke; not for figures)
   --no-browser       skip the headless Chromium subjects
-  --chromium <path>  Chromium executable (default ${DEFAULT_CHROMIUM})
+  --chromium <path>  Chromium executable (default ${DEBIAN_CHROMIUM})
   --out <dir>        report folder (default bench-report where npm was run)
   --json             print the report as JSON instead of the table
   --update-readme    write the performance table into README.md (between the bench-table markers)
@@ -77,7 +77,7 @@ export async function runBench(args: readonly string[]): Promise<number> {
       warmup: { type: 'string' },
       quick: { type: 'boolean', default: false },
       'no-browser': { type: 'boolean', default: false },
-      chromium: { type: 'string', default: DEFAULT_CHROMIUM },
+      chromium: { type: 'string', default: DEBIAN_CHROMIUM },
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
       'update-readme': { type: 'boolean', default: false },

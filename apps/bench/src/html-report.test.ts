@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { DEBIAN_CHROMIUM } from '../../../tooling/chromium.js';
+import { launchChromium } from '../../../tooling/launch-chromium.js';
 import { measureBandwidth } from './bandwidth/measure-bandwidth.js';
-import { DEFAULT_CHROMIUM, launchChromium } from './browser/chromium.js';
 import { renderHtml } from './html-report.js';
 import { machineInfo } from './machine.js';
 import { buildReport } from './report.js';
@@ -11,7 +12,7 @@ import { cpuJs } from './subjects/cpu-js.js';
 import { scalarJs } from './subjects/scalar-js.js';
 
 // CI installs Chromium, so there the check always runs.
-describe.runIf(existsSync(DEFAULT_CHROMIUM) || process.env.CI)('bench.html in headless Chromium', () => {
+describe.runIf(existsSync(DEBIAN_CHROMIUM) || process.env.CI)('bench.html in headless Chromium', () => {
   it('renders the bandwidth, throughput and bound bar charts without errors', async () => {
     const quick = shapes(true).filter((s) => s.name === 'large' || s.name === 'small');
     const rows = await runSubjects([scalarJs, cpuJs], {
@@ -31,7 +32,7 @@ describe.runIf(existsSync(DEFAULT_CHROMIUM) || process.env.CI)('bench.html in he
       options: { warmup: 0, steps: 2, quick: true },
       notes: ['n'],
     });
-    const browser = await launchChromium(DEFAULT_CHROMIUM);
+    const browser = await launchChromium(DEBIAN_CHROMIUM);
     try {
       const page = await browser.newPage();
       const errors: string[] = [];

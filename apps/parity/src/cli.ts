@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_CHROMIUM } from './browser/chromium.js';
+import { DEBIAN_CHROMIUM } from '../../../tooling/chromium.js';
 import { BROWSER_BACKENDS } from './browser/protocol.js';
 import { runInChromium } from './browser/run-browser.js';
 import { renderHtml } from './html-report.js';
@@ -31,7 +31,7 @@ parity-report/report.json and parity-report/report.html.
   --seed <n>         seed of the seeded scenarios (default 1)
   --quick            leave out the large (2M-element) and 1000-step scenarios
   --no-browser       skip the headless Chromium backends
-  --chromium <path>  Chromium executable (default ${DEFAULT_CHROMIUM})
+  --chromium <path>  Chromium executable (default ${DEBIAN_CHROMIUM})
   --out <dir>        report folder (default parity-report where npm was run)
   --json             print the report as JSON instead of the table
   --strict           count a skipped backend as a failure (optional ones, like tfjs-node, excepted)
@@ -56,7 +56,7 @@ async function main(): Promise<number> {
       seed: { type: 'string', default: '1' },
       quick: { type: 'boolean', default: false },
       'no-browser': { type: 'boolean', default: false },
-      chromium: { type: 'string', default: DEFAULT_CHROMIUM },
+      chromium: { type: 'string', default: DEBIAN_CHROMIUM },
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
       strict: { type: 'boolean', default: false },

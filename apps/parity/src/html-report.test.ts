@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { DEBIAN_CHROMIUM } from '../../../tooling/chromium.js';
+import { launchChromium } from '../../../tooling/launch-chromium.js';
 import type { ParityBackend } from './backends.js';
-import { DEFAULT_CHROMIUM, launchChromium } from './browser/chromium.js';
 import { renderHtml } from './html-report.js';
 import { nodeBackends } from './node-backends.js';
 import { buildReport } from './report.js';
@@ -10,11 +11,11 @@ import { combineRuns, runBackends } from './run.js';
 const options = { steps: 6, seed: 2, quick: true, scenarioFilter: ['spikes', 'golden/defaults'] };
 
 // CI installs Chromium, so there the check always runs.
-describe.runIf(existsSync(DEFAULT_CHROMIUM) || process.env.CI)('report.html in headless Chromium', () => {
+describe.runIf(existsSync(DEBIAN_CHROMIUM) || process.env.CI)('report.html in headless Chromium', () => {
   it('renders the heat map, error and RMS plots without errors', async () => {
     const backends = nodeBackends().filter((b) => b.id === 'cpu-f32' || b.id === 'cpu-bf16') as ParityBackend[];
     const report = buildReport(combineRuns([await runBackends(backends, options)], options), options);
-    const browser = await launchChromium(DEFAULT_CHROMIUM);
+    const browser = await launchChromium(DEBIAN_CHROMIUM);
     try {
       const page = await browser.newPage();
       const errors: string[] = [];

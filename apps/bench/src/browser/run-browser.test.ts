@@ -1,18 +1,18 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { DEBIAN_CHROMIUM } from '../../../../tooling/chromium.js';
 import type { BenchRow } from '../row.js';
-import { DEFAULT_CHROMIUM } from './chromium.js';
 import { runInChromium } from './run-browser.js';
 
 const bundle = fileURLToPath(new URL('../../dist/browser/entry.js', import.meta.url));
 
 // Needs the built page (npm run build; CI builds before testing) and Chromium.
-describe.runIf(existsSync(bundle) && existsSync(DEFAULT_CHROMIUM))('runInChromium', () => {
+describe.runIf(existsSync(bundle) && existsSync(DEBIAN_CHROMIUM))('runInChromium', () => {
   it('runs threaded WASM and fused tfjs-webgl rows in the cross-origin isolated page, streaming rows, no leaks', async () => {
     const streamed: BenchRow[] = [];
     const run = await runInChromium(['cpu-wasm-2t', 'tfjs-webgl'], {
-      chromium: DEFAULT_CHROMIUM,
+      chromium: DEBIAN_CHROMIUM,
       bundle,
       shapes: ['small'],
       dtypes: ['float32', 'bfloat16'],

@@ -1,8 +1,8 @@
 import { fileURLToPath } from 'node:url';
+import { chromiumProblem, launchChromium } from '../../../../tooling/launch-chromium.js';
+import { serveFiles } from '../../../../tooling/serve-files.js';
 import type { BenchRow } from '../row.js';
-import { chromiumProblem, launchChromium } from './chromium.js';
 import type { BrowserRunOptions } from './protocol.js';
-import { serveFiles } from './serve.js';
 
 const PAGE =
   '<!doctype html><meta charset="utf-8"><title>stable-adamw bench</title><script type="module" src="/bench-browser.js"></script>';

@@ -1,10 +1,10 @@
 import { fileURLToPath } from 'node:url';
+import { chromiumProblem, launchChromium } from '../../../../tooling/launch-chromium.js';
+import { serveFiles } from '../../../../tooling/serve-files.js';
 import type { MeasureOptions } from '../measure-backend.js';
 import type { ParityResult } from '../report.js';
 import type { BackendRun } from '../run.js';
-import { chromiumProblem, launchChromium } from './chromium.js';
 import type { BrowserRunOptions } from './protocol.js';
-import { serveFiles } from './serve.js';
 
 const PAGE =
   '<!doctype html><meta charset="utf-8"><title>stable-adamw parity</title><script type="module" src="/parity-browser.js"></script>';

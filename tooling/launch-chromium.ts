@@ -1,9 +1,6 @@
 import { existsSync } from 'node:fs';
 import { type Browser, chromium } from 'playwright-core';
-import { CHROMIUM_ARGS, DEBIAN_CHROMIUM } from '../../../../tooling/chromium.js';
-
-/** Debian's Chromium; never a downloaded browser. */
-export const DEFAULT_CHROMIUM = DEBIAN_CHROMIUM;
+import { CHROMIUM_ARGS } from './chromium.js';
 
 /** Why Chromium cannot be used here, with the command that fixes it; undefined when it can. */
 export function chromiumProblem(executablePath: string): string | undefined {
