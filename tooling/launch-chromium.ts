@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { type Browser, chromium } from 'playwright-core';
-import { CHROMIUM_ARGS } from './chromium.js';
+import { CHROMIUM_ARGS, DEBIAN_CHROMIUM } from './chromium.js';
 
 /** Why Chromium cannot be used here, with the command that fixes it; undefined when it can. */
 export function chromiumProblem(executablePath: string): string | undefined {
@@ -11,4 +11,26 @@ export function chromiumProblem(executablePath: string): string | undefined {
 /** Headless Chromium with WebGL2 and WebGPU on SwiftShader (the repo's shared flags). */
 export function launchChromium(executablePath: string): Promise<Browser> {
   return chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS });
+}
+
+/**
+ * Renders `html` in a fresh headless page and runs `probe` in it: the page's errors, the probe's
+ * result and the size of a full-page screenshot (a rendered page is not blank).
+ */
+export async function renderInChromium<T>(
+  html: string,
+  probe: () => T,
+): Promise<{ errors: string[]; result: T; screenshotBytes: number }> {
+  const browser = await launchChromium(DEBIAN_CHROMIUM);
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.setContent(html);
+    const result = await page.evaluate(probe);
+    const shot = await page.screenshot({ fullPage: true });
+    return { errors, result, screenshotBytes: shot.byteLength };
+  } finally {
+    await browser.close();
+  }
 }

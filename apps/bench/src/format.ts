@@ -1,3 +1,4 @@
+import { formatTextTable } from '../../../tooling/text-table.js';
 import type { BandwidthResult } from './bandwidth/measure-bandwidth.js';
 import { bandwidthBound } from './bandwidth/measure-bandwidth.js';
 import type { BenchReport, CpuTarget, ReportRow } from './report.js';
@@ -30,20 +31,6 @@ export function memoryText(row: ReportRow): string {
   return parts.filter(Boolean).join(', ');
 }
 
-function table(header: string[], rows: string[][], markdown: boolean): string {
-  if (markdown) {
-    const line = (cells: string[]) => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
-    return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
-  }
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] as number))
-      .join('  ')
-      .trimEnd();
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
-}
-
 /** Rows with timings, throughput, bound and memory; failed ones with their error, skipped ones only with `skipped`. */
 export function formatRows(report: BenchReport, { skipped = true } = {}): string {
   const header = [
@@ -74,7 +61,7 @@ export function formatRows(report: BenchReport, { skipped = true } = {}): string
         memoryText(r),
       ];
     });
-  return table(header, rows, false);
+  return formatTextTable(header, rows, false);
 }
 
 /** Skipped rows grouped by reason: one line per reason, listing `where subject shape dtype`. */
@@ -102,7 +89,7 @@ export function formatTargets(targets: readonly CpuTarget[], { markdown = false 
     t.met === undefined ? '—' : t.met ? 'met' : 'not met',
     pct(t.fractionOfBound),
   ]);
-  return table(['cpu goal', 'measured on', 'value', 'goal', 'result', 'of bound'], rows, markdown);
+  return formatTextTable(['cpu goal', 'measured on', 'value', 'goal', 'result', 'of bound'], rows, markdown);
 }
 
 /**
@@ -124,7 +111,7 @@ export function formatMatrix(report: BenchReport): string {
     return [environment, subject, dtype, ...cells];
   });
   const header = ['where', 'subject', 'dtype', ...report.shapes.map((s) => `${s.name} (${s.description})`)];
-  return table(header, rows, true);
+  return formatTextTable(header, rows, true);
 }
 
 const START = '<!-- bench-table:start -->';

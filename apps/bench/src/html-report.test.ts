@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DEBIAN_CHROMIUM } from '../../../tooling/chromium.js';
-import { launchChromium } from '../../../tooling/launch-chromium.js';
+import { renderInChromium } from '../../../tooling/launch-chromium.js';
 import { measureBandwidth } from './bandwidth/measure-bandwidth.js';
 import { renderHtml } from './html-report.js';
 import { machineInfo } from './machine.js';
@@ -32,36 +32,28 @@ describe.runIf(existsSync(DEBIAN_CHROMIUM) || process.env.CI)('bench.html in hea
       options: { warmup: 0, steps: 2, quick: true },
       notes: ['n'],
     });
-    const browser = await launchChromium(DEBIAN_CHROMIUM);
-    try {
-      const page = await browser.newPage();
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(e.message));
-      await page.setContent(renderHtml(report));
-      const counts = await page.evaluate(() => ({
-        bandwidthBars: document.querySelectorAll('#bandwidth .bar rect').length,
-        throughputCharts: document.querySelectorAll('#throughput svg').length,
-        throughputBars: Array.from(document.querySelectorAll('#throughput .bar rect')).map(
-          (r) => r.getBoundingClientRect().width,
-        ),
-        boundMarks: document.querySelectorAll('#throughput .mark').length,
-        boundBars: document.querySelectorAll('#bound .bar rect').length,
-        skipped: document.querySelectorAll('#skipped tr').length - 1,
-      }));
-      expect(errors).toEqual([]);
-      expect(counts.bandwidthBars).toBe(12);
-      expect(counts.throughputCharts).toBe(2);
-      // Per shape: scalar-js fp32, cpu-js fp32 and bf16 — each bar drawn with a width and its bound mark.
-      expect(counts.throughputBars).toHaveLength(6);
-      for (const w of counts.throughputBars) expect(w).toBeGreaterThan(0);
-      expect(counts.boundMarks).toBe(6);
-      expect(counts.boundBars).toBe(6);
-      // scalar-js bf16 is n/a on both shapes.
-      expect(counts.skipped).toBe(2);
-      const shot = await page.screenshot({ fullPage: true });
-      expect(shot.byteLength).toBeGreaterThan(10_000);
-    } finally {
-      await browser.close();
-    }
+    const {
+      errors,
+      result: counts,
+      screenshotBytes,
+    } = await renderInChromium(renderHtml(report), () => ({
+      bandwidthBars: document.querySelectorAll('#bandwidth .bar rect').length,
+      throughputCharts: document.querySelectorAll('#throughput svg').length,
+      throughputBars: Array.from(document.querySelectorAll('#throughput .bar rect')).map((r) => r.getBoundingClientRect().width),
+      boundMarks: document.querySelectorAll('#throughput .mark').length,
+      boundBars: document.querySelectorAll('#bound .bar rect').length,
+      skipped: document.querySelectorAll('#skipped tr').length - 1,
+    }));
+    expect(errors).toEqual([]);
+    expect(counts.bandwidthBars).toBe(12);
+    expect(counts.throughputCharts).toBe(2);
+    // Per shape: scalar-js fp32, cpu-js fp32 and bf16 — each bar drawn with a width and its bound mark.
+    expect(counts.throughputBars).toHaveLength(6);
+    for (const w of counts.throughputBars) expect(w).toBeGreaterThan(0);
+    expect(counts.boundMarks).toBe(6);
+    expect(counts.boundBars).toBe(6);
+    // scalar-js bf16 is n/a on both shapes.
+    expect(counts.skipped).toBe(2);
+    expect(screenshotBytes).toBeGreaterThan(10_000);
   });
 });

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DEBIAN_CHROMIUM } from '../../../tooling/chromium.js';
-import { launchChromium } from '../../../tooling/launch-chromium.js';
+import { renderInChromium } from '../../../tooling/launch-chromium.js';
 import type { ParityBackend } from './backends.js';
 import { renderHtml } from './html-report.js';
 import { nodeBackends } from './node-backends.js';
@@ -15,32 +15,26 @@ describe.runIf(existsSync(DEBIAN_CHROMIUM) || process.env.CI)('report.html in he
   it('renders the heat map, error and RMS plots without errors', async () => {
     const backends = nodeBackends().filter((b) => b.id === 'cpu-f32' || b.id === 'cpu-bf16') as ParityBackend[];
     const report = buildReport(combineRuns([await runBackends(backends, options)], options), options);
-    const browser = await launchChromium(DEBIAN_CHROMIUM);
-    try {
-      const page = await browser.newPage();
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(e.message));
-      await page.setContent(renderHtml(report));
-      const counts = await page.evaluate(() => ({
-        heatCells: document.querySelectorAll('#heatmap .cell rect').length,
-        errorCharts: document.querySelectorAll('#error-charts svg').length,
-        errorLines: document.querySelectorAll('#error-charts polyline').length,
-        rmsCharts: document.querySelectorAll('#rms-charts svg').length,
-        rmsLines: document.querySelectorAll('#rms-charts polyline').length,
-        heatWidth: document.querySelector('#heatmap svg')?.getBoundingClientRect().width ?? 0,
-      }));
-      expect(errors).toEqual([]);
-      // 2 backends × the scenario families that ran (golden/defaults only on f32: a grey cell for bf16).
-      expect(counts.heatCells).toBe(2 * new Set(report.results.map((r) => r.scenario.replace(/-(float32|bfloat16)$/, ''))).size);
-      expect(counts.errorCharts).toBeGreaterThan(1);
-      expect(counts.errorLines).toBeGreaterThan(1);
-      expect(counts.rmsCharts).toBeGreaterThan(0);
-      expect(counts.rmsLines).toBeGreaterThan(0);
-      expect(counts.heatWidth).toBeGreaterThan(100);
-      const shot = await page.screenshot({ fullPage: true });
-      expect(shot.byteLength).toBeGreaterThan(10_000);
-    } finally {
-      await browser.close();
-    }
+    const {
+      errors,
+      result: counts,
+      screenshotBytes,
+    } = await renderInChromium(renderHtml(report), () => ({
+      heatCells: document.querySelectorAll('#heatmap .cell rect').length,
+      errorCharts: document.querySelectorAll('#error-charts svg').length,
+      errorLines: document.querySelectorAll('#error-charts polyline').length,
+      rmsCharts: document.querySelectorAll('#rms-charts svg').length,
+      rmsLines: document.querySelectorAll('#rms-charts polyline').length,
+      heatWidth: document.querySelector('#heatmap svg')?.getBoundingClientRect().width ?? 0,
+    }));
+    expect(errors).toEqual([]);
+    // 2 backends × the scenario families that ran (golden/defaults only on f32: a grey cell for bf16).
+    expect(counts.heatCells).toBe(2 * new Set(report.results.map((r) => r.scenario.replace(/-(float32|bfloat16)$/, ''))).size);
+    expect(counts.errorCharts).toBeGreaterThan(1);
+    expect(counts.errorLines).toBeGreaterThan(1);
+    expect(counts.rmsCharts).toBeGreaterThan(0);
+    expect(counts.rmsLines).toBeGreaterThan(0);
+    expect(counts.heatWidth).toBeGreaterThan(100);
+    expect(screenshotBytes).toBeGreaterThan(10_000);
   });
 });

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DTYPES, type Dtype } from '@stable-adamw/core';
 import { referenceTolerances, type StepErrors, type Tolerance } from '@stable-adamw/core/testing';
+import { formatTextTable } from '../../../tooling/text-table.js';
 import type { Agreement } from './agreement.js';
 import type { RmsTrace } from './rms-traces.js';
 
@@ -70,17 +71,7 @@ export function formatTable(report: ParityReport, { markdown = false } = {}): st
     formatUlp(r.maxUlp),
     r.pass ? 'pass' : 'FAIL',
   ]);
-  if (markdown) {
-    const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
-    return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
-  }
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] as number))
-      .join('  ')
-      .trimEnd();
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+  return formatTextTable(header, rows, markdown);
 }
 
 /** One Markdown row per backend: scenarios passed and the worst errors (the README's table). */
