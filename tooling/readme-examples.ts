@@ -3,9 +3,9 @@ import { describe, expect, it, vi } from 'vitest';
 
 /**
  * Tests that every `examples/*.ts` of a package appears verbatim in its README and runs, logging
- * at least once; `check` may assert on what the example logged.
+ * at least once; `check` may assert on what each example logged.
  */
-export function describeReadmeExamples(packageRoot: URL, check?: (logged: unknown[][]) => void): void {
+export function describeReadmeExamples(packageRoot: URL, check?: (logged: unknown[][], file: string) => void): void {
   const readme = readFileSync(new URL('README.md', packageRoot), 'utf8');
   describe('README examples', () => {
     for (const file of readdirSync(new URL('examples/', packageRoot)).filter((f) => f.endsWith('.ts'))) {
@@ -16,7 +16,7 @@ export function describeReadmeExamples(packageRoot: URL, check?: (logged: unknow
         try {
           await import(example.href);
           expect(log).toHaveBeenCalled();
-          check?.(log.mock.calls);
+          check?.(log.mock.calls, file);
         } finally {
           log.mockRestore();
         }

@@ -55,4 +55,10 @@ export type { ParamGroup, ParamGroupInput } from './param-groups.js';
 export { type ReferenceGroup, ReferenceStableAdamW, type ReferenceTensorState } from './reference.js';
 export type { ParamGroupEntry, ParamStateEntry, SerializedNumber, StateDict } from './state-dict.js';
 export { clippedLearningRate, debiasBeta, rmsFromSum, weightDecayPerLr } from './step-scalars.js';
-export { type NamedParam, paramGroupsWeightDecay, type WeightDecayGroupOptions } from './weight-decay-groups.js';
+export {
+  type NamedParam,
+  paramGroupsWeightDecay,
+  type ShapedParam,
+  shapedParamGroupsWeightDecay,
+  type WeightDecayGroupOptions,
+} from './weight-decay-groups.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidHyperparameterError } from './errors.js';
-import { paramGroupsWeightDecay } from './weight-decay-groups.js';
+import { InvalidHyperparameterError, InvalidParamError } from './errors.js';
+import { paramGroupsWeightDecay, shapedParamGroupsWeightDecay } from './weight-decay-groups.js';
 
 const named = (name: string, shape: number[]) => ({ name, shape, param: name });
 
@@ -30,5 +30,28 @@ describe('paramGroupsWeightDecay', () => {
 
   it('rejects a negative weightDecay', () => {
     expect(() => paramGroupsWeightDecay([named('w', [2, 2])], { weightDecay: -1 })).toThrow(InvalidHyperparameterError);
+  });
+});
+
+describe('shapedParamGroupsWeightDecay', () => {
+  it('reads name and shape off the params themselves', () => {
+    const weight = { name: 'fc.weight', shape: [2, 2] };
+    const bias = { name: 'fc.bias', shape: [2, 1] };
+    const scale = { shape: [2] };
+    expect(shapedParamGroupsWeightDecay([weight, bias, scale], { weightDecay: 0.5 })).toEqual([
+      { params: [bias, scale], weightDecay: 0 },
+      { params: [weight], weightDecay: 0.5 },
+    ]);
+  });
+
+  it('names the param without a shape and the fix', () => {
+    expect(() => shapedParamGroupsWeightDecay([{ name: 'w', shape: [2, 2] }, { name: 'b' }])).toThrow(
+      /params\[1\] \(b\)` has no shape.*Set shape/,
+    );
+    expect(() => shapedParamGroupsWeightDecay([{ name: 'w', shape: [2, 2] }, { name: 'b' }])).toThrow(InvalidParamError);
+  });
+
+  it('rejects params that are not an array', () => {
+    expect(() => shapedParamGroupsWeightDecay(undefined as unknown as [])).toThrow(InvalidParamError);
   });
 });

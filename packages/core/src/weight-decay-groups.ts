@@ -1,4 +1,4 @@
-import { InvalidHyperparameterError } from './errors.js';
+import { InvalidHyperparameterError, InvalidParamError } from './errors.js';
 import type { ParamGroupInput } from './param-groups.js';
 
 /** A param with what `paramGroupsWeightDecay` needs to know about it. */
@@ -42,4 +42,36 @@ export function paramGroupsWeightDecay<P>(
   if (noDecay.length > 0) groups.push({ params: noDecay, weightDecay: 0 });
   if (decay.length > 0) groups.push({ params: decay, weightDecay });
   return groups;
+}
+
+/** A param that carries its own name and logical shape, as the cpu and gpu.js adapters' params do. */
+export interface ShapedParam {
+  readonly name?: string;
+  readonly shape?: readonly number[];
+}
+
+/**
+ * `paramGroupsWeightDecay` for params that carry their own `name` and `shape` (the cpu and gpu.js
+ * adapters' params): biases, 0-D and 1-D tensors and names containing one of `additionalLayers`
+ * get `weightDecay: 0`. Every param needs a `shape`, since a flat array cannot tell a matrix from a
+ * norm scale, and should have a `name`.
+ */
+export function shapedParamGroupsWeightDecay<P extends ShapedParam>(
+  params: readonly P[],
+  options?: WeightDecayGroupOptions,
+): ParamGroupInput<P>[] {
+  if (!Array.isArray(params)) {
+    throw new InvalidParamError('params', `is ${String(params)}, not an array`, 'Pass the array of params, e.g. [weight, bias].');
+  }
+  const named = params.map((param: P, i) => {
+    if (!Array.isArray(param?.shape)) {
+      throw new InvalidParamError(
+        `params[${i}]${param?.name ? ` (${param.name})` : ''}`,
+        'has no shape',
+        'Set shape, e.g. [out, in] for a weight matrix.',
+      );
+    }
+    return { name: param.name ?? '', shape: param.shape, param };
+  });
+  return paramGroupsWeightDecay(named, options);
 }

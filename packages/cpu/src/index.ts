@@ -25,6 +25,9 @@ export {
   type StateDict,
   StateDictError,
   sequence,
+  shapedParamGroupsWeightDecay as paramGroupsWeightDecay,
+  UnsupportedBackendError,
+  type WeightDecayGroupOptions,
   warmupCosine,
 } from '@stable-adamw/core';
 export { type CpuState, cpuBackend } from './backend.js';
@@ -39,4 +42,3 @@ export {
 } from './param-buffer.js';
 export { StableAdamW } from './stable-adamw.js';
 export { BLOCK_ELEMENTS } from './wasm/layout.js';
-export { paramGroupsWeightDecay } from './weight-decay-groups.js';

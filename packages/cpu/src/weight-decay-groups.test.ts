@@ -1,7 +1,6 @@
 import { InvalidParamError } from '@stable-adamw/core';
 import { describe, expect, it } from 'vitest';
-import { StableAdamW } from './stable-adamw.js';
-import { paramGroupsWeightDecay } from './weight-decay-groups.js';
+import { paramGroupsWeightDecay, StableAdamW } from './index.js';
 
 describe('paramGroupsWeightDecay (cpu params)', () => {
   it('leaves biases and 1-D params undecayed through a real step', () => {

@@ -1,11 +1,21 @@
 import { expect, it, vi } from 'vitest';
+import { checkExampleOutput } from './test-support/readme-checks.js';
 
-// The README example in a browser, where `new GPU()` picks webgl2 (readme.test.ts runs it in Node).
-it('runs the README quick start on the default browser backend', async () => {
-  const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
-  await import('../examples/quick-start.js');
-  const fitted = log.mock.calls.at(-1)?.[0] as Float32Array;
-  expect(fitted[0]).toBeCloseTo(3, 1);
-  expect(fitted[1]).toBeCloseTo(-1, 1);
-  log.mockRestore();
-});
+// The README examples in a browser, where `new GPU()` picks webgl2 (readme.test.ts runs them in Node).
+const examples = {
+  'quick-start.ts': () => import('../examples/quick-start.js'),
+  'training-loop.ts': () => import('../examples/training-loop.js'),
+};
+
+for (const [file, load] of Object.entries(examples)) {
+  it(`runs examples/${file} on the default browser backend`, async () => {
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      await load();
+      expect(log).toHaveBeenCalled();
+      checkExampleOutput(file, log.mock.calls.at(-1)?.[0]);
+    } finally {
+      log.mockRestore();
+    }
+  });
+}
