@@ -1,4 +1,11 @@
-import { GradientMismatchError, InvalidParamError, numberToBfloat16 } from '@stable-adamw/core';
+import {
+  GradientMismatchError,
+  InvalidParamError,
+  numberToBfloat16,
+  type ReferenceGroup,
+  ReferenceStableAdamW,
+  resolveOptions,
+} from '@stable-adamw/core';
 import { describe, expect, it } from 'vitest';
 import type { CpuParam } from './param.js';
 import { StableAdamW } from './stable-adamw.js';
@@ -149,5 +156,68 @@ describe('validation', () => {
     new StableAdamW([p], { lr: 2 ** -4, weightDecay: 0 }).step();
     // 1 − 2^-4·1/(1 + 1e-6) rounds to 1 − 2^-4 in bfloat16.
     expect(p.data[0]).toBe(numberToBfloat16(1 - 2 ** -4));
+  });
+});
+
+describe('gradient release and param groups', () => {
+  const init = [
+    [0.5, -0.25, 1],
+    [2, -1],
+  ];
+  const gradAt = (t: number) => [
+    [0.1 * t, -0.2, 0.3 / t],
+    [-0.05 * t, 0.4],
+  ];
+
+  function release(lr: number, values: ArrayLike<number>[] = init) {
+    const params = values.map((v) => f64(Array.from(v)));
+    const [first, second] = params as [CpuParam, CpuParam];
+    const opt = new StableAdamW([{ params: [first] }, { params: [second], weightDecay: 0.1 }], { lr, gradientRelease: true });
+    const stepAll = (t: number) => {
+      for (const i of [1, 0]) opt.stepParam(params[i] as CpuParam, Float64Array.from(gradAt(t)[i] as number[]));
+    };
+    return { params, opt, stepAll };
+  }
+
+  it("reads each group's current hyperparameters at every stepParam, also after loadStateDict", () => {
+    const reference = new ReferenceStableAdamW(
+      init,
+      [
+        { params: [0], hyperparameters: resolveOptions({ lr: 1e-2, gradientRelease: true }) },
+        { params: [1], hyperparameters: resolveOptions({ lr: 1e-2, weightDecay: 0.1, gradientRelease: true }) },
+      ],
+      'float64',
+    );
+    const referenceStep = (t: number) => {
+      for (const i of [1, 0]) reference.stepParam(i, gradAt(t)[i] as number[]);
+    };
+    const a = release(1e-2);
+    for (let t = 1; t <= 3; t++) {
+      a.stepAll(t);
+      referenceStep(t);
+    }
+    // A scheduler moves group 0's lr and group 1's decay; the state dict carries them.
+    (a.opt.paramGroups[0] as { lr: number }).lr = 3e-2;
+    (a.opt.paramGroups[1] as { weightDecay: number }).weightDecay = 0.5;
+    (reference.groups[0] as ReferenceGroup).hyperparameters.lr = 3e-2;
+    (reference.groups[1] as ReferenceGroup).hyperparameters.weightDecay = 0.5;
+    const saved = JSON.parse(JSON.stringify(a.opt.stateDict()));
+
+    // Constructed with lr 1: only the loaded groups' hyperparameters may count.
+    const b = release(
+      1,
+      a.params.map((p) => p.data as Float64Array),
+    );
+    b.opt.loadStateDict(saved);
+    for (let t = 4; t <= 6; t++) {
+      if (t === 6) {
+        (b.opt.paramGroups[1] as { lr: number }).lr = 5e-3;
+        (reference.groups[1] as ReferenceGroup).hyperparameters.lr = 5e-3;
+      }
+      b.stepAll(t);
+      referenceStep(t);
+      for (const [i, p] of b.params.entries()) expectClose(p.data, Array.from(reference.params[i] as Float64Array), 1e-13);
+    }
+    expect(b.opt.stateDict().state[0]?.step).toBe(6);
   });
 });
