@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { runExample } from './run-example.js';
 
 /**
  * Tests that every `examples/*.ts` of a package appears verbatim in its README and runs, logging
@@ -12,14 +13,8 @@ export function describeReadmeExamples(packageRoot: URL, check?: (logged: unknow
       it(`shows examples/${file} verbatim, and it runs`, async () => {
         const example = new URL(`examples/${file}`, packageRoot);
         expect(readme).toContain(readFileSync(example, 'utf8').trim());
-        const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
-        try {
-          await import(example.href);
-          expect(log).toHaveBeenCalled();
-          check?.(log.mock.calls, file);
-        } finally {
-          log.mockRestore();
-        }
+        const logged = await runExample(() => import(example.href));
+        check?.(logged, file);
       });
     }
   });

@@ -1,4 +1,5 @@
-import { expect, it, vi } from 'vitest';
+import { it } from 'vitest';
+import { runExample } from '../../../tooling/run-example.js';
 import { checkExampleOutput } from './test-support/readme-checks.js';
 
 // The README examples in a browser, where `new GPU()` picks webgl2 (readme.test.ts runs them in Node).
@@ -9,13 +10,7 @@ const examples = {
 
 for (const [file, load] of Object.entries(examples)) {
   it(`runs examples/${file} on the default browser backend`, async () => {
-    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
-    try {
-      await load();
-      expect(log).toHaveBeenCalled();
-      checkExampleOutput(file, log.mock.calls.at(-1)?.[0]);
-    } finally {
-      log.mockRestore();
-    }
+    const logged = await runExample(load);
+    checkExampleOutput(file, logged.at(-1)?.[0]);
   });
 }
