@@ -8,7 +8,7 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^@stable-adamw\/core$/, replacement: src('index.ts') },
-      { find: /^@stable-adamw\/core\/testing$/, replacement: src('testing/index.ts') },
+      { find: /^@stable-adamw\/core\/adapter$/, replacement: src('adapter.ts') },
     ],
   },
   test: { include: ['src/**/*.test.ts'], testTimeout: 60_000 },

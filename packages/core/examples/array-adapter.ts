@@ -1,14 +1,11 @@
+import { InvalidParamError, type ParamGroupInput, type StableAdamWOptions } from '@stable-adamw/core';
 import {
   type ComposedState,
   createComposedKernel,
-  InvalidParamError,
-  type ParamGroupInput,
   type StableAdamWBackendV1,
   StableAdamWOptimizer,
-  type StableAdamWOptions,
   type TensorOpsV1,
-} from '@stable-adamw/core';
-import type { ConformanceTarget } from '@stable-adamw/core/testing';
+} from '@stable-adamw/core/adapter';
 
 /**
  * A complete adapter over plain arrays, built only from `TensorOpsV1` and `createComposedKernel`,
@@ -96,30 +93,3 @@ export function arrayOptimizer(
 export function arrayParam(values: ArrayLike<number>, dtype: ArrayTensor['dtype'] = 'float64'): ArrayTensor {
   return store(dtype, values);
 }
-
-export const arrayTarget: ConformanceTarget = {
-  id: 'array-composed',
-  dtypes: ['float64', 'float32'],
-  gradientRelease: true,
-  create(spec) {
-    const dtype = spec.dtype as ArrayTensor['dtype'];
-    const params = spec.params.map((p) => store(dtype, p.init));
-    const groups = spec.groups.map(({ params: indices, ...rest }) => ({
-      ...rest,
-      params: indices.map((i) => params[i] as ArrayTensor),
-    }));
-    const optimizer = arrayOptimizer(groups, spec.options);
-    return {
-      optimizer,
-      backendId: optimizer.backendId,
-      setGrads(grads) {
-        grads.forEach((g, i) => {
-          (params[i] as ArrayTensor).grad = g === null ? null : store(dtype, g);
-        });
-      },
-      stepParam: (i, grad) => optimizer.stepParam(params[i] as ArrayTensor, store(dtype, grad)),
-      readParams: () => params.map((p) => p.values.slice()),
-      dispose: () => optimizer.dispose(),
-    };
-  },
-};

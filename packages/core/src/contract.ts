@@ -2,8 +2,8 @@
  * The contract between `@stable-adamw/core` and a backend adapter (version `v1`).
  *
  * Core owns everything scalar: validation, param groups, step counters, debiased betas, the weight
- * decay coefficient, state dicts. A backend owns tensors: it describes params, reads their
- * gradients, holds per-tensor state and runs the per-tensor kernel in two phases:
+ * decay coefficient, state dicts. A backend owns tensors: it describes params, checks the
+ * gradients it is handed, holds per-tensor state and runs the per-tensor kernel in two phases:
  *
  * 1. `updateMoments` — m ← lerp(m, g, 1−β̂1); v ← β̂2·v + (1−β̂2)·g²; and, unless this is an
  *    accumulation-only call, returns the partial sum Σ g²/max(v, ε²) as a backend scalar `R`
@@ -93,10 +93,14 @@ export interface StableAdamWBackendV1<P, G, S, R> extends StableAdamWKernelV1<P,
   readonly backendId: string;
   /** Describes a param, or throws `InvalidParamError` naming `where`. Called once per param. */
   describeParam(param: P, where: string): TensorInfo;
-  /** The param's current gradient; `null`/`undefined` skips the param this step. */
-  getGrad(param: P): G | null | undefined;
-  /** Drops the param's gradient (`zeroGrad`). */
-  clearGrad(param: P): void;
+  /**
+   * For params that carry their own gradient (a `.grad` field): the gradient `step()` uses when it
+   * is called without a gradient map; `null`/`undefined` skips the param this step. Backends whose
+   * gradients live outside the params (tfjs) leave it out and are always handed a map.
+   */
+  getGrad?(param: P): G | null | undefined;
+  /** Drops the param's gradient (`zeroGrad`, and after `stepParam`); absent when params hold none. */
+  clearGrad?(param: P): void;
   /** Returns why `grad` cannot be used for a param described by `info`, or undefined. Must not mutate. */
   checkGrad(param: P, grad: G, info: TensorInfo): GradientProblem | undefined;
   /** Allocates zeroed state (with a zeroed Kahan buffer when `kahan`). */

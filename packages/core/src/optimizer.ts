@@ -1,6 +1,5 @@
 import {
   type MaybePromise,
-  type MomentScalars,
   SPECIFICATION_VERSION,
   type StableAdamWBackendV1,
   type TensorInfo,
@@ -9,10 +8,11 @@ import {
 } from './contract.js';
 import { isHalfPrecision } from './dtype.js';
 import { GradientMismatchError, InvalidParamError, UnsupportedBackendError } from './errors.js';
+import { andThen, settle } from './maybe-promise.js';
 import { type Hyperparameters, resolveOptions, type StableAdamWOptions } from './options.js';
 import { buildParamGroups, decoupledDecayWarning, type ParamGroup, type ParamGroupInput, validateGroup } from './param-groups.js';
 import { groupEntry, type ParamStateEntry, parseStateDict, type StateDict, serializeValues } from './state-dict.js';
-import { debiasBeta, weightDecayPerLr } from './step-scalars.js';
+import { momentScalars, weightDecayPerLr } from './step-scalars.js';
 
 interface ParamSlot<S> {
   state: S;
@@ -20,12 +20,6 @@ interface ParamSlot<S> {
   kahan: boolean;
   /** Per-parameter step counter, used under gradient release. */
   step: number;
-}
-
-/** Phase-1 scalars of a group for one step: ε² is float64 for float64 params, fp32 otherwise. */
-interface GroupMoments {
-  readonly float64: MomentScalars;
-  readonly other: MomentScalars;
 }
 
 interface ParamEntry {
@@ -36,10 +30,6 @@ interface ParamEntry {
   index: number;
   /** How error messages name the param. */
   label: string;
-}
-
-function settle(results: MaybePromise<void>[]): MaybePromise<void> {
-  return results.some((r) => r instanceof Promise) ? Promise.all(results).then(() => undefined) : undefined;
 }
 
 /**
@@ -94,16 +84,19 @@ export class StableAdamWOptimizer<P, G, S, R> {
   }
 
   /**
-   * One optimizer step over every param that has a gradient. Each group's step counter advances
-   * even when none of its params has one. Everything is validated before anything changes: a
-   * throwing `step()` leaves params and state as they were.
+   * One optimizer step over every param that has a gradient. Gradients are passed in as a map from
+   * param to gradient (params missing from it are skipped); without one, each param's gradient is
+   * read from the backend (`getGrad`: the cpu and gpu.js params' `.grad`). Each group's step counter
+   * advances even when none of its params has a gradient. Everything is validated before anything
+   * changes: a throwing `step()` leaves params and state as they were.
    */
-  step(): MaybePromise<void> {
+  step(grads?: ReadonlyMap<P, G>): MaybePromise<void> {
     this.paramGroups.forEach(validateGroup);
+    const gradOf = this.#gradSource(grads);
     const work = this.paramGroups.map((group) => {
       const withGrad: { param: P; grad: G }[] = [];
       for (const param of group.params) {
-        const grad = this.backend.getGrad(param);
+        const grad = gradOf(param);
         if (grad == null) continue;
         this.#checkGrad(param, grad);
         withGrad.push({ param, grad });
@@ -114,11 +107,9 @@ export class StableAdamWOptimizer<P, G, S, R> {
     const created = this.#allocateSlots(work.flatMap((items, g) => items.map(({ param }) => ({ param, g }))));
     for (const group of this.paramGroups) group.step += 1;
     if (this.backend.stepTensors) {
-      const items: TensorStep<P, G, S>[] = [];
-      this.paramGroups.forEach((group, g) => {
-        const moments = this.#groupMoments(group, group.step);
-        for (const { param, grad } of work[g] ?? []) items.push(this.#tensorStep(param, grad, group, moments));
-      });
+      const items = this.paramGroups.flatMap((group, g) =>
+        (work[g] ?? []).map(({ param, grad }) => this.#tensorStep(param, grad, group)),
+      );
       if (items.length === 0) return undefined;
       try {
         return this.backend.stepTensors(items);
@@ -129,13 +120,10 @@ export class StableAdamWOptimizer<P, G, S, R> {
         throw error;
       }
     }
-    const pending: MaybePromise<void>[] = [];
-    this.paramGroups.forEach((group, g) => {
-      for (const { param, grad } of work[g] ?? []) {
-        pending.push(this.#stepTensor(param, grad, group, group.step, false));
-      }
-    });
-    return settle(pending);
+    const pending = this.paramGroups.flatMap((group, g) =>
+      (work[g] ?? []).map(({ param, grad }) => this.#stepTensor(param, grad, group, group.step, false)),
+    );
+    return andThen(settle(pending), () => undefined);
   }
 
   /**
@@ -160,30 +148,32 @@ export class StableAdamWOptimizer<P, G, S, R> {
     const result = this.#stepTensor(param, grad, group, slot.step + 1, this.accumulate);
     slot.step += 1;
     // optimi's hook frees the gradient right away, so a later framework step() skips this param.
-    const release = () => this.backend.clearGrad(param);
-    if (result instanceof Promise) return result.then(release);
-    release();
-    return undefined;
+    return andThen(result, () => this.backend.clearGrad?.(param));
   }
 
   /** Drops every param's gradient. */
   zeroGrad(): void {
-    for (const group of this.paramGroups) for (const param of group.params) this.backend.clearGrad(param);
+    const { clearGrad } = this.backend;
+    if (!clearGrad) return;
+    for (const group of this.paramGroups) for (const param of group.params) clearGrad.call(this.backend, param);
   }
 
   /** The optimizer state as a JSON-serializable object laid out like PyTorch's `state_dict()`. */
   stateDict(): MaybePromise<StateDict> {
-    const entries: [number, MaybePromise<ParamStateEntry>][] = [];
+    const entries: MaybePromise<[number, ParamStateEntry]>[] = [];
     for (const [param, slot] of this.#slots) {
       const { info, index } = this.#entry(param);
-      const values = this.backend.exportState(slot.state, info);
-      const toEntry = (v: Awaited<typeof values>): ParamStateEntry => ({
-        exp_avg: serializeValues(v.expAvg),
-        exp_avg_sq: serializeValues(v.expAvgSq),
-        kahan_comp: slot.kahan && v.kahanComp ? serializeValues(v.kahanComp) : null,
-        ...(this.defaults.gradientRelease ? { step: slot.step } : {}),
-      });
-      entries.push([index, values instanceof Promise ? values.then(toEntry) : toEntry(values)]);
+      entries.push(
+        andThen(this.backend.exportState(slot.state, info), (v): [number, ParamStateEntry] => [
+          index,
+          {
+            exp_avg: serializeValues(v.expAvg),
+            exp_avg_sq: serializeValues(v.expAvgSq),
+            kahan_comp: slot.kahan && v.kahanComp ? serializeValues(v.kahanComp) : null,
+            ...(this.defaults.gradientRelease ? { step: slot.step } : {}),
+          },
+        ]),
+      );
     }
     let flat = 0;
     const paramGroups = this.paramGroups.map((group) =>
@@ -193,14 +183,10 @@ export class StableAdamWOptimizer<P, G, S, R> {
         group.params.map(() => flat++),
       ),
     );
-    const assemble = (resolved: [number, ParamStateEntry][]): StateDict => ({
+    return andThen(settle(entries), (resolved) => ({
       state: Object.fromEntries(resolved.sort((a, b) => a[0] - b[0])),
       param_groups: paramGroups,
-    });
-    if (entries.some(([, e]) => e instanceof Promise)) {
-      return Promise.all(entries.map(async ([i, e]) => [i, await e] as [number, ParamStateEntry])).then(assemble);
-    }
-    return assemble(entries as [number, ParamStateEntry][]);
+    }));
   }
 
   /**
@@ -299,7 +285,26 @@ export class StableAdamWOptimizer<P, G, S, R> {
     return slot;
   }
 
-  #tensorStep(param: P, grad: G, group: ParamGroup<P>, moments: GroupMoments): TensorStep<P, G, S> {
+  #gradSource(grads: ReadonlyMap<P, G> | undefined): (param: P) => G | null | undefined {
+    if (grads === undefined) {
+      const { getGrad } = this.backend;
+      if (!getGrad) {
+        throw new InvalidParamError(
+          'grads',
+          `is required: backend \`${this.backend.backendId}\` has no gradients of its own`,
+          'Pass step(new Map([[param, grad], ...])).',
+        );
+      }
+      return (param) => getGrad.call(this.backend, param);
+    }
+    if (!(grads instanceof Map)) {
+      throw new InvalidParamError('grads', `is ${typeof grads}, not a Map`, 'Pass step(new Map([[param, grad], ...])).');
+    }
+    for (const param of grads.keys()) this.#entry(param);
+    return (param) => grads.get(param);
+  }
+
+  #tensorStep(param: P, grad: G, group: ParamGroup<P>): TensorStep<P, G, S> {
     const { info } = this.#entry(param);
     const slot = this.#slot(param, group);
     return {
@@ -307,25 +312,9 @@ export class StableAdamWOptimizer<P, G, S, R> {
       grad,
       state: slot.state,
       info,
-      moments: info.dtype === 'float64' ? moments.float64 : moments.other,
+      moments: momentScalars(group.betas, group.eps, group.step, info.dtype, true),
       update: this.#updateScalars(info, group, slot),
     };
-  }
-
-  /** A group's phase-1 scalars for step `t`, once per step rather than per tensor (β̂ needs a power). */
-  #groupMoments(group: ParamGroup<P>, t: number): GroupMoments {
-    const [beta1, beta2] = group.betas;
-    const base = { beta1Hat: debiasBeta(beta1, t), beta2Hat: debiasBeta(beta2, t), reduce: true };
-    return {
-      float64: { ...base, epsSq: group.eps * group.eps },
-      other: { ...base, epsSq: Math.fround(group.eps * group.eps) },
-    };
-  }
-
-  #momentScalars(info: TensorInfo, group: ParamGroup<P>, t: number, reduce: boolean): MomentScalars {
-    const [beta1, beta2] = group.betas;
-    const epsSq = info.dtype === 'float64' ? group.eps * group.eps : Math.fround(group.eps * group.eps);
-    return { beta1Hat: debiasBeta(beta1, t), beta2Hat: debiasBeta(beta2, t), epsSq, reduce };
   }
 
   #updateScalars(info: TensorInfo, group: ParamGroup<P>, slot: ParamSlot<S>): UpdateScalars {
@@ -341,9 +330,10 @@ export class StableAdamWOptimizer<P, G, S, R> {
   #stepTensor(param: P, grad: G, group: ParamGroup<P>, t: number, accumulateOnly: boolean): MaybePromise<void> {
     const { info } = this.#entry(param);
     const slot = this.#slot(param, group);
-    const sumSquares = this.backend.updateMoments(param, grad, slot.state, this.#momentScalars(info, group, t, !accumulateOnly));
+    const moments = momentScalars(group.betas, group.eps, t, info.dtype, !accumulateOnly);
+    const sumSquares = this.backend.updateMoments(param, grad, slot.state, moments);
     // Accumulation-only calls ignore the partial sum, but an async backend's work must still finish.
-    if (accumulateOnly) return sumSquares instanceof Promise ? sumSquares.then(() => undefined) : undefined;
+    if (accumulateOnly) return andThen(sumSquares, () => undefined);
     return this.backend.applyUpdate(param, grad, slot.state, sumSquares, this.#updateScalars(info, group, slot));
   }
 }

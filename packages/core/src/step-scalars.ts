@@ -2,6 +2,8 @@
  * The scalar side of a StableAdamW step, computed in float64 as optimi does in Python.
  * Kernels receive these values; device kernels recompute `clippedLearningRate` on the device.
  */
+import type { MomentScalars } from './contract.js';
+import type { Dtype } from './dtype.js';
 
 /**
  * optimi's debiased beta: β̂(t) = (β^t − β) / (β^t − 1). An EMA with β̂ reproduces Adam's
@@ -32,4 +34,19 @@ export function clippedLearningRate(lr: number, rms: number): number {
  */
 export function weightDecayPerLr(weightDecay: number, decoupleLr: boolean, maxLr: number | undefined): number {
   return decoupleLr ? weightDecay / (maxLr as number) : weightDecay;
+}
+
+/**
+ * Phase-1 scalars of step `t` for a tensor of `dtype`: debiased betas and the ε² floor of v, which
+ * is float64 for float64 params and rounded to fp32 otherwise (optimi's fp16 ε² would underflow).
+ */
+export function momentScalars(
+  betas: readonly [number, number],
+  eps: number,
+  t: number,
+  dtype: Dtype,
+  reduce: boolean,
+): MomentScalars {
+  const epsSq = dtype === 'float64' ? eps * eps : Math.fround(eps * eps);
+  return { beta1Hat: debiasBeta(betas[0], t), beta2Hat: debiasBeta(betas[1], t), epsSq, reduce };
 }

@@ -1,6 +1,5 @@
-import { type Dtype, roundToDtype } from '../dtype.js';
-import type { StableAdamWOptions } from '../options.js';
-import type { ParamGroupInput } from '../param-groups.js';
+import type { Dtype, ParamGroupInput, StableAdamWOptions } from '@stable-adamw/core';
+import { roundToDtype } from '@stable-adamw/core/adapter';
 import { referenceTolerances, type Scenario, type ScenarioStep } from './scenario.js';
 
 /** A seeded generator of uniform [0, 1) numbers (mulberry32) with a Gaussian helper. */

@@ -1,6 +1,4 @@
-import type { Dtype } from '../dtype.js';
-import type { StableAdamWOptions } from '../options.js';
-import type { ParamGroupInput } from '../param-groups.js';
+import type { Dtype, ParamGroupInput, StableAdamWOptions } from '@stable-adamw/core';
 
 /** How close an actual value must be to an expected one. */
 export type Tolerance =

@@ -1,4 +1,4 @@
-import type { Dtype } from '../dtype.js';
+import type { Dtype } from '@stable-adamw/core';
 import { compareValues, type ErrorMetrics, mergeMetrics, withinTolerance } from './compare.js';
 import {
   type ConformanceTarget,

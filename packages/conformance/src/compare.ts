@@ -1,4 +1,5 @@
-import { type Dtype, numberToBfloat16, numberToFloat16, ulpOf } from '../dtype.js';
+import { type Dtype, numberToBfloat16, numberToFloat16 } from '@stable-adamw/core';
+import { ulpOf } from '@stable-adamw/core/adapter';
 import type { Tolerance } from './scenario.js';
 
 /** Error metrics of an actual tensor against an expected one. */

@@ -1,6 +1,7 @@
 /**
- * `@stable-adamw/core/testing`: the conformance suite every adapter runs, the optimi golden
- * trajectories, seeded scenarios and error metrics (shared with the parity app).
+ * `@stable-adamw/conformance`: the conformance suite every adapter runs, optimi's golden
+ * trajectories (loaded from `fixtures/` on first use), seeded scenarios and error metrics
+ * (shared with the parity app).
  */
 export { compareValues, type ErrorMetrics, mergeMetrics, ulpDistance, withinTolerance } from './compare.js';
 export { type ConformanceCase, conformanceCases } from './conformance.js';
@@ -11,7 +12,7 @@ export {
   SeededRandom,
   standardScenarios,
 } from './generated.js';
-export { goldenGradientReleaseScenarios, goldenScenario, goldenScenarios } from './golden.js';
+export { type GoldenEntry, goldenEntries, loadGoldenScenario, loadGoldenScenarios } from './golden.js';
 export {
   type ConformanceTarget,
   type HarnessOptimizer,

@@ -1,9 +1,5 @@
-import type { MaybePromise } from '../contract.js';
-import type { Dtype } from '../dtype.js';
-import { resolveOptions } from '../options.js';
-import { buildParamGroups } from '../param-groups.js';
-import { ReferenceStableAdamW } from '../reference.js';
-import type { StateDict } from '../state-dict.js';
+import type { Dtype, MaybePromise, StateDict } from '@stable-adamw/core';
+import { buildParamGroups, ReferenceStableAdamW, resolveOptions } from '@stable-adamw/core/adapter';
 import { flatParamOrder, type Scenario } from './scenario.js';
 
 /** The optimizer surface the conformance suite drives (every adapter's `StableAdamW` has it). */

@@ -1,8 +1,6 @@
-import type { Dtype } from '../dtype.js';
-import { StableAdamWError } from '../errors.js';
-import type { StateDict } from '../state-dict.js';
+import { type Dtype, StableAdamWError, type StateDict } from '@stable-adamw/core';
 import { gradientReleaseScenarios, handCheckedScenario, standardScenarios } from './generated.js';
-import { goldenGradientReleaseScenarios, goldenScenario, goldenScenarios } from './golden.js';
+import { goldenEntries, loadGoldenScenario } from './golden.js';
 import {
   type ConformanceTarget,
   type ObservedValues,
@@ -83,11 +81,11 @@ async function finalParams(target: ConformanceTarget, scenario: Scenario): Promi
 
 /** Kahan summation in bfloat16 must track the float32 run far better than plain bfloat16 updates. */
 async function checkKahanTracksShadow(target: ConformanceTarget): Promise<void> {
-  const shadow = goldenScenario('bf16-f32-shadow');
+  const shadow = await loadGoldenScenario('bf16-f32-shadow');
   const expected = shadow.steps.at(-1)?.expected?.params as number[][];
   const init = shadow.params.map((p) => p.init);
-  const withKahan = driftVsShadow(await finalParams(target, goldenScenario('bf16-kahan')), expected, init);
-  const withoutKahan = driftVsShadow(await finalParams(target, goldenScenario('bf16-no-kahan')), expected, init);
+  const withKahan = driftVsShadow(await finalParams(target, await loadGoldenScenario('bf16-kahan')), expected, init);
+  const withoutKahan = driftVsShadow(await finalParams(target, await loadGoldenScenario('bf16-no-kahan')), expected, init);
   // optimi: 0.62 with Kahan; without it almost nothing moves (drift ≈ 1).
   if (!(withKahan < 0.75 && withoutKahan > 0.9)) {
     throw new Error(`bf16 drift vs f32 shadow: with Kahan ${withKahan} (want < 0.75), without ${withoutKahan} (want > 0.9)`);
@@ -208,8 +206,8 @@ async function checkReleaseMatchesNormal(target: ConformanceTarget, scenario: Sc
 export function conformanceCases(target: ConformanceTarget, { steps = 20 }: { steps?: number } = {}): ConformanceCase[] {
   const supports = (dtype: Dtype) => target.dtypes.includes(dtype);
   const cases: ConformanceCase[] = [];
-  for (const scenario of goldenScenarios.filter((s) => supports(s.dtype))) {
-    cases.push({ name: `golden ${scenario.name}`, run: () => check(target, scenario, 'expected') });
+  for (const golden of goldenEntries.filter((e) => e.mode === 'normal' && supports(e.dtype))) {
+    cases.push({ name: `golden ${golden.name}`, run: async () => check(target, await golden.load(), 'expected') });
   }
   for (const dtype of ['float64', 'float32'] as const) {
     if (!supports(dtype)) continue;
@@ -238,8 +236,8 @@ export function conformanceCases(target: ConformanceTarget, { steps = 20 }: { st
 /** Gradient release and optimizer accumulation, for targets whose harness has `stepParam`. */
 function gradientReleaseCases(target: ConformanceTarget, steps: number): ConformanceCase[] {
   const cases: ConformanceCase[] = [];
-  for (const scenario of goldenGradientReleaseScenarios.filter((s) => target.dtypes.includes(s.dtype))) {
-    cases.push({ name: `golden ${scenario.name}`, run: () => check(target, scenario, 'expected') });
+  for (const golden of goldenEntries.filter((e) => e.mode === 'gradient-release' && target.dtypes.includes(e.dtype))) {
+    cases.push({ name: `golden ${golden.name}`, run: async () => check(target, await golden.load(), 'expected') });
   }
   for (const dtype of target.dtypes) {
     const [allGrads, skips, accumulation] = gradientReleaseScenarios(dtype, { steps }) as [Scenario, Scenario, Scenario];

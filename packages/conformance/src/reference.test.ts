@@ -1,13 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { withinTolerance } from './testing/compare.js';
-import { goldenGradientReleaseScenarios, goldenScenarios } from './testing/golden.js';
-import { observeReference, referenceFor, referenceStep } from './testing/harness.js';
-import { compareObserved } from './testing/measure.js';
+import { withinTolerance } from './compare.js';
+import { goldenEntries } from './golden.js';
+import { observeReference, referenceFor, referenceStep } from './harness.js';
+import { compareObserved } from './measure.js';
 
 // The reference is what adapters are compared against, so it must itself reproduce optimi.
 describe('the float64 reference reproduces optimi', () => {
-  for (const scenario of [...goldenScenarios, ...goldenGradientReleaseScenarios]) {
-    it(scenario.name, () => {
+  for (const golden of goldenEntries) {
+    it(golden.name, async () => {
+      const scenario = await golden.load();
+      expect(scenario.name).toBe(golden.name);
+      expect(scenario.dtype).toBe(golden.dtype);
+      expect(scenario.mode === 'gradient-release').toBe(golden.mode === 'gradient-release');
       const reference = referenceFor(scenario);
       scenario.steps.forEach((step, t) => {
         referenceStep(reference, scenario, t);

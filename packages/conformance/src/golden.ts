@@ -1,22 +1,4 @@
-import betasEps from '../../fixtures/golden/betas-eps-f32.json';
-import bf16Shadow from '../../fixtures/golden/bf16-f32-shadow.json';
-import bf16Kahan from '../../fixtures/golden/bf16-kahan.json';
-import bf16NoKahan from '../../fixtures/golden/bf16-no-kahan.json';
-import clippingSpikes from '../../fixtures/golden/clipping-spikes-f32.json';
-import decoupledSchedule from '../../fixtures/golden/decoupled-lr-schedule-f32.json';
-import defaults from '../../fixtures/golden/defaults-f32.json';
-import fp16Kahan from '../../fixtures/golden/extra/j_fp16_kahan.json';
-import gradientRelease from '../../fixtures/golden/extra/k1_gradient_release.json';
-import accumulation from '../../fixtures/golden/extra/k2_optimizer_accumulation.json';
-import gradientReleaseLate from '../../fixtures/golden/extra/k3_gradient_release_late_param.json';
-import float64 from '../../fixtures/golden/float64.json';
-import noWeightDecay from '../../fixtures/golden/no-weight-decay-f32.json';
-import paramGroups from '../../fixtures/golden/param-groups-f32.json';
-import skippedGrads from '../../fixtures/golden/skipped-grads-f32.json';
-import zeroGrads from '../../fixtures/golden/zero-grads-f32.json';
-import type { Dtype } from '../dtype.js';
-import type { StableAdamWOptions } from '../options.js';
-import type { ParamGroupInput } from '../param-groups.js';
+import type { Dtype, ParamGroupInput, StableAdamWOptions } from '@stable-adamw/core';
 import type { ExpectedValues, Scenario, ScenarioStep, ScenarioTolerances, Tolerance } from './scenario.js';
 
 type Json = Record<string, unknown>;
@@ -138,23 +120,132 @@ function fromV2(file: Json): Scenario {
   };
 }
 
-/** Every optimi golden trajectory in normal (step-per-group) mode, normalised. */
-export const goldenScenarios: readonly Scenario[] = [
-  ...[defaults, float64, noWeightDecay, betasEps, clippingSpikes, zeroGrads, skippedGrads, paramGroups, decoupledSchedule].map(
-    (f) => fromV1(f as unknown as Json),
-  ),
-  ...[bf16Kahan, bf16NoKahan, bf16Shadow].map((f) => fromV1(f as unknown as Json)),
-  fromV2(fp16Kahan as unknown as Json),
+/** One recorded optimi trajectory: its name, storage dtype, mode and a loader for its JSON file. */
+export interface GoldenEntry {
+  readonly name: string;
+  readonly dtype: Dtype;
+  /** `normal`: one `step()` per group; `gradient-release`: per-parameter steps (and accumulation). */
+  readonly mode: 'normal' | 'gradient-release';
+  readonly load: () => Promise<Scenario>;
+}
+
+type JsonModule = Promise<{ default: unknown }>;
+
+// Each file is imported on first use with an explicit path, so bundlers emit one lazy chunk per
+// file and Node reads it from `fixtures/` next to `dist/`: nothing is inlined into the entry.
+const entry = (format: (file: Json) => Scenario, importer: () => JsonModule) => async (): Promise<Scenario> =>
+  format((await importer()).default as Json);
+
+/** optimi's golden trajectories, listed without loading them. */
+export const goldenEntries: readonly GoldenEntry[] = [
+  {
+    name: 'defaults-f32',
+    dtype: 'float32',
+    mode: 'normal',
+    load: entry(fromV1, () => import('../fixtures/golden/defaults-f32.json', { with: { type: 'json' } })),
+  },
+  {
+    name: 'float64',
+    dtype: 'float64',
+    mode: 'normal',
+    load: entry(fromV1, () => import('../fixtures/golden/float64.json', { with: { type: 'json' } })),
+  },
+  {
+    name: 'no-weight-decay-f32',
+    dtype: 'float32',
+    mode: 'normal',
+    load: entry(fromV1, () => import('../fixtures/golden/no-weight-decay-f32.json', { with: { type: 'json' } })),
+  },
+  {
+    name: 'betas-eps-f32',
+    dtype: 'float32',
+    mode: 'normal',
+    load: entry(fromV1, () => import('../fixtures/golden/betas-eps-f32.json', { with: { type: 'json' } })),
+  },
+  {
+    name: 'clipping-spikes-f32',
+    dtype: 'float32',
+    mode: 'normal',
+    load: entry(fromV1, () => import('../fixtures/golden/clipping-spikes-f32.json', { with: { type: 'json' } })),
+  },
+  {
+    name: 'zero-grads-f32',
+    dtype: 'float32',
+    mode: 'normal',
+    load: entry(fromV1, () => import('../fixtures/golden/zero-grads-f32.json', { with: { type: 'json' } })),
+  },
+  {
+    name: 'skipped-grads-f32',
+    dtype: 'float32',
+    mode: 'normal',
+    load: entry(fromV1, () => import('../fixtures/golden/skipped-grads-f32.json', { with: { type: 'json' } })),
+  },
+  {
+    name: 'param-groups-f32',
+    dtype: 'float32',
+    mode: 'normal',
+    load: entry(fromV1, () => import('../fixtures/golden/param-groups-f32.json', { with: { type: 'json' } })),
+  },
+  {
+    name: 'decoupled-lr-schedule-f32',
+    dtype: 'float32',
+    mode: 'normal',
+    load: entry(fromV1, () => import('../fixtures/golden/decoupled-lr-schedule-f32.json', { with: { type: 'json' } })),
+  },
+  {
+    name: 'bf16-kahan',
+    dtype: 'bfloat16',
+    mode: 'normal',
+    load: entry(fromV1, () => import('../fixtures/golden/bf16-kahan.json', { with: { type: 'json' } })),
+  },
+  {
+    name: 'bf16-no-kahan',
+    dtype: 'bfloat16',
+    mode: 'normal',
+    load: entry(fromV1, () => import('../fixtures/golden/bf16-no-kahan.json', { with: { type: 'json' } })),
+  },
+  {
+    name: 'bf16-f32-shadow',
+    dtype: 'float32',
+    mode: 'normal',
+    load: entry(fromV1, () => import('../fixtures/golden/bf16-f32-shadow.json', { with: { type: 'json' } })),
+  },
+  {
+    name: 'j_fp16_kahan',
+    dtype: 'float16',
+    mode: 'normal',
+    load: entry(fromV2, () => import('../fixtures/golden/extra/j_fp16_kahan.json', { with: { type: 'json' } })),
+  },
+  {
+    name: 'k1_gradient_release',
+    dtype: 'float32',
+    mode: 'gradient-release',
+    load: entry(fromV2, () => import('../fixtures/golden/extra/k1_gradient_release.json', { with: { type: 'json' } })),
+  },
+  {
+    name: 'k3_gradient_release_late_param',
+    dtype: 'float32',
+    mode: 'gradient-release',
+    load: entry(fromV2, () => import('../fixtures/golden/extra/k3_gradient_release_late_param.json', { with: { type: 'json' } })),
+  },
+  {
+    name: 'k2_optimizer_accumulation',
+    dtype: 'float32',
+    mode: 'gradient-release',
+    load: entry(fromV2, () => import('../fixtures/golden/extra/k2_optimizer_accumulation.json', { with: { type: 'json' } })),
+  },
 ];
 
-/** optimi's gradient-release trajectories: per-parameter steps, a late param, optimizer accumulation. */
-export const goldenGradientReleaseScenarios: readonly Scenario[] = [gradientRelease, gradientReleaseLate, accumulation].map((f) =>
-  fromV2(f as unknown as Json),
-);
-
-/** Looks up a golden scenario by name (e.g. `defaults-f32`, `bf16-kahan`, `k1_gradient_release`). */
-export function goldenScenario(name: string): Scenario {
-  const found = [...goldenScenarios, ...goldenGradientReleaseScenarios].find((s) => s.name === name);
+/** Loads a golden scenario by name (e.g. `defaults-f32`, `bf16-kahan`, `k1_gradient_release`). */
+export function loadGoldenScenario(name: string): Promise<Scenario> {
+  const found = goldenEntries.find((e) => e.name === name);
   if (!found) throw new Error(`No golden scenario named ${name}`);
-  return found;
+  return found.load();
+}
+
+/** Loads every golden scenario of a mode (and, if given, a dtype). */
+export function loadGoldenScenarios(mode: GoldenEntry['mode'], dtype?: Dtype): Promise<Scenario[]> {
+  return Promise.all(
+    goldenEntries.filter((e) => e.mode === mode && (dtype === undefined || e.dtype === dtype)).map((e) => e.load()),
+  );
 }

@@ -1,0 +1,32 @@
+/**
+ * `@stable-adamw/core/adapter`: what an adapter is built from — the versioned backend contract,
+ * `StableAdamWOptimizer` written once over it, the composed-op kernel, step scalars, dtype
+ * rounding, the float64 reference and the maybe-async helpers. Users never import it.
+ */
+export { createComposedKernel } from './composed-kernel.js';
+export {
+  type ComposedState,
+  type GradientProblem,
+  type MomentScalars,
+  SPECIFICATION_VERSION,
+  type StableAdamWBackendV1,
+  type StableAdamWKernelV1,
+  type TensorInfo,
+  type TensorOpsV1,
+  type TensorStateValues,
+  type TensorStep,
+  type UpdateScalars,
+} from './contract.js';
+export { isHalfPrecision, roundToDtype, ulpOf } from './dtype.js';
+export { andThen, keepPending, settle } from './maybe-promise.js';
+export { StableAdamWOptimizer } from './optimizer.js';
+export { resolveOptions } from './options.js';
+export { buildParamGroups } from './param-groups.js';
+export { type ReferenceGroup, ReferenceStableAdamW, type ReferenceTensorState } from './reference.js';
+export { clippedLearningRate, debiasBeta, momentScalars, rmsFromSum, weightDecayPerLr } from './step-scalars.js';
+export {
+  type NamedParam,
+  paramGroupsWeightDecay,
+  type ShapedParam,
+  shapedParamGroupsWeightDecay,
+} from './weight-decay-groups.js';
