@@ -1,5 +1,6 @@
-// What the release test installs and runs in a fresh project, per published adapter: an ESM
-// import, a CJS require and a TypeScript check, each doing one optimizer step.
+// What the release test installs and runs in a fresh project, per published package but core: an
+// ESM import, a CJS require and a TypeScript check, each doing one optimizer step (the conformance
+// package: loading a golden trajectory from its shipped fixtures and replaying it on the reference).
 
 /** @type {Record<string, { install: string[], esm: string, cjs: string, ts: string }>} */
 export const SMOKE = {
@@ -84,5 +85,23 @@ import { type GpuJsParam, StableAdamW } from '@stable-adamw/gpujs';
 const p: GpuJsParam = { data: new Float32Array([1]), grad: new Float32Array([1]) };
 const opt = new StableAdamW([p], { gpu: new GPU({ mode: 'cpu' }), lr: 1e-3 });
 export const stepped: Promise<void> | void = opt.step();`,
+  },
+  '@stable-adamw/conformance': {
+    install: [],
+    esm: `import { loadGoldenScenario, referenceFor, referenceStep } from '@stable-adamw/conformance';
+const scenario = await loadGoldenScenario('defaults-f32');
+const reference = referenceFor(scenario);
+scenario.steps.forEach((_, t) => referenceStep(reference, scenario, t));
+if (scenario.steps.length === 0) throw new Error('conformance ESM: empty golden scenario');
+console.log('conformance esm ok');`,
+    cjs: `const { goldenEntries } = require('@stable-adamw/conformance');
+const float64 = goldenEntries.find((e) => e.name === 'float64');
+float64.load().then((s) => {
+  if (s.dtype !== 'float64' || s.steps.length === 0) throw new Error('conformance CJS: ' + s.dtype);
+  console.log('conformance cjs ok');
+});`,
+    ts: `import { type ConformanceTarget, conformanceCases } from '@stable-adamw/conformance';
+declare const target: ConformanceTarget;
+export const names: string[] = conformanceCases(target).map((c) => c.name);`,
   },
 };

@@ -82,7 +82,7 @@ async function main(): Promise<number> {
   if (values.list) {
     for (const b of [...node, ...browser].filter((b) => matches(b.id))) {
       console.log(
-        `${b.id}: ${scenariosFor(b.dtype, options)
+        `${b.id}: ${(await scenariosFor(b.dtype, options))
           .map((s) => s.scenario.name)
           .join(', ')}`,
       );
@@ -106,7 +106,7 @@ async function main(): Promise<number> {
     chromiumVersion = run.chromiumVersion;
     runs.push(run);
   }
-  const combined = combineRuns(runs, options);
+  const combined = await combineRuns(runs, options);
   const report = buildReport({ ...combined, ...(chromiumVersion ? { chromium: chromiumVersion } : {}) }, options);
   const out = resolve(process.env.INIT_CWD ?? process.cwd(), values.out ?? 'parity-report');
   writeText(resolve(out, 'report.json'), reportJson(report));

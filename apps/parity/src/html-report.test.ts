@@ -14,7 +14,7 @@ const options = { steps: 6, seed: 2, quick: true, scenarioFilter: ['spikes', 'go
 describe.runIf(existsSync(DEBIAN_CHROMIUM) || process.env.CI)('report.html in headless Chromium', () => {
   it('renders the heat map, error and RMS plots without errors', async () => {
     const backends = nodeBackends().filter((b) => b.id === 'cpu-f32' || b.id === 'cpu-bf16') as ParityBackend[];
-    const report = buildReport(combineRuns([await runBackends(backends, options)], options), options);
+    const report = buildReport(await combineRuns([await runBackends(backends, options)], options), options);
     const {
       errors,
       result: counts,

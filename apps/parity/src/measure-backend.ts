@@ -1,5 +1,5 @@
 import type { Dtype } from '@stable-adamw/core';
-import { type ConformanceTarget, measureScenario, type StepErrors } from '@stable-adamw/core/testing';
+import { type ConformanceTarget, measureScenario, type StepErrors } from '@stable-adamw/conformance';
 import type { FinalParams } from './agreement.js';
 import type { ParityResult } from './report.js';
 import { type ScenarioOptions, scenariosFor } from './scenarios.js';
@@ -32,7 +32,7 @@ export async function measureBackend(
   onResult: (result: ParityResult) => void,
 ): Promise<FinalParams[]> {
   const finals: FinalParams[] = [];
-  const selected = scenariosFor(dtype, options).filter(
+  const selected = (await scenariosFor(dtype, options)).filter(
     ({ scenario }) => options.scenarioFilter.length === 0 || options.scenarioFilter.some((f) => scenario.name.includes(f)),
   );
   for (const { scenario, against } of selected) {

@@ -1,4 +1,4 @@
-import { referenceFor, referenceStep, type Scenario } from '@stable-adamw/core/testing';
+import { referenceFor, referenceStep, type Scenario } from '@stable-adamw/conformance';
 
 /** One tensor's RMS (the clipping statistic) at each step of the float64 reference; null when not stepped. */
 export interface RmsTrace {

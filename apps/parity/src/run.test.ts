@@ -1,4 +1,4 @@
-import type { ConformanceTarget } from '@stable-adamw/core/testing';
+import type { ConformanceTarget } from '@stable-adamw/conformance';
 import { describe, expect, it } from 'vitest';
 import type { ParityBackend } from './backends.js';
 import { nodeBackends } from './node-backends.js';
@@ -67,7 +67,7 @@ describe('the report', () => {
   it('has the documented shape, agreement between backends, RMS traces, and a table', async () => {
     const cpu = nodeBackends().find((b) => b.id === 'cpu-f32') as ParityBackend;
     const run = await runBackends([cpu, nudged(), missing], { ...options, scenarioFilter: ['spikes-float32'] });
-    const report = JSON.parse(reportJson(buildReport(combineRuns([run], options), options)));
+    const report = JSON.parse(reportJson(buildReport(await combineRuns([run], options), options)));
     expect(report.backends.map((b: { id: string; available: boolean }) => [b.id, b.available])).toEqual([
       ['cpu-f32', true],
       ['nudged-f32', true],
@@ -102,7 +102,7 @@ describe('the README table', () => {
   it('summarises each backend and replaces only the marked block', async () => {
     const cpu = nodeBackends().find((b) => b.id === 'cpu-f32') as ParityBackend;
     const run = await runBackends([cpu, missing], { ...options, scenarioFilter: ['spikes-float32', 'golden/defaults'] });
-    const report = buildReport(combineRuns([run], options), options);
+    const report = buildReport(await combineRuns([run], options), options);
     const table = formatBackendSummary(report);
     expect(table).toMatch(/^\| cpu-f32 \| node \| 2\/2 \| /m);
     expect(table).toContain('| missing-f32 | node | skipped: not installed here |');
@@ -123,6 +123,6 @@ describe('optional backends', () => {
     expect(run.backends).toEqual([
       { id: 'optional-f32', available: false, environment: 'node', reason: 'not installed here', optional: true },
     ]);
-    expect(buildReport(combineRuns([run], options), options).summary).toMatchObject({ unavailable: 0, optionalSkipped: 1 });
+    expect(buildReport(await combineRuns([run], options), options).summary).toMatchObject({ unavailable: 0, optionalSkipped: 1 });
   });
 });

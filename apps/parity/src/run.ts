@@ -52,15 +52,15 @@ export async function runBackends(backends: readonly ParityBackend[], options: R
 const TRACED = ['spikes-float32', 'drift-1000-float32', 'golden/clipping-spikes-f32', 'decoupled-schedule-float32'];
 
 /** Merges runs and adds cross-backend agreement and RMS traces of the float32 scenarios that ran. */
-export function combineRuns(
+export async function combineRuns(
   runs: readonly BackendRun[],
   options: MeasureOptions,
-): BackendRun & { agreement: Agreement[]; rmsTraces: RmsTrace[] } {
+): Promise<BackendRun & { agreement: Agreement[]; rmsTraces: RmsTrace[] }> {
   const backends = runs.flatMap((r) => r.backends);
   const results = runs.flatMap((r) => r.results);
   const finals = runs.flatMap((r) => r.finals);
   const ran = new Set(results.map((r) => r.scenario));
-  const traces = scenariosFor('float32', options)
+  const traces = (await scenariosFor('float32', options))
     .filter(({ scenario }) => TRACED.includes(scenario.name) && ran.has(scenario.name))
     .flatMap(({ scenario }) => rmsTraces(scenario));
   return { backends, results, finals, agreement: pairwiseAgreement(finals), rmsTraces: traces };

@@ -1,12 +1,13 @@
-import { type Dtype, isHalfPrecision } from '@stable-adamw/core';
+import type { Dtype } from '@stable-adamw/core';
+import { isHalfPrecision } from '@stable-adamw/core/adapter';
 import {
   generateScenario,
-  goldenScenarios,
   handCheckedScenario,
+  loadGoldenScenarios,
   type Scenario,
   standardScenarios,
   type Tolerance,
-} from '@stable-adamw/core/testing';
+} from '@stable-adamw/conformance';
 
 /** A scenario and what it is compared with. */
 export interface ParityScenario {
@@ -82,8 +83,11 @@ function noKahan(dtype: Dtype, seed: number, steps: number): Scenario {
  * schedule, skipped and zero gradients, an LLM-like mix, a 1000-step run, 16-bit without Kahan)
  * against the float64 reference of the same dtype.
  */
-export function scenariosFor(dtype: Dtype, { steps, seed, quick = false }: ScenarioOptions): ParityScenario[] {
-  const recorded = goldenScenarios.filter((s) => s.dtype === dtype).map((s) => ({ ...s, name: `golden/${s.name}` }));
+export async function scenariosFor(
+  dtype: Dtype,
+  { steps, seed, quick = false }: ScenarioOptions,
+): Promise<ParityScenario[]> {
+  const recorded = (await loadGoldenScenarios('normal', dtype)).map((s) => ({ ...s, name: `golden/${s.name}` }));
   if (dtype === 'float64' || dtype === 'float32') {
     recorded.push(handCheckedScenario(dtype, false), handCheckedScenario(dtype, true));
   }
