@@ -7,5 +7,6 @@ export default defineConfig({
   clean: true,
   sourcemap: true,
   target: 'es2022',
-  external: ['@stable-adamw/core'],
+  // ./testing imports the package's own entry by name instead of bundling a second copy of it.
+  external: ['@stable-adamw/core', '@stable-adamw/cpu'],
 });

@@ -1,5 +1,9 @@
-import { BLOCK_WORDS, CONTROL_WORDS, DESC_WORDS } from './wasm/layout.js';
-import { blockCount, type StepperTables, type TensorRegion } from './wasm/wasm-stepper.js';
+import { BLOCK_BYTES, DESC_BYTES } from './kernels/wasm/generated/memory-layout.js';
+import { CONTROL_WORDS } from './kernels/wasm/layout.js';
+import { blockCount, type StepperTables, type TensorRegion } from './kernels/wasm/wasm-stepper.js';
+
+/** Storage types of a flat parameter buffer. */
+export type BufferDtype = 'float32' | 'bfloat16' | 'float16';
 
 /** Bytes below this offset belong to the kernel module (its static data; it has none today). */
 export const RESERVED_BYTES = 1024;
@@ -22,9 +26,11 @@ const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
 
 /**
  * Lays out the control block, the kernel tables and, kind by kind, every tensor's param, gradient,
- * moments and (16-bit with Kahan) compensation, each tensor 16-byte aligned for SIMD loads.
+ * moments and (16-bit) Kahan compensation, each tensor 16-byte aligned for SIMD loads.
  */
-export function planLayout(numels: readonly number[], elementBytes: number, kahan: boolean): BufferLayout {
+export function planLayout(numels: readonly number[], dtype: BufferDtype): BufferLayout {
+  const elementBytes = dtype === 'float32' ? 4 : 2;
+  const kahan = dtype !== 'float32';
   let offset = RESERVED_BYTES;
   const take = (bytes: number) => {
     const at = offset;
@@ -34,8 +40,8 @@ export function planLayout(numels: readonly number[], elementBytes: number, kaha
   const blocks = numels.reduce((sum, n) => sum + blockCount(n), 0);
   const control = take(CONTROL_WORDS * 4);
   const tables = {
-    table: take(numels.length * DESC_WORDS * 4),
-    blocks: take(blocks * BLOCK_WORDS * 4),
+    table: take(numels.length * DESC_BYTES),
+    blocks: take(blocks * BLOCK_BYTES),
     partials: take(blocks * 8),
   };
   const region = () => numels.map((n) => take(n * elementBytes));

@@ -1,68 +1,76 @@
-import { InvalidParamError, numberToBfloat16, numberToFloat16, type TensorStateValues } from '@stable-adamw/core';
-import type { CpuState } from './backend.js';
+import { InvalidParamError } from '@stable-adamw/core';
+import type { TensorStateValues } from '@stable-adamw/core/adapter';
+import type { BufferDtype } from './buffer-layout.js';
+import { storageEncoder } from './kernels/half-codecs.js';
+import type { TensorRegion, WasmStepper } from './kernels/wasm/wasm-stepper.js';
 import type { CpuGradient, CpuParam } from './param.js';
-import type { BufferDtype, ParamBuffer } from './param-buffer.js';
-import type { TensorRegion, WasmStepper } from './wasm/wasm-stepper.js';
+import type { CpuState } from './state.js';
 
-// Where each `ParamBuffer` param lives: its memory region, the buffer's kernel, and which optimizer
-// state currently occupies its state region (one optimizer per buffer).
+// The registry of `ParamBuffer` params: where each one lives (its memory region, the buffer's
+// kernel) and which optimizer state currently occupies its state region (one optimizer per buffer).
 
-export type View = Float32Array | Uint16Array;
+/** A gradient or state view into a buffer's memory. */
+export type BufferView = Float32Array | Uint16Array;
+
+/** What the registry reads of a `ParamBuffer`. */
+export interface BufferMemory {
+  readonly dtype: BufferDtype;
+  readonly memory: WebAssembly.Memory;
+  readonly disposed: boolean;
+}
 
 /** A buffer param's place in the memory and the optimizer state currently living there. */
-export interface Home {
-  readonly buffer: ParamBuffer;
+export interface BufferPlacement {
+  readonly buffer: BufferMemory;
   readonly region: TensorRegion;
   /** The param's own gradient view. */
-  readonly grad: View;
+  readonly grad: BufferView;
   readonly stepper: WasmStepper | undefined;
   readonly label: string;
   owner: CpuState | undefined;
 }
 
-const homes = new WeakMap<CpuParam, Home>();
-const stateHomes = new WeakMap<CpuState, Home>();
+const placements = new WeakMap<CpuParam, BufferPlacement>();
+const statePlacements = new WeakMap<CpuState, BufferPlacement>();
 
 /** Records where a new buffer param lives. */
-export function registerHome(param: CpuParam, home: Home): void {
-  homes.set(param, home);
+export function registerBufferParam(param: CpuParam, placement: BufferPlacement): void {
+  placements.set(param, placement);
 }
 
 /** Where a param lives when it belongs to a `ParamBuffer`. */
-export function homeOf(param: CpuParam): Home | undefined {
-  return homes.get(param);
+export function placementOf(param: CpuParam): BufferPlacement | undefined {
+  return placements.get(param);
 }
 
-/** Rounds numbers to a buffer's storage (bit patterns for 16-bit); undefined for float32. */
-export function storageEncoder(dtype: BufferDtype): ((x: number) => number) | undefined {
-  if (dtype === 'bfloat16') return numberToBfloat16;
-  return dtype === 'float16' ? numberToFloat16 : undefined;
-}
-
-/** Frees a buffer param's state slot for the next optimizer, unless a newer state took it. */
+/** Frees a buffer param's state region for the next optimizer, unless a newer state took it. */
 export function releaseBufferState(state: CpuState): void {
-  const home = stateHomes.get(state);
-  if (home?.owner === state) home.owner = undefined;
+  const placement = statePlacements.get(state);
+  if (placement?.owner === state) placement.owner = undefined;
 }
 
 /**
  * Why a buffer param cannot be stepped with `state` now (disposed buffer, state replaced by another
  * optimizer, a threaded step still running), as an error; undefined when it can.
  */
-export function bufferStepProblem(home: Home, state: CpuState): InvalidParamError | undefined {
-  if (home.buffer.disposed) {
-    return new InvalidParamError(home.label, 'lives in a disposed ParamBuffer', 'Create a new buffer with createParamBuffer.');
-  }
-  if (home.owner !== state) {
+export function bufferStepProblem(placement: BufferPlacement, state: CpuState): InvalidParamError | undefined {
+  if (placement.buffer.disposed) {
     return new InvalidParamError(
-      home.label,
+      placement.label,
+      'lives in a disposed ParamBuffer',
+      'Create a new buffer with createParamBuffer.',
+    );
+  }
+  if (placement.owner !== state) {
+    return new InvalidParamError(
+      placement.label,
       "has optimizer state that another optimizer's loadStateDict replaced",
       'Use one optimizer per ParamBuffer.',
     );
   }
-  if (home.stepper?.busy) {
+  if (placement.stepper?.busy) {
     return new InvalidParamError(
-      home.label,
+      placement.label,
       'is still being stepped by worker threads',
       'Await optimizer.step() before stepping again.',
     );
@@ -71,33 +79,34 @@ export function bufferStepProblem(home: Home, state: CpuState): InvalidParamErro
 }
 
 /** True when `grad` is the param's own gradient view in the buffer (what the WebAssembly kernel reads). */
-export function isBufferGrad(home: Home, grad: CpuGradient): boolean {
-  const Ctor = home.buffer.dtype === 'float32' ? Float32Array : Uint16Array;
+export function isBufferGrad(placement: BufferPlacement, grad: CpuGradient): boolean {
+  const { buffer, region } = placement;
+  const Ctor = buffer.dtype === 'float32' ? Float32Array : Uint16Array;
   return (
     grad instanceof Ctor &&
-    grad.buffer === home.buffer.memory.buffer &&
-    grad.byteOffset === home.region.grad &&
-    grad.length === home.region.numel
+    grad.buffer === buffer.memory.buffer &&
+    grad.byteOffset === region.grad &&
+    grad.length === region.numel
   );
 }
 
 /**
  * State views of a buffer param, zeroed, or filled from `values` (a state dict being loaded, which
- * replaces the current state); the param's home now owns them.
+ * replaces the current state); the param's placement now owns them.
  */
-export function bufferState(home: Home, kahan: boolean, values?: TensorStateValues): CpuState {
-  if (!values && home.owner) {
+export function bufferState(placement: BufferPlacement, kahan: boolean, values?: TensorStateValues): CpuState {
+  if (!values && placement.owner) {
     throw new InvalidParamError(
-      home.label,
+      placement.label,
       'already holds the optimizer state of another optimizer',
       'Use one optimizer per ParamBuffer, or dispose() the other optimizer first.',
     );
   }
-  const { buffer, region } = home;
+  const { buffer, region } = placement;
   const Ctor = buffer.dtype === 'float32' ? Float32Array : Uint16Array;
   const view = (offset: number) => new Ctor(buffer.memory.buffer, offset, region.numel);
   const encode = storageEncoder(buffer.dtype);
-  const fill = (target: View, source: ArrayLike<number> | null | undefined) => {
+  const fill = (target: BufferView, source: ArrayLike<number> | null | undefined) => {
     if (!source) target.fill(0);
     else for (let i = 0; i < target.length; i++) target[i] = encode ? encode(source[i] as number) : (source[i] as number);
     return target;
@@ -107,7 +116,7 @@ export function bufferState(home: Home, kahan: boolean, values?: TensorStateValu
     expAvgSq: fill(view(region.expAvgSq), values?.expAvgSq),
     kahanComp: kahan && region.kahan ? fill(view(region.kahan), values?.kahanComp) : null,
   };
-  home.owner = state;
-  stateHomes.set(state, home);
+  placement.owner = state;
+  statePlacements.set(state, placement);
   return state;
 }

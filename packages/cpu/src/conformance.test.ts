@@ -1,4 +1,4 @@
-import { conformanceCases } from '@stable-adamw/core/testing';
+import { conformanceCases } from '@stable-adamw/conformance';
 import { describe, it } from 'vitest';
 import { cpuTarget } from './testing/cpu-target.js';
 

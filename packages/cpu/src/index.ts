@@ -2,35 +2,10 @@
  * `@stable-adamw/cpu`: StableAdamW over typed arrays (Float32Array, Float64Array, bfloat16/float16
  * bit patterns in Uint16Array, native Float16Array), in Node and browsers.
  */
-export {
-  bfloat16ToNumber,
-  constantLr,
-  cosineDecay,
-  type Dtype,
-  float16ToNumber,
-  GradientMismatchError,
-  InvalidHyperparameterError,
-  InvalidParamError,
-  type LrSchedule,
-  LrScheduler,
-  linearDecay,
-  linearWarmup,
-  multiply,
-  numberToBfloat16,
-  numberToFloat16,
-  type ParamGroup,
-  type ParamGroupInput,
-  StableAdamWError,
-  type StableAdamWOptions,
-  type StateDict,
-  StateDictError,
-  sequence,
-  shapedParamGroupsWeightDecay as paramGroupsWeightDecay,
-  UnsupportedBackendError,
-  type WeightDecayGroupOptions,
-  warmupCosine,
-} from '@stable-adamw/core';
-export { type CpuState, cpuBackend } from './backend.js';
+export * from '@stable-adamw/core';
+// optimi's param_groups_weight_decay for params that carry their own `name` and `shape`.
+export { shapedParamGroupsWeightDecay as paramGroupsWeightDecay } from '@stable-adamw/core/adapter';
+export { createCpuBackend } from './backend.js';
 export type { CpuArray, CpuGradient, CpuParam, Float16ArrayLike } from './param.js';
 export {
   type BufferDtype,
@@ -41,4 +16,5 @@ export {
   type ParamSpec,
 } from './param-buffer.js';
 export { StableAdamW } from './stable-adamw.js';
-export { BLOCK_ELEMENTS } from './wasm/layout.js';
+export type { CpuState } from './state.js';
+export { VERSION } from './version.js';

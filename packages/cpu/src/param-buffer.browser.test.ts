@@ -1,4 +1,4 @@
-import { conformanceCases } from '@stable-adamw/core/testing';
+import { conformanceCases } from '@stable-adamw/conformance';
 import { describe, expect, it } from 'vitest';
 import { createParamBuffer } from './param-buffer.js';
 import { StableAdamW } from './stable-adamw.js';

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { numberToBfloat16, numberToFloat16, StableAdamWError } from '@stable-adamw/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { BLOCK_ELEMENTS } from './kernels/wasm/layout.js';
 import { type BufferDtype, createParamBuffer, type ParamBuffer, type ParamSpec } from './param-buffer.js';
 import { StableAdamW } from './stable-adamw.js';
-import { BLOCK_ELEMENTS } from './wasm/layout.js';
 
 const open: ParamBuffer[] = [];
 afterEach(async () => {
@@ -151,6 +151,23 @@ describe('ParamBuffer params', () => {
     b.forEach((x, i) => {
       expect(Math.abs(x - (a[i] as number))).toBeLessThanOrEqual(1e-6 + 1e-5 * Math.abs(a[i] as number));
     });
+  });
+
+  it("step(grads) with the buffer's own gradient views equals step() with .grad, bit for bit", async () => {
+    const viaGrad = await train('bfloat16', 1);
+    const viaMap = await train('bfloat16', 1);
+    for (const { b } of [viaGrad, viaMap]) {
+      b.zeroGrads();
+      b.params.forEach((param, i) => {
+        b.gradOf(param).set(noise(7 + i, param.data.length, 0.1).map(numberToBfloat16));
+      });
+    }
+    viaGrad.opt.step();
+    // Passed in, the views still run the WebAssembly kernel; .grad (detached here) is not read.
+    viaMap.opt.zeroGrad();
+    viaMap.opt.step(new Map(viaMap.b.params.map((p) => [p, viaMap.b.gradOf(p)])));
+    expect(bytes(viaMap.b)).toEqual(bytes(viaGrad.b));
+    expect(viaMap.opt.stateDict()).toEqual(viaGrad.opt.stateDict());
   });
 
   it('zeroGrad() detaches gradient views and zeroGrads() zeroes and attaches them', async () => {

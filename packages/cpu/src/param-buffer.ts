@@ -1,13 +1,13 @@
 import { InvalidParamError, UnsupportedBackendError } from '@stable-adamw/core';
-import { homeOf, registerHome, storageEncoder, type View } from './buffer-homes.js';
-import { type BufferLayout, MAX_PAGES, PAGE_BYTES, planLayout, RESERVED_BYTES } from './buffer-layout.js';
+import { type BufferDtype, type BufferLayout, MAX_PAGES, PAGE_BYTES, planLayout, RESERVED_BYTES } from './buffer-layout.js';
+import { type BufferView, placementOf, registerBufferParam } from './buffer-registry.js';
+import { storageEncoder } from './kernels/half-codecs.js';
+import { instantiateKernel, kernelModule } from './kernels/wasm/kernel-module.js';
+import { ThreadPool } from './kernels/wasm/thread-pool.js';
+import { type TensorRegion, WasmStepper } from './kernels/wasm/wasm-stepper.js';
 import type { CpuGradient, CpuParam } from './param.js';
-import { instantiateKernel, kernelModule } from './wasm/kernel-module.js';
-import { ThreadPool } from './wasm/thread-pool.js';
-import { type TensorRegion, WasmStepper } from './wasm/wasm-stepper.js';
 
-/** Storage types of a flat parameter buffer. */
-export type BufferDtype = 'float32' | 'bfloat16' | 'float16';
+export type { BufferDtype } from './buffer-layout.js';
 
 /** One tensor of a flat parameter buffer. */
 export interface ParamSpec {
@@ -77,7 +77,7 @@ class FlatParamBuffer implements ParamBuffer {
   readonly kernel: 'wasm-simd' | 'js';
   readonly memory: WebAssembly.Memory;
   readonly params: readonly BufferParam[];
-  readonly grads: View;
+  readonly grads: BufferView;
   readonly #pool: ThreadPool | undefined;
   #disposed = false;
 
@@ -95,7 +95,7 @@ class FlatParamBuffer implements ParamBuffer {
     this.memory = memory;
     this.#pool = pool;
     const Ctor = dtype === 'float32' ? Float32Array : Uint16Array;
-    const view = (offset: number, length: number): View => new Ctor(memory.buffer, offset, length);
+    const view = (offset: number, length: number): BufferView => new Ctor(memory.buffer, offset, length);
     this.grads = view(layout.gradsOffset, layout.gradsBytes / Ctor.BYTES_PER_ELEMENT);
     const encode = storageEncoder(dtype);
     this.params = specs.map((spec, i) => {
@@ -104,7 +104,7 @@ class FlatParamBuffer implements ParamBuffer {
       if (spec.init) data.set(encode ? Array.from(spec.init, encode) : spec.init);
       const grad = view(region.grad, region.numel);
       const param: BufferParam = { data, grad, dtype, shape: [...spec.shape], ...(spec.name ? { name: spec.name } : {}) };
-      registerHome(param, {
+      registerBufferParam(param, {
         buffer: this,
         region,
         grad,
@@ -120,12 +120,12 @@ class FlatParamBuffer implements ParamBuffer {
     return this.#disposed;
   }
 
-  gradOf(param: BufferParam): View {
-    const home = homeOf(param);
-    if (home?.buffer !== this) {
+  gradOf(param: BufferParam): BufferView {
+    const placement = placementOf(param);
+    if (placement?.buffer !== this) {
       throw new InvalidParamError('param', 'does not belong to this ParamBuffer', 'Pass one of buffer.params.');
     }
-    return home.grad;
+    return placement.grad;
   }
 
   zeroGrads(): void {
@@ -209,8 +209,7 @@ function canShareMemory(): boolean {
 export async function createParamBuffer(specs: readonly ParamSpec[], options: ParamBufferOptions = {}): Promise<ParamBuffer> {
   const numels = checkSpecs(specs);
   const { dtype, threads, kernel } = checkOptions(options);
-  const elementBytes = dtype === 'float32' ? 4 : 2;
-  const layout = planLayout(numels, elementBytes, dtype !== 'float32');
+  const layout = planLayout(numels, dtype);
   const pages = Math.ceil(layout.bytes / PAGE_BYTES);
   if (pages > MAX_PAGES) {
     throw new InvalidParamError(

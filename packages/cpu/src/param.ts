@@ -1,4 +1,5 @@
-import { type Dtype, type GradientProblem, InvalidParamError, isHalfPrecision, type TensorInfo } from '@stable-adamw/core';
+import { type Dtype, InvalidParamError } from '@stable-adamw/core';
+import { type GradientProblem, isHalfPrecision, type TensorInfo } from '@stable-adamw/core/adapter';
 
 /**
  * A native `Float16Array` (Node ≥ 24, recent browsers). Typed structurally so the package compiles

@@ -1,11 +1,5 @@
-import {
-  GradientMismatchError,
-  InvalidParamError,
-  numberToBfloat16,
-  type ReferenceGroup,
-  ReferenceStableAdamW,
-  resolveOptions,
-} from '@stable-adamw/core';
+import { GradientMismatchError, InvalidParamError, numberToBfloat16 } from '@stable-adamw/core';
+import { type ReferenceGroup, ReferenceStableAdamW, resolveOptions } from '@stable-adamw/core/adapter';
 import { describe, expect, it } from 'vitest';
 import type { CpuParam } from './param.js';
 import { StableAdamW } from './stable-adamw.js';
@@ -219,5 +213,53 @@ describe('gradient release and param groups', () => {
       for (const [i, p] of b.params.entries()) expectClose(p.data, Array.from(reference.params[i] as Float64Array), 1e-13);
     }
     expect(b.opt.stateDict().state[0]?.step).toBe(6);
+  });
+});
+
+describe('gradients passed in (step(grads))', () => {
+  const init = [0.5, -0.25, 1, 2e-3, -3];
+  const gradAt = (t: number) => init.map((x, i) => (i % 2 ? -1 : 1) * 0.1 * t * (x + i));
+  const storages: [string, (values: number[]) => CpuParam][] = [
+    ['float64', (v) => ({ data: Float64Array.from(v) })],
+    ['float32', (v) => ({ data: Float32Array.from(v) })],
+    ['bfloat16 bits', (v) => ({ data: Uint16Array.from(v, numberToBfloat16), dtype: 'bfloat16' })],
+  ];
+
+  it.each(storages)('%s: stepping with a Map equals stepping with .grad, bit for bit', (_, make) => {
+    const viaGrad = [make(init), make(init.map((x) => -x))];
+    const viaMap = [make(init), make(init.map((x) => -x))];
+    // float64 params take Float64Array gradients; float32 and bfloat16 ones Float32Array.
+    const gradOf = (param: CpuParam, t: number) =>
+      param.data instanceof Float64Array ? Float64Array.from(gradAt(t)) : Float32Array.from(gradAt(t));
+    const options = { lr: 1e-2, weightDecay: 0.1 };
+    const a = new StableAdamW(viaGrad, options);
+    const b = new StableAdamW(viaMap, options);
+    for (let t = 1; t <= 4; t++) {
+      for (const p of viaGrad) p.grad = gradOf(p, t);
+      a.step();
+      b.step(new Map(viaMap.map((p) => [p, gradOf(p, t)])));
+    }
+    viaGrad.forEach((p, i) => {
+      expect(Array.from(viaMap[i]?.data ?? [])).toEqual(Array.from(p.data));
+    });
+    expect(b.stateDict()).toEqual(a.stateDict());
+  });
+
+  it('skips params missing from the map, whatever their .grad', () => {
+    const inMap = f64([1, 2]);
+    const notInMap = f64([3], [10]);
+    const opt = new StableAdamW([inMap, notInMap], { lr: 0.1 });
+    opt.step(new Map([[inMap, Float64Array.from([0.5, -0.5])]]));
+    expect(Array.from(notInMap.data)).toEqual([3]);
+    expect(Object.keys(opt.stateDict().state)).toEqual(['0']);
+    expect(inMap.data[0]).not.toBe(1);
+  });
+
+  it('refuses a map with a param this optimizer does not hold, changing nothing', () => {
+    const p = f64([1]);
+    const opt = new StableAdamW([p], { lr: 0.1 });
+    expect(() => opt.step(new Map([[f64([1]), Float64Array.of(1)]]))).toThrow(InvalidParamError);
+    expect(opt.paramGroups[0]?.step).toBe(0);
+    expect(Array.from(p.data)).toEqual([1]);
   });
 });

@@ -1,6 +1,8 @@
-import { type ParamGroupInput, StableAdamWOptimizer, type StableAdamWOptions, type StateDict } from '@stable-adamw/core';
-import { type CpuState, cpuBackend } from './backend.js';
+import type { ParamGroupInput, StableAdamWOptions, StateDict } from '@stable-adamw/core';
+import { StableAdamWOptimizer } from '@stable-adamw/core/adapter';
+import { createCpuBackend } from './backend.js';
 import type { CpuGradient, CpuParam } from './param.js';
+import type { CpuState } from './state.js';
 
 /**
  * StableAdamW over typed arrays, with optimi's semantics and defaults.
@@ -20,16 +22,17 @@ export class StableAdamW extends StableAdamWOptimizer<CpuParam, CpuGradient, Cpu
    * @param options hyperparameters; `lr` is required, the rest default as in optimi.
    */
   constructor(params: readonly CpuParam[] | readonly ParamGroupInput<CpuParam>[], options: StableAdamWOptions) {
-    super(cpuBackend, params, options);
+    super(createCpuBackend(), params, options);
   }
 
   /**
-   * Updates every param that has a `grad`. Synchronous (returns undefined), except for params of a
-   * `ParamBuffer` with `threads > 1`: then it returns a Promise that must be awaited before the
-   * params are read or stepped again.
+   * Updates every param that has a gradient: each param's `grad`, or, when `grads` is given, the
+   * gradient it maps the param to (params missing from it are skipped, whatever their `grad`).
+   * Synchronous (returns undefined), except for params of a `ParamBuffer` with `threads > 1`: then
+   * it returns a Promise that must be awaited before the params are read or stepped again.
    */
-  override step(): undefined | Promise<void> {
-    return super.step() as undefined | Promise<void>;
+  override step(grads?: ReadonlyMap<CpuParam, CpuGradient>): undefined | Promise<void> {
+    return super.step(grads) as undefined | Promise<void>;
   }
 
   /** Gradient release: updates `param` with `grad` right away (see core's `stepParam`). */

@@ -1,12 +1,8 @@
-/**
- * The two phases over 16-bit storage held as bit patterns in `Uint16Array`s (bfloat16, or float16
- * where the runtime has no Float16Array): decode to float64, compute, encode with round to
- * nearest even. Same order of operations as the float kernel.
- */
-export interface HalfCodec {
-  decode(bits: number): number;
-  encode(value: number): number;
-}
+import type { HalfCodec } from './half-codecs.js';
+
+// The two phases over 16-bit storage held as bit patterns in `Uint16Array`s (bfloat16, or float16
+// where the runtime has no Float16Array): decode to float64, compute, encode with round to
+// nearest even. Same order of operations as the float kernel.
 
 /** Phase 1 (see `updateMomentsFloat`); `grad` is either bits of the param's dtype or a Float32Array. */
 export function updateMomentsHalf(

@@ -1,7 +1,7 @@
+import type { ConformanceTarget, HarnessSpec, OptimizerHarness } from '@stable-adamw/conformance';
 import { bfloat16ToNumber, float16ToNumber, numberToBfloat16, numberToFloat16 } from '@stable-adamw/core';
-import type { ConformanceTarget, HarnessSpec, OptimizerHarness } from '@stable-adamw/core/testing';
-import { type BufferDtype, type BufferParam, createParamBuffer, type ParamBufferOptions } from '../param-buffer.js';
-import { StableAdamW } from '../stable-adamw.js';
+// The package by name, so the ./testing bundles share its module (and its ParamBuffer registry).
+import { type BufferDtype, type BufferParam, createParamBuffer, type ParamBufferOptions, StableAdamW } from '@stable-adamw/cpu';
 
 const encoders: Record<BufferDtype, (x: number) => number> = {
   float32: (x) => x,

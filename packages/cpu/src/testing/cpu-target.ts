@@ -1,7 +1,7 @@
+import type { ConformanceTarget, HarnessSpec, OptimizerHarness } from '@stable-adamw/conformance';
 import { bfloat16ToNumber, type Dtype, float16ToNumber, numberToBfloat16, numberToFloat16 } from '@stable-adamw/core';
-import type { ConformanceTarget, HarnessSpec, OptimizerHarness } from '@stable-adamw/core/testing';
-import type { CpuArray, CpuParam } from '../param.js';
-import { StableAdamW } from '../stable-adamw.js';
+// The package by name, so the ./testing bundles share its module instead of carrying a copy.
+import { type CpuArray, type CpuParam, StableAdamW } from '@stable-adamw/cpu';
 
 const Float16 = (globalThis as { Float16Array?: new (n: number) => CpuArray }).Float16Array;
 

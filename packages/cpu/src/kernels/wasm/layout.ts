@@ -1,6 +1,7 @@
 /**
- * Memory layout shared with assembly/kernel.ts: tensor descriptors, the block table and the
- * control block that coordinates worker threads. Offsets are in 32-bit words.
+ * The host's side of the kernel protocol: block size, the control block that coordinates worker
+ * threads (32-bit words) and the commands. The records the kernel reads (tensor descriptors,
+ * block entries) are generated from memory-layout.json into ./generated/memory-layout.ts.
  */
 
 /**
@@ -9,32 +10,6 @@
  * of threads.
  */
 export const BLOCK_ELEMENTS = 16384;
-
-/** Descriptor words: byte pointers and counts (u32), then float32 scalars. */
-export const DESC = {
-  grad: 0,
-  expAvg: 1,
-  expAvgSq: 2,
-  param: 3,
-  kahan: 4,
-  /** 1 for a one-block tensor of a batched step: the kernel runs its phase 2 right after phase 1. */
-  fused: 5,
-  w1: 6,
-  beta2: 7,
-  w2: 8,
-  epsSq: 9,
-  negEta: 10,
-  decay: 11,
-  eps: 12,
-  numel: 13,
-} as const;
-/** Descriptor float64 words: 1 − β̂1 (16-bit moments), lr and decay per lr (fused tensors). */
-export const DESC_F64 = { w1: 7, lr: 8, decayPerLr: 9 } as const;
-export const DESC_WORDS = 20;
-
-/** Block table words: tensor index (into the descriptors), first element, element count. */
-export const BLOCK = { tensor: 0, start: 1, count: 2 } as const;
-export const BLOCK_WORDS = 4;
 
 /** Control block words (Int32, used with Atomics). */
 export const CONTROL = {

@@ -1,16 +1,7 @@
-import { clippedLearningRate, type MomentScalars, rmsFromSum, type UpdateScalars } from '@stable-adamw/core';
+import { clippedLearningRate, type MomentScalars, rmsFromSum, type UpdateScalars } from '@stable-adamw/core/adapter';
+import { BLOCK, BLOCK_BYTES, DESC, DESC_BYTES } from './generated/memory-layout.js';
 import type { KernelExports } from './kernel-module.js';
-import {
-  BLOCK,
-  BLOCK_ELEMENTS,
-  BLOCK_WORDS,
-  DESC,
-  DESC_F64,
-  DESC_WORDS,
-  KERNEL_EXPORT,
-  type KernelFormat,
-  PHASES,
-} from './layout.js';
+import { BLOCK_ELEMENTS, KERNEL_EXPORT, type KernelFormat, PHASES } from './layout.js';
 import type { ThreadPool } from './thread-pool.js';
 
 /** Byte offsets of one tensor's arrays in the memory (kahan: 0 when the buffer has none). */
@@ -134,27 +125,28 @@ export class WasmStepper {
     const f64 = this.#f64;
     let block = 0;
     items.forEach(({ region, moments, update }, t) => {
-      const d = this.#tables.table / 4 + t * DESC_WORDS;
-      u32[d + DESC.fused] = fuse && region.numel <= BLOCK_ELEMENTS ? 1 : 0;
-      u32[d + DESC.numel] = region.numel;
-      f64[d / 2 + DESC_F64.lr] = update.lr;
-      f64[d / 2 + DESC_F64.decayPerLr] = update.weightDecayPerLr;
-      f32[d + DESC.eps] = update.eps;
-      u32[d + DESC.grad] = region.grad;
-      u32[d + DESC.expAvg] = region.expAvg;
-      u32[d + DESC.expAvgSq] = region.expAvgSq;
-      u32[d + DESC.param] = region.param;
-      u32[d + DESC.kahan] = update.kahan ? region.kahan : 0;
-      f32[d + DESC.w1] = 1 - moments.beta1Hat;
-      f64[d / 2 + DESC_F64.w1] = 1 - moments.beta1Hat;
-      f32[d + DESC.beta2] = moments.beta2Hat;
-      f32[d + DESC.w2] = 1 - moments.beta2Hat;
-      f32[d + DESC.epsSq] = moments.epsSq;
+      // Byte offsets (from memory-layout.json) turned into indices of the 4- or 8-byte views.
+      const d = this.#tables.table + t * DESC_BYTES;
+      u32[(d + DESC.fused) / 4] = fuse && region.numel <= BLOCK_ELEMENTS ? 1 : 0;
+      u32[(d + DESC.numel) / 4] = region.numel;
+      f64[(d + DESC.lr) / 8] = update.lr;
+      f64[(d + DESC.decayPerLr) / 8] = update.weightDecayPerLr;
+      f32[(d + DESC.eps) / 4] = update.eps;
+      u32[(d + DESC.grad) / 4] = region.grad;
+      u32[(d + DESC.expAvg) / 4] = region.expAvg;
+      u32[(d + DESC.expAvgSq) / 4] = region.expAvgSq;
+      u32[(d + DESC.param) / 4] = region.param;
+      u32[(d + DESC.kahan) / 4] = update.kahan ? region.kahan : 0;
+      f32[(d + DESC.w1) / 4] = 1 - moments.beta1Hat;
+      f64[(d + DESC.w1F64) / 8] = 1 - moments.beta1Hat;
+      f32[(d + DESC.beta2) / 4] = moments.beta2Hat;
+      f32[(d + DESC.w2) / 4] = 1 - moments.beta2Hat;
+      f32[(d + DESC.epsSq) / 4] = moments.epsSq;
       for (let start = 0; start < region.numel; start += BLOCK_ELEMENTS, block++) {
-        const b = this.#tables.blocks / 4 + block * BLOCK_WORDS;
-        u32[b + BLOCK.tensor] = t;
-        u32[b + BLOCK.start] = start;
-        u32[b + BLOCK.count] = Math.min(BLOCK_ELEMENTS, region.numel - start);
+        const b = this.#tables.blocks + block * BLOCK_BYTES;
+        u32[(b + BLOCK.tensor) / 4] = t;
+        u32[(b + BLOCK.start) / 4] = start;
+        u32[(b + BLOCK.count) / 4] = Math.min(BLOCK_ELEMENTS, region.numel - start);
       }
     });
     return block;
@@ -179,11 +171,11 @@ export class WasmStepper {
 
   #setUpdate(t: number, sumSquares: number, update: UpdateScalars, kahan: number): void {
     const eta = clippedLearningRate(update.lr, rmsFromSum(sumSquares, update.numel));
-    const d = this.#tables.table / 4 + t * DESC_WORDS;
-    this.#u32[d + DESC.kahan] = kahan;
-    this.#f32[d + DESC.negEta] = -eta;
-    this.#f32[d + DESC.decay] = 1 - eta * update.weightDecayPerLr;
-    this.#f32[d + DESC.eps] = update.eps;
+    const d = this.#tables.table + t * DESC_BYTES;
+    this.#u32[(d + DESC.kahan) / 4] = kahan;
+    this.#f32[(d + DESC.negEta) / 4] = -eta;
+    this.#f32[(d + DESC.decay) / 4] = 1 - eta * update.weightDecayPerLr;
+    this.#f32[(d + DESC.eps) / 4] = update.eps;
   }
 }
 

@@ -3,32 +3,34 @@
 // of one tensor, described by a tensor descriptor. Phase 1 writes one float64 partial sum per
 // block, so the total of a tensor (the blocks' partials added in order by the host) does not
 // depend on which thread ran which block; a one-block tensor marked fused gets its phase 2 right
-// there. Layouts are mirrored in src/wasm/layout.ts.
+// there. The descriptor and block entry offsets are generated from ../memory-layout.json, as are
+// the host's; they are exported too, so a test can check the compiled module against the host.
+import {
+  B_COUNT,
+  B_START,
+  B_TENSOR,
+  BLOCK_BYTES,
+  D_BETA2,
+  D_DECAY,
+  D_DECAY_PER_LR,
+  D_EPS,
+  D_EPS_SQ,
+  D_EXP_AVG,
+  D_EXP_AVG_SQ,
+  D_FUSED,
+  D_GRAD,
+  D_KAHAN,
+  D_LR,
+  D_NEG_ETA,
+  D_NUMEL,
+  D_PARAM,
+  D_W1,
+  D_W1_F64,
+  D_W2,
+  DESC_BYTES,
+} from './generated/memory-layout';
 
-// Tensor descriptor (DESC_BYTES each): byte pointers and counts, float32 scalars, float64 scalars.
-const D_GRAD: usize = 0;
-const D_EXP_AVG: usize = 4;
-const D_EXP_AVG_SQ: usize = 8;
-const D_PARAM: usize = 12;
-const D_KAHAN: usize = 16; // 0: no Kahan buffer
-const D_FUSED: usize = 20; // 1: one-block tensor, phase 2 runs right after phase 1 (see fuse)
-const D_W1: usize = 24; // 1 − β̂1
-const D_BETA2: usize = 28; // β̂2
-const D_W2: usize = 32; // 1 − β̂2
-const D_EPS_SQ: usize = 36;
-const D_NEG_ETA: usize = 40; // −η, set by the host between the phases
-const D_DECAY: usize = 44; // 1 − η·λ
-const D_EPS: usize = 48;
-const D_W1_F64: usize = 56; // 1 − β̂1 in float64, for 16-bit moments
-const D_NUMEL: usize = 52;
-const D_LR: usize = 64; // float64: lr, for fused tensors
-const D_DECAY_PER_LR: usize = 72; // float64: weight decay per unit of lr, for fused tensors
-const DESC_BYTES: usize = 80;
-// Block table entry (BLOCK_BYTES each): tensor index, first element, element count.
-const B_TENSOR: usize = 0;
-const B_START: usize = 4;
-const B_COUNT: usize = 8;
-const BLOCK_BYTES: usize = 16;
+export * from './generated/memory-layout';
 
 /** Where the host may start laying out its own data. */
 export function heapBase(): usize {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createParamBuffer, type ParamBuffer } from './param-buffer.js';
-import { StableAdamW } from './stable-adamw.js';
+import { createParamBuffer, type ParamBuffer } from '../../param-buffer.js';
+import { StableAdamW } from '../../stable-adamw.js';
 
 const ALL_BITS = Uint16Array.from({ length: 65536 }, (_, i) => i);
 
