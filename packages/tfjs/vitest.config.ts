@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
-import { chromiumProvider } from '../../tooling/vitest-browser.js';
+import { chromiumProvider, jsonImportAttributes } from '../../tooling/vitest-browser.js';
 
 // README examples import the package by name: run them against the sources.
 const source = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta.url));
@@ -27,6 +27,7 @@ export default defineConfig({
       },
       {
         extends: true,
+        plugins: [jsonImportAttributes()],
         // Pre-bundled up front: discovering them mid-run makes Vite reload the page, which drops
         // the WebGPU device of a running test on a fresh machine.
         optimizeDeps: {

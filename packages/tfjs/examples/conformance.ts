@@ -1,5 +1,5 @@
 import '@tensorflow/tfjs-backend-cpu';
-import { conformanceCases } from '@stable-adamw/core/testing';
+import { conformanceCases } from '@stable-adamw/conformance';
 import { tfjsTarget } from '@stable-adamw/tfjs/testing';
 import * as tf from '@tensorflow/tfjs-core';
 

@@ -1,6 +1,6 @@
 import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';
-import { conformanceCases } from '@stable-adamw/core/testing';
+import { conformanceCases } from '@stable-adamw/conformance';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tfjsTarget } from './testing/tfjs-target.js';

@@ -1,7 +1,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { conformanceCases } from '@stable-adamw/core/testing';
+import { conformanceCases } from '@stable-adamw/conformance';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, it } from 'vitest';

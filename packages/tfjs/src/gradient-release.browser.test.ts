@@ -1,7 +1,7 @@
 import '@tensorflow/tfjs-backend-webgl';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { compareWithPlainTraining, mlp, sharedLayerModel } from './test-support/release-models.js';
+import { compareWithPlainTraining, mlp, sharedLayerModel } from './testing/release-models.js';
 
 describe('gradient release on tfjs-webgl (fused kernels run inside backprop)', () => {
   it('model.fit and trainOnBatch give the weights of training without it, shared layers included', async () => {

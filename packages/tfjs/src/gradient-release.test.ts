@@ -2,12 +2,12 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { ReferenceStableAdamW, resolveOptions } from '@stable-adamw/core';
+import { ReferenceStableAdamW, resolveOptions } from '@stable-adamw/core/adapter';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { InvalidParamError, prepareForGradientRelease, removeGradientRelease, StableAdamW, stableAdamW } from './index.js';
-import { type PeakBytes, peakBytesDuring } from './test-support/peak-bytes.js';
+import { type PeakBytes, peakBytesDuring } from './testing/peak-bytes.js';
 import {
   compareWithPlainTraining,
   disposeModel,
@@ -16,7 +16,7 @@ import {
   samples,
   sharedLayerModel,
   weightValues,
-} from './test-support/release-models.js';
+} from './testing/release-models.js';
 
 const wasmDir = `${dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'))}/`;
 const unique = (name: string) => `${name}_${Math.random().toString(36).slice(2)}`;

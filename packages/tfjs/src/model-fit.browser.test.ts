@@ -2,11 +2,11 @@ import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { fitAndReplay } from './test-support/fit-replay.js';
+import { fitAndReplay } from './testing/fit-replay.js';
 
 for (const backend of ['webgl', 'webgpu'] as const) {
   describe(`tfjs-layers model.fit on tfjs-${backend} (fused kernels)`, () => {
-    it('matches the cpu adapter replaying the same gradients', async () => {
+    it('matches the float64 reference replaying the same gradients', async () => {
       expect(await tf.setBackend(backend)).toBe(true);
       const run = await fitAndReplay('fused', 3);
       expect(run.steps).toBe(12);

@@ -3,14 +3,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type NamedTensor, StableAdamW, stableAdamW } from './index.js';
-import { denseModel, fitAndReplay, regressionData } from './test-support/fit-replay.js';
+import { denseModel, fitAndReplay, regressionData } from './testing/fit-replay.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
 describe('tfjs-layers model.fit', () => {
-  it('model.fit matches the cpu adapter replaying the same gradients', async () => {
+  it('model.fit matches the float64 reference replaying the same gradients', async () => {
     const run = await fitAndReplay('auto', 4);
     expect(run.steps).toBe(16);
     expect(run.losses.length).toBe(4);

@@ -2,13 +2,13 @@ import {
   InvalidParamError,
   type ParamGroup,
   type ParamGroupInput,
-  resolveOptions,
-  StableAdamWOptimizer,
   type StableAdamWOptions,
   type StateDict,
 } from '@stable-adamw/core';
+import { resolveOptions, StableAdamWOptimizer } from '@stable-adamw/core/adapter';
 import * as tf from '@tensorflow/tfjs-core';
-import { createTfjsBackend, type KernelChoice, resolveKernel } from './backend.js';
+import { createTfjsBackend, type TfjsPartialSum } from './backend.js';
+import type { KernelChoice } from './kernels/resolve-kernel.js';
 import { matchSavedMoments, type SavedMoments } from './saved-moments.js';
 import type { TfjsState } from './state.js';
 
@@ -24,7 +24,8 @@ export interface NamedTensor {
   tensor: tf.Tensor;
 }
 
-type Core = StableAdamWOptimizer<tf.Variable, tf.Tensor, TfjsState, tf.Scalar>;
+type Backend = ReturnType<typeof createTfjsBackend>;
+type Core = StableAdamWOptimizer<tf.Variable, tf.Tensor, TfjsState, TfjsPartialSum>;
 type Params = readonly tf.Variable[] | readonly ParamGroupInput<tf.Variable>[];
 
 /** State restored by `setWeights` before the optimizer has met its variables (model.compile + load). */
@@ -85,7 +86,7 @@ export class StableAdamW extends tf.Optimizer {
   }
 
   readonly #options: TfjsStableAdamWOptions;
-  readonly #grads = new Map<tf.Variable, tf.Tensor>();
+  readonly #backend: Backend;
   readonly #byName = new Map<string, tf.Variable>();
   #core: Core | undefined;
   #pending: PendingWeights | undefined;
@@ -98,18 +99,16 @@ export class StableAdamW extends tf.Optimizer {
    */
   constructor(params: Params | null, options: TfjsStableAdamWOptions) {
     super();
-    const { kernel = 'auto', ...rest } = options ?? ({} as TfjsStableAdamWOptions);
+    const { kernel, ...rest } = options ?? ({} as TfjsStableAdamWOptions);
     this.#options = options;
-    if (!['auto', 'fused', 'composed'].includes(kernel)) {
-      throw new InvalidParamError('kernel', `is ${JSON.stringify(kernel)}`, "Use 'auto', 'fused' or 'composed'.");
-    }
+    this.#backend = createTfjsBackend({ kernel });
     // Validates the options now, even when the variables come later.
     this.#core = params === null ? undefined : this.#build(params, rest);
     if (params === null) resolveOptions(rest);
   }
 
   #build(params: Params, options: StableAdamWOptions): Core {
-    const core = new StableAdamWOptimizer(createTfjsBackend(this.#grads, this.#options.kernel ?? 'auto'), params, options);
+    const core = new StableAdamWOptimizer(this.#backend, params, options);
     for (const group of core.paramGroups) for (const v of group.params) this.#byName.set(v.name, v);
     return core;
   }
@@ -140,9 +139,9 @@ export class StableAdamW extends tf.Optimizer {
     return this.#core?.paramGroups ?? [];
   }
 
-  /** The tfjs backend and kernel path that run the step, e.g. `tfjs-webgl`. */
+  /** The tfjs backend that runs the steps, e.g. `tfjs-webgl`. */
   get backendId(): string {
-    return `tfjs-${tf.getBackend()}`;
+    return this.#backend.backendId;
   }
 
   /** Optimizer accumulation (gradient release only): moment-only `stepParam` calls while true. */
@@ -164,22 +163,19 @@ export class StableAdamW extends tf.Optimizer {
       ? variableGradients.map(({ name, tensor }) => [name, tensor] as const)
       : Object.entries(variableGradients);
     const core = this.#coreFor(entries.map(([name]) => name));
-    resolveKernel(this.#options.kernel ?? 'auto');
-    for (const [name] of entries) {
-      if (!this.#byName.has(name)) {
+    const grads = new Map<tf.Variable, tf.Tensor>();
+    for (const [name, tensor] of entries) {
+      const variable = this.#byName.get(name);
+      if (!variable) {
         throw new InvalidParamError(
           name,
           'got a gradient but is not managed by this optimizer',
           'Construct the optimizer with this variable, or leave it out of the gradients.',
         );
       }
+      grads.set(variable, tensor);
     }
-    try {
-      for (const [name, tensor] of entries) this.#grads.set(this.#byName.get(name) as tf.Variable, tensor);
-      core.step();
-    } finally {
-      this.#grads.clear();
-    }
+    core.step(grads);
     this.incrementIterations();
   }
 
@@ -200,14 +196,7 @@ export class StableAdamW extends tf.Optimizer {
 
   /** Gradient release: updates `variable` with `grad` right away (see core's `stepParam`). */
   stepParam(variable: tf.Variable, grad: tf.Tensor): void {
-    const core = this.#coreFor([variable.name]);
-    resolveKernel(this.#options.kernel ?? 'auto');
-    core.stepParam(variable, grad);
-  }
-
-  /** Drops gradients handed in but not yet applied. */
-  zeroGrad(): void {
-    this.#grads.clear();
+    this.#coreFor([variable.name]).stepParam(variable, grad);
   }
 
   /** The state as a JSON-serializable, PyTorch-shaped object (reads the moments back; not for the hot path). */

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { paramGroupsWeightDecay, StableAdamW } from './index.js';
-import { disposeModel, samples } from './test-support/release-models.js';
+import { disposeModel, samples } from './testing/release-models.js';
 
 const unique = (name: string) => `${name}_${Math.random().toString(36).slice(2)}`;
 

@@ -1,4 +1,5 @@
-import { type ParamGroupInput, paramGroupsWeightDecay as splitByName, type WeightDecayGroupOptions } from '@stable-adamw/core';
+import type { ParamGroupInput, WeightDecayGroupOptions } from '@stable-adamw/core';
+import { paramGroupsWeightDecay as splitByName } from '@stable-adamw/core/adapter';
 import type * as tf from '@tensorflow/tfjs-core';
 import { targetVariables, type VariablesTarget } from './targets.js';
 

@@ -1,4 +1,5 @@
-import { resolveKernel, StableAdamW } from '@stable-adamw/tfjs';
+import { StableAdamW } from '@stable-adamw/tfjs';
+import { resolveKernel } from '@stable-adamw/tfjs/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { HYPER } from './scalar-js.js';
 import { type BenchSubject, type MemorySample, SkipRow, type Stepper } from './subject.js';

@@ -1,4 +1,4 @@
-import type { TensorOpsV1 } from '@stable-adamw/core';
+import type { TensorOpsV1 } from '@stable-adamw/core/adapter';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** Block size of the pairwise sum: partial sums of ≤ 1024 float32 values, then sums of those. */

@@ -1,4 +1,4 @@
-import type { MomentScalars, StableAdamWKernelV1, UpdateScalars } from '@stable-adamw/core';
+import type { MomentScalars, StableAdamWKernelV1, UpdateScalars } from '@stable-adamw/core/adapter';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TfjsState } from '../state.js';
 

@@ -1,4 +1,4 @@
-import { StableAdamW as CpuStableAdamW } from '@stable-adamw/cpu';
+import { ReferenceStableAdamW, resolveOptions } from '@stable-adamw/core/adapter';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { vi } from 'vitest';
@@ -38,14 +38,14 @@ export interface FitReplay {
   steps: number;
   /** Epoch losses reported by model.fit. */
   losses: number[];
-  /** Largest |tfjs − cpu| over all weights, and the largest excess over 1e-6 + 1e-5·|cpu| (≤ 0: within fp32 tolerance). */
+  /** Largest |tfjs − reference| over all weights, and the largest excess over 1e-6 + 1e-5·|reference| (≤ 0: within fp32 tolerance). */
   maxAbsError: number;
   maxExcess: number;
 }
 
 /**
  * Trains a model with `model.fit` on the active tfjs backend, records every step's gradients and
- * replays them on `@stable-adamw/cpu`, then compares the weights.
+ * replays them on the float64 reference (float32 storage), then compares the weights.
  */
 export async function fitAndReplay(kernel: KernelChoice, epochs: number): Promise<FitReplay> {
   const options = { lr: 1e-2, weightDecay: 0.05 };
@@ -53,11 +53,13 @@ export async function fitAndReplay(kernel: KernelChoice, epochs: number): Promis
   const opt = stableAdamW({ ...options, kernel });
   m.compile({ optimizer: opt, loss: 'meanSquaredError' });
   const variables = m.trainableWeights.map((w) => w.read() as tf.Variable);
-  const cpuParams = await Promise.all(
-    variables.map(async (w) => ({ data: Float32Array.from(await w.data()), grad: null as Float32Array | null, shape: w.shape })),
+  const reference = new ReferenceStableAdamW(
+    await Promise.all(variables.map((w) => w.data())),
+    [{ params: variables.map((_, i) => i), hyperparameters: resolveOptions(options) }],
+    'float32',
   );
   // Keep each step's gradients on the device (no synchronous reads: WebGPU's readSync is not reliable
-  // on SwiftShader) and replay them on the cpu adapter after fit.
+  // on SwiftShader) and replay them on the reference after fit.
   const recorded: (tf.Tensor | null)[][] = [];
   const apply = opt.applyGradients.bind(opt);
   const replay = vi.spyOn(opt, 'applyGradients').mockImplementation((grads) => {
@@ -67,19 +69,15 @@ export async function fitAndReplay(kernel: KernelChoice, epochs: number): Promis
   });
   const { x, y } = regressionData();
   const fit = await m.fit(x, y, { epochs, batchSize: 8, shuffle: false, verbose: 0 });
-  const cpu = new CpuStableAdamW(cpuParams, options);
   for (const grads of recorded) {
-    for (const [i, g] of grads.entries()) {
-      (cpuParams[i] as { grad: Float32Array | null }).grad = g ? Float32Array.from(await g.data()) : null;
-    }
-    cpu.step();
+    reference.step(await Promise.all(grads.map((g) => g?.data() ?? null)));
     tf.dispose(grads.filter((g): g is tf.Tensor => g !== null));
   }
   let maxAbsError = 0;
   let maxExcess = Number.NEGATIVE_INFINITY;
   for (const [i, v] of variables.entries()) {
     const actual = await v.data();
-    const expected = (cpuParams[i] as { data: Float32Array }).data;
+    const expected = reference.params[i] as Float64Array;
     for (let j = 0; j < expected.length; j++) {
       const e = expected[j] as number;
       const diff = Math.abs((actual[j] as number) - e);

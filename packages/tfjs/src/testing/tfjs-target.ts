@@ -1,6 +1,6 @@
-import type { ConformanceTarget, HarnessOptimizer, HarnessSpec, OptimizerHarness } from '@stable-adamw/core/testing';
+import type { ConformanceTarget, HarnessOptimizer, HarnessSpec, OptimizerHarness } from '@stable-adamw/conformance';
 import * as tf from '@tensorflow/tfjs-core';
-import type { KernelChoice } from '../backend.js';
+import type { KernelChoice } from '../kernels/resolve-kernel.js';
 import { StableAdamW } from '../stable-adamw.js';
 
 let harnesses = 0;
