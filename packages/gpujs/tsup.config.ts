@@ -7,5 +7,5 @@ export default defineConfig({
   clean: true,
   sourcemap: true,
   target: 'es2022',
-  external: ['@stable-adamw/core', 'gpu.js'],
+  external: ['@stable-adamw/core', '@stable-adamw/conformance', 'gpu.js'],
 });

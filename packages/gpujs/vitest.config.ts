@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
-import { chromiumProvider } from '../../tooling/vitest-browser.js';
+import { chromiumProvider, jsonImportAttributes } from '../../tooling/vitest-browser.js';
 
 // README examples import the package by name: run them against the sources.
 const alias = { '@stable-adamw/gpujs': fileURLToPath(new URL('./src/index.ts', import.meta.url)) };
@@ -23,6 +23,7 @@ export default defineConfig({
       },
       {
         extends: true,
+        plugins: [jsonImportAttributes()],
         test: {
           name: 'browser',
           include: ['src/**/*.browser.test.ts'],

@@ -1,4 +1,4 @@
-import { conformanceCases } from '@stable-adamw/core/testing';
+import { conformanceCases } from '@stable-adamw/conformance';
 import { afterAll, describe, it } from 'vitest';
 import { type GpuJsTargetOptions, gpujsTarget } from './testing/gpujs-target.js';
 

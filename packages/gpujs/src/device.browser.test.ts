@@ -4,9 +4,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { GpuJsParam } from './param.js';
 import { StableAdamW } from './stable-adamw.js';
 import { type GpuJsTensor, isDeviceTensor } from './tensor.js';
-import { compareWithCpu } from './test-support/compare-with-cpu.js';
-import { launchesPerStep } from './test-support/launches.js';
+import { compareWithCpu } from './testing/compare-with-cpu.js';
 import { openGpujsTarget } from './testing/gpujs-target.js';
+import { launchesPerStep } from './testing/launches.js';
 
 type Mode = 'webgl2' | 'webgl' | 'webgpu';
 

@@ -1,4 +1,5 @@
-import { type GradientProblem, InvalidParamError, type TensorInfo } from '@stable-adamw/core';
+import { InvalidParamError } from '@stable-adamw/core';
+import type { GradientProblem, TensorInfo } from '@stable-adamw/core/adapter';
 import { type GpuJsTensor, numelOf, tensorProblem } from './tensor.js';
 
 /**

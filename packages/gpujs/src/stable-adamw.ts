@@ -1,48 +1,20 @@
 import {
-  InvalidHyperparameterError,
   InvalidParamError,
   type MaybePromise,
   type ParamGroupInput,
-  StableAdamWOptimizer,
   type StableAdamWOptions,
   type StateDict,
   UnsupportedBackendError,
 } from '@stable-adamw/core';
-import type { GPU } from 'gpu.js';
-import { GpuJsBackend, type GpuJsState, type GpuJsStats, type GpuJsSum } from './backend.js';
-import { GpuJsDevice, type GpuJsMode } from './device.js';
-import { andThen } from './maybe-promise.js';
+import { andThen, StableAdamWOptimizer, settle } from '@stable-adamw/core/adapter';
+import { createGpujsBackend, type GpuJsBackend, type GpuJsBackendOptions, type GpuJsStats, type GpuJsSum } from './backend.js';
+import type { GpuJsMode } from './device.js';
 import type { GpuJsParam } from './param.js';
+import type { GpuJsState } from './state.js';
 import type { GpuJsTensor } from './tensor.js';
 
-/** Options of the gpu.js adapter: optimi's hyperparameters plus the gpu.js instance to run on. */
-export interface GpuJsStableAdamWOptions extends StableAdamWOptions {
-  /** The gpu.js instance that runs the optimizer's kernels (and made any texture params or grads). */
-  gpu: GPU;
-  /** Kernel precision: only `'single'` (float32). `'unsigned'` (8-bit packed textures) is refused. */
-  precision?: 'single';
-}
-
-function createBackend(options: GpuJsStableAdamWOptions | undefined): GpuJsBackend {
-  const { gpu, precision } = options ?? ({} as Partial<GpuJsStableAdamWOptions>);
-  if (precision !== undefined && precision !== 'single') {
-    throw new InvalidHyperparameterError(
-      'precision',
-      precision,
-      "must be 'single': 'unsigned' packs every value into 8-bit texture channels, far too coarse for optimizer state",
-      "Drop the option or pass precision: 'single'.",
-    );
-  }
-  if (typeof gpu !== 'object' || gpu === null || typeof (gpu as Partial<GPU>).createKernel !== 'function') {
-    throw new InvalidHyperparameterError(
-      'gpu',
-      gpu,
-      'must be a gpu.js GPU instance',
-      "Pass { gpu: new GPU({ mode: 'webgl2' }) } (or the GPU that runs your model).",
-    );
-  }
-  return new GpuJsBackend(new GpuJsDevice(gpu));
-}
+/** Options of the gpu.js adapter: optimi's hyperparameters plus the gpu.js instance to run on (`gpu`, `precision`). */
+export interface GpuJsStableAdamWOptions extends StableAdamWOptions, GpuJsBackendOptions {}
 
 /**
  * StableAdamW on gpu.js, with optimi's semantics and defaults. Params, gradients and optimizer
@@ -73,17 +45,21 @@ export class StableAdamW extends StableAdamWOptimizer<GpuJsParam, GpuJsTensor, G
    * @param options hyperparameters (`lr` required, the rest default as in optimi) and `gpu`.
    */
   constructor(params: readonly GpuJsParam[] | readonly ParamGroupInput<GpuJsParam>[], options: GpuJsStableAdamWOptions) {
-    const backend = createBackend(options);
+    const backend = createGpujsBackend(options);
     const { gpu: _gpu, precision: _precision, ...hyperparameters } = options;
     super(backend, params, hyperparameters);
     this.#gpujs = backend;
-    this.mode = backend.device.mode;
+    this.mode = backend.mode;
   }
 
-  /** Updates every param that has a `grad`; a promise in promise-returning modes. */
-  override step(): MaybePromise<void> {
+  /**
+   * Updates every param that has a gradient: those in `grads` when given (a `Map` from param to
+   * gradient; params missing from it are skipped), else each param's `.grad`. A promise in
+   * promise-returning modes.
+   */
+  override step(grads?: ReadonlyMap<GpuJsParam, GpuJsTensor>): MaybePromise<void> {
     this.#assertLive();
-    return super.step();
+    return super.step(grads);
   }
 
   /** Gradient release: updates `param` with `grad` right away (see core's `stepParam`). */
@@ -108,8 +84,7 @@ export class StableAdamW extends StableAdamWOptimizer<GpuJsParam, GpuJsTensor, G
   /** Reads every param (flat order across groups) back to the host: the only param readback. */
   readParams(): MaybePromise<Float32Array[]> {
     this.#assertLive();
-    const reads = this.paramGroups.flatMap((group) => group.params.map((p) => this.#gpujs.readParam(p)));
-    return reads.some((r) => r instanceof Promise) ? Promise.all(reads) : (reads as Float32Array[]);
+    return settle(this.paramGroups.flatMap((group) => group.params.map((p) => this.#gpujs.readParam(p))));
   }
 
   /** Reads one param back to the host. */

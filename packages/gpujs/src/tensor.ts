@@ -1,6 +1,6 @@
 import type { MaybePromise } from '@stable-adamw/core';
+import { andThen } from '@stable-adamw/core/adapter';
 import type { Texture } from 'gpu.js';
-import { andThen } from './maybe-promise.js';
 
 /**
  * Values of a param or gradient: a `Float32Array` on the host, or the result of a gpu.js kernel
@@ -30,6 +30,11 @@ export function isDeviceTensor(x: unknown): x is Texture {
     typeof (x as DeviceTensor).delete === 'function' &&
     typeof (x as DeviceTensor).output === 'object'
   );
+}
+
+/** Frees a device tensor; host arrays need nothing. */
+export function deleteDeviceTensor(x: GpuJsTensor): void {
+  if (isDeviceTensor(x)) x.delete();
 }
 
 function outputOf(x: Texture): number[] {

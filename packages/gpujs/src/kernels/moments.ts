@@ -1,26 +1,20 @@
-/**
- * Kernel bodies, transpiled by gpu.js to GLSL, WGSL, WebAssembly or JavaScript. They must stay
- * within the JavaScript subset gpu.js parses: no closures over module values, only `this.thread`,
- * `this.constants` and the arguments. Every kernel has a 1-D output; index i is `this.thread.x`.
- */
-import type { IKernelFunctionThis } from 'gpu.js';
+import type { MaybePromise } from '@stable-adamw/core';
+import { andThen } from '@stable-adamw/core/adapter';
+import type { IKernelFunctionThis, IKernelRunShortcut } from 'gpu.js';
+import type { GpuJsTensor } from '../tensor.js';
+import { KERNEL_SETTINGS, type KernelCache } from './kernel-cache.js';
 
-type Kernel<C = Record<string, number>> = IKernelFunctionThis<C>;
-type Reduce = Kernel<{ n: number; block: number }>;
-
-/** Copies host values onto the device (initial params, host gradients, fresh or loaded state). */
-export function copyKernel(this: Kernel, a: number[]): number {
-  return a[this.thread.x] as number;
-}
+// Phase 1, the moments. gpu.js parses kernel bodies: only `this.thread` and the arguments, no
+// closures over module values; every output is 1-D, index i is `this.thread.x`.
 
 /** m ← m + (1−β̂1)(g − m), torch's lerp. */
-export function expAvgKernel(this: Kernel, g: number[], m: number[], beta1c: number): number {
+export function expAvgKernel(this: IKernelFunctionThis, g: number[], m: number[], beta1c: number): number {
   const mi = m[this.thread.x] as number;
   return mi + beta1c * ((g[this.thread.x] as number) - mi);
 }
 
 /** v ← β̂2·v + (1−β̂2)·g². */
-export function expAvgSqKernel(this: Kernel, g: number[], v: number[], beta2Hat: number, beta2c: number): number {
+export function expAvgSqKernel(this: IKernelFunctionThis, g: number[], v: number[], beta2Hat: number, beta2c: number): number {
   const gi = g[this.thread.x] as number;
   return (v[this.thread.x] as number) * beta2Hat + beta2c * (gi * gi);
 }
@@ -32,7 +26,7 @@ export function newExpAvg(value: number): number {
 
 /** Both moments in one launch where kernel maps exist: returns v, writes m through `newExpAvg`. */
 export function momentsMapKernel(
-  this: Kernel,
+  this: IKernelFunctionThis,
   g: number[],
   m: number[],
   v: number[],
@@ -46,52 +40,63 @@ export function momentsMapKernel(
   return (v[this.thread.x] as number) * beta2Hat + beta2c * (gi * gi);
 }
 
-/** First tree level of the RMS: block sums of g²/max(v, ε²) over `block` consecutive elements. */
-export function sumSquaresKernel(this: Reduce, g: number[], v: number[], epsSq: number): number {
-  let sum = 0;
-  for (let i = 0; i < this.constants.block; i++) {
-    const j = this.thread.x * this.constants.block + i;
-    if (j < this.constants.n) {
-      const gj = g[j] as number;
-      sum += (gj * gj) / Math.max(v[j] as number, epsSq);
-    }
-  }
-  return sum;
+/** Moments after phase 1, each a fresh device tensor. */
+export interface NewMoments {
+  expAvg: GpuJsTensor;
+  expAvgSq: GpuJsTensor;
 }
 
-/** Later tree levels: block sums of the previous level's partial sums. */
-export function blockSumKernel(this: Reduce, partial: number[]): number {
-  let sum = 0;
-  for (let i = 0; i < this.constants.block; i++) {
-    const j = this.thread.x * this.constants.block + i;
-    if (j < this.constants.n) {
-      sum += partial[j] as number;
-    }
-  }
-  return sum;
-}
-
-/**
- * The update, with the RMS clip computed on the device from the reduced sum:
- * η = lr / max(1, RMS) (a NaN RMS does not clip, like optimi); θ ← θ·(1 − η·decayPerLr) − η·m/(√v + ε).
- */
-export function updateKernel(
-  this: Kernel,
-  p: number[],
-  m: number[],
-  v: number[],
-  sumSquares: number[],
-  lr: number,
+/** The moments of one tensor: one kernel map with two outputs where `kernelMap`, else two kernels. */
+export function launchMoments(
+  kernels: KernelCache,
+  kernelMap: boolean,
   numel: number,
-  eps: number,
-  decayPerLr: number,
-): number {
-  const rms = Math.sqrt((sumSquares[0] as number) / numel);
-  let clip = 1;
-  if (rms > 1) {
-    clip = rms;
+  grad: GpuJsTensor,
+  expAvg: GpuJsTensor,
+  expAvgSq: GpuJsTensor,
+  { beta1Hat, beta2Hat }: { beta1Hat: number; beta2Hat: number },
+): MaybePromise<NewMoments> {
+  const beta1c = 1 - beta1Hat;
+  const beta2c = 1 - beta2Hat;
+  const output = [numel];
+  if (kernelMap) {
+    const result = kernels.launch(
+      `moments:${numel}`,
+      (gpu) =>
+        gpu.createKernelMap({ expAvg: newExpAvg }, momentsMapKernel, {
+          ...KERNEL_SETTINGS,
+          output,
+        }) as unknown as IKernelRunShortcut,
+      grad,
+      expAvg,
+      expAvgSq,
+      beta1c,
+      beta2Hat,
+      beta2c,
+    );
+    return andThen(result, (r) => {
+      const out = r as { result: GpuJsTensor; expAvg: GpuJsTensor };
+      return { expAvg: out.expAvg, expAvgSq: out.result };
+    });
   }
-  const eta = lr / clip;
-  const i = this.thread.x;
-  return (p[i] as number) * (1 - eta * decayPerLr) - (eta * (m[i] as number)) / (Math.sqrt(v[i] as number) + eps);
+  const m = kernels.launch(
+    `expAvg:${numel}`,
+    (gpu) => gpu.createKernel(expAvgKernel, { ...KERNEL_SETTINGS, output }),
+    grad,
+    expAvg,
+    beta1c,
+  );
+  return andThen(m, (newM) =>
+    andThen(
+      kernels.launch(
+        `expAvgSq:${numel}`,
+        (gpu) => gpu.createKernel(expAvgSqKernel, { ...KERNEL_SETTINGS, output }),
+        grad,
+        expAvgSq,
+        beta2Hat,
+        beta2c,
+      ),
+      (newV) => ({ expAvg: newM as GpuJsTensor, expAvgSq: newV as GpuJsTensor }),
+    ),
+  );
 }

@@ -1,5 +1,5 @@
+import { SeededRandom } from '@stable-adamw/conformance';
 import type { StateDict } from '@stable-adamw/core';
-import { SeededRandom } from '@stable-adamw/core/testing';
 import { StableAdamW as CpuStableAdamW } from '@stable-adamw/cpu';
 import type { GPU } from 'gpu.js';
 import type { GpuJsParam } from '../param.js';

@@ -1,7 +1,7 @@
+import type { ConformanceTarget, HarnessSpec, OptimizerHarness } from '@stable-adamw/conformance';
 import type { MaybePromise } from '@stable-adamw/core';
-import type { ConformanceTarget, HarnessSpec, OptimizerHarness } from '@stable-adamw/core/testing';
+import { andThen, settle } from '@stable-adamw/core/adapter';
 import { GPU, type IKernelRunShortcut } from 'gpu.js';
-import { andThen } from '../maybe-promise.js';
 import type { GpuJsParam } from '../param.js';
 import { StableAdamW } from '../stable-adamw.js';
 import { type GpuJsTensor, isDeviceTensor } from '../tensor.js';
@@ -54,10 +54,6 @@ class Uploader {
   }
 }
 
-function all<T>(values: MaybePromise<T>[]): MaybePromise<T[]> {
-  return values.some((v) => v instanceof Promise) ? Promise.all(values) : (values as T[]);
-}
-
 /**
  * A conformance target running the gpu.js adapter in `mode` (float32 storage only). Works in Node
  * (`cpu`, `webasm`, `headlessgl`) and in browsers (`webgl2`, `webgl`, `webgpu`); it imports
@@ -88,7 +84,7 @@ export function gpujsTarget(mode: GpuJsTargetMode, { inputs = 'array' }: GpuJsTa
           grads.add(tensor);
           return tensor;
         });
-      return andThen(all(spec.params.map((p) => toTensor(p.init))), (initial) => {
+      return andThen(settle(spec.params.map((p) => toTensor(p.init))), (initial) => {
         const params: GpuJsParam[] = spec.params.map((p, i) => ({
           data: initial[i] as GpuJsTensor,
           shape: p.shape,
@@ -104,7 +100,7 @@ export function gpujsTarget(mode: GpuJsTargetMode, { inputs = 'array' }: GpuJsTa
           backendId: optimizer.backendId,
           setGrads(values) {
             dropGrads();
-            return andThen(all(values.map((g) => (g === null ? null : withGrad(g)))), (tensors) => {
+            return andThen(settle(values.map((g) => (g === null ? null : withGrad(g)))), (tensors) => {
               tensors.forEach((g, i) => {
                 (params[i] as GpuJsParam).grad = g;
               });
@@ -112,7 +108,7 @@ export function gpujsTarget(mode: GpuJsTargetMode, { inputs = 'array' }: GpuJsTa
           },
           stepParam: (i, grad) => andThen(withGrad(grad), (g) => optimizer.stepParam(params[i] as GpuJsParam, g)),
           readParams: () =>
-            andThen(all(params.map((p) => optimizer.readParam(p))), (values) => values.map((v) => Float64Array.from(v))),
+            andThen(settle(params.map((p) => optimizer.readParam(p))), (values) => values.map((v) => Float64Array.from(v))),
           dispose: () =>
             andThen(optimizer.dispose(), () => {
               dropGrads();

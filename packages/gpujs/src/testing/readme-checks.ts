@@ -6,6 +6,12 @@ const checks: Record<string, (logged: unknown) => void> = {
     expect(fitted[0]).toBeCloseTo(3, 1);
     expect(fitted[1]).toBeCloseTo(-1, 1);
   },
+  'gradient-map.ts': (logged) => {
+    const [a, b] = logged as Float32Array[];
+    expect(a?.[0]).toBeCloseTo(2, 1);
+    expect(a?.[1]).toBeCloseTo(2, 1);
+    expect(b?.[0]).toBeCloseTo(-1, 1);
+  },
   // y = 2·x0 − x1 + 0.5, the bias in the first (no-decay) group.
   'training-loop.ts': (logged) => {
     const [bias, weight] = logged as Float32Array[];

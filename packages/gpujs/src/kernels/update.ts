@@ -1,0 +1,55 @@
+import type { MaybePromise } from '@stable-adamw/core';
+import type { IKernelFunctionThis } from 'gpu.js';
+import type { GpuJsTensor } from '../tensor.js';
+import { KERNEL_SETTINGS, type KernelCache } from './kernel-cache.js';
+
+// Phase 2, the update. gpu.js parses kernel bodies: only `this.thread` and the arguments.
+
+/**
+ * The update, with the RMS clip computed on the device from the reduced sum:
+ * η = lr / max(1, RMS) (a NaN RMS does not clip, like optimi); θ ← θ·(1 − η·decayPerLr) − η·m/(√v + ε).
+ */
+export function updateKernel(
+  this: IKernelFunctionThis,
+  p: number[],
+  m: number[],
+  v: number[],
+  sumSquares: number[],
+  lr: number,
+  numel: number,
+  eps: number,
+  decayPerLr: number,
+): number {
+  const rms = Math.sqrt((sumSquares[0] as number) / numel);
+  let clip = 1;
+  if (rms > 1) {
+    clip = rms;
+  }
+  const eta = lr / clip;
+  const i = this.thread.x;
+  return (p[i] as number) * (1 - eta * decayPerLr) - (eta * (m[i] as number)) / (Math.sqrt(v[i] as number) + eps);
+}
+
+/** The clipped update of one tensor's θ into a fresh tensor, from its moments and reduced sum. */
+export function launchUpdate(
+  kernels: KernelCache,
+  numel: number,
+  param: GpuJsTensor,
+  expAvg: GpuJsTensor,
+  expAvgSq: GpuJsTensor,
+  sumSquares: GpuJsTensor,
+  { lr, eps, weightDecayPerLr }: { lr: number; eps: number; weightDecayPerLr: number },
+): MaybePromise<GpuJsTensor> {
+  return kernels.launch(
+    `update:${numel}`,
+    (gpu) => gpu.createKernel(updateKernel, { ...KERNEL_SETTINGS, output: [numel] }),
+    param,
+    expAvg,
+    expAvgSq,
+    sumSquares,
+    lr,
+    numel,
+    eps,
+    weightDecayPerLr,
+  ) as MaybePromise<GpuJsTensor>;
+}
