@@ -13,7 +13,7 @@ const EXTRA_FILES = { '@stable-adamw/conformance': [/^fixtures\/golden\/(extra\/
 /** Unpacked tarball budgets in bytes: what users install with an adapter stays small. */
 const BUDGETS = {
   '@stable-adamw/core': 300_000,
-  '@stable-adamw/cpu': 750_000,
+  '@stable-adamw/cpu': 560_000,
   '@stable-adamw/tfjs': 400_000,
   '@stable-adamw/gpujs': 320_000,
   '@stable-adamw/conformance': 10_000_000,
@@ -82,24 +82,29 @@ for (const { dir, pkg } of packages) {
     }
   });
   if (!isAdapter(pkg)) continue;
-  await check(`${name}: public surface (core's user entry + StableAdamW, create*Backend, VERSION; the rest documented)`, async () => {
-    const exported = Object.keys(await import(pathToFileURL(resolve(dir, 'dist/index.js')).href));
-    const missing = [...userSet, ...ADAPTER_REQUIRED].filter((n) => !exported.includes(n));
-    if (!exported.some((n) => BACKEND_FACTORY.test(n))) missing.push('create<Name>Backend');
-    if (missing.length > 0) throw new Error(`missing exports: ${missing.join(', ')}`);
-    const { VERSION } = await import(pathToFileURL(resolve(dir, 'dist/index.js')).href);
-    if (VERSION !== pkg.version) throw new Error(`VERSION is ${VERSION} but package.json says ${pkg.version}`);
-    const readme = readFileSync(join(dir, 'README.md'), 'utf8');
-    const own = exported.filter((n) => !userSet.includes(n));
-    const undocumented = own.filter((n) => !readme.includes(n));
-    if (undocumented.length > 0) throw new Error(`exported but not in README.md (internal?): ${undocumented.join(', ')}`);
-    return `${userSet.length} shared + ${own.length} own: ${own.join(', ')}`;
-  });
+  await check(
+    `${name}: public surface (core's user entry + StableAdamW, create*Backend, VERSION; the rest documented)`,
+    async () => {
+      const exported = Object.keys(await import(pathToFileURL(resolve(dir, 'dist/index.js')).href));
+      const missing = [...userSet, ...ADAPTER_REQUIRED].filter((n) => !exported.includes(n));
+      if (!exported.some((n) => BACKEND_FACTORY.test(n))) missing.push('create<Name>Backend');
+      if (missing.length > 0) throw new Error(`missing exports: ${missing.join(', ')}`);
+      const { VERSION } = await import(pathToFileURL(resolve(dir, 'dist/index.js')).href);
+      if (VERSION !== pkg.version) throw new Error(`VERSION is ${VERSION} but package.json says ${pkg.version}`);
+      const readme = readFileSync(join(dir, 'README.md'), 'utf8');
+      const own = exported.filter((n) => !userSet.includes(n));
+      const undocumented = own.filter((n) => !readme.includes(n));
+      if (undocumented.length > 0) throw new Error(`exported but not in README.md (internal?): ${undocumented.join(', ')}`);
+      return `${userSet.length} shared + ${own.length} own: ${own.join(', ')}`;
+    },
+  );
 }
 
 console.log('\npackage sizes (npm pack):');
 for (const { name, size, unpackedSize, budget } of sizes) {
-  console.log(`  ${name.padEnd(28)} packed ${kb(size).padStart(10)}  unpacked ${kb(unpackedSize).padStart(10)}  budget ${kb(budget)}`);
+  console.log(
+    `  ${name.padEnd(28)} packed ${kb(size).padStart(10)}  unpacked ${kb(unpackedSize).padStart(10)}  budget ${kb(budget)}`,
+  );
 }
 console.log(failures === 0 ? 'all package checks passed' : `${failures} package checks failed`);
 process.exitCode = failures === 0 ? 0 : 1;

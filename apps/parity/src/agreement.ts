@@ -1,5 +1,5 @@
-import type { Dtype } from '@stable-adamw/core';
 import { compareValues } from '@stable-adamw/conformance';
+import type { Dtype } from '@stable-adamw/core';
 
 /** How closely two backends agree on a scenario's final parameters. */
 export interface Agreement {

@@ -1,5 +1,5 @@
-import type { Dtype } from '@stable-adamw/core';
 import type { ConformanceTarget } from '@stable-adamw/conformance';
+import type { Dtype } from '@stable-adamw/core';
 import { cpuBufferTarget, cpuTarget } from '@stable-adamw/cpu/testing';
 import { type GpuJsTargetMode, openGpujsTarget } from '@stable-adamw/gpujs/testing';
 import { tfjsTarget } from '@stable-adamw/tfjs/testing';

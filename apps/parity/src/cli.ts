@@ -81,11 +81,7 @@ async function main(): Promise<number> {
   const options = { steps, seed, quick: values.quick, scenarioFilter: values.scenario };
   if (values.list) {
     for (const b of [...node, ...browser].filter((b) => matches(b.id))) {
-      console.log(
-        `${b.id}: ${(await scenariosFor(b.dtype, options))
-          .map((s) => s.scenario.name)
-          .join(', ')}`,
-      );
+      console.log(`${b.id}: ${(await scenariosFor(b.dtype, options)).map((s) => s.scenario.name).join(', ')}`);
     }
     return 0;
   }

@@ -1,5 +1,5 @@
-import type { Dtype } from '@stable-adamw/core';
 import { type ConformanceTarget, measureScenario, type StepErrors } from '@stable-adamw/conformance';
+import type { Dtype } from '@stable-adamw/core';
 import type { FinalParams } from './agreement.js';
 import type { ParityResult } from './report.js';
 import { type ScenarioOptions, scenariosFor } from './scenarios.js';

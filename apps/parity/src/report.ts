@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DTYPES, type Dtype } from '@stable-adamw/core';
 import { referenceTolerances, type StepErrors, type Tolerance } from '@stable-adamw/conformance';
+import { DTYPES, type Dtype } from '@stable-adamw/core';
 import { formatTextTable } from '../../../tooling/text-table.js';
 import type { Agreement } from './agreement.js';
 import type { RmsTrace } from './rms-traces.js';

@@ -1,5 +1,3 @@
-import type { Dtype } from '@stable-adamw/core';
-import { isHalfPrecision } from '@stable-adamw/core/adapter';
 import {
   generateScenario,
   handCheckedScenario,
@@ -8,6 +6,8 @@ import {
   standardScenarios,
   type Tolerance,
 } from '@stable-adamw/conformance';
+import type { Dtype } from '@stable-adamw/core';
+import { isHalfPrecision } from '@stable-adamw/core/adapter';
 
 /** A scenario and what it is compared with. */
 export interface ParityScenario {
@@ -83,10 +83,7 @@ function noKahan(dtype: Dtype, seed: number, steps: number): Scenario {
  * schedule, skipped and zero gradients, an LLM-like mix, a 1000-step run, 16-bit without Kahan)
  * against the float64 reference of the same dtype.
  */
-export async function scenariosFor(
-  dtype: Dtype,
-  { steps, seed, quick = false }: ScenarioOptions,
-): Promise<ParityScenario[]> {
+export async function scenariosFor(dtype: Dtype, { steps, seed, quick = false }: ScenarioOptions): Promise<ParityScenario[]> {
   const recorded = (await loadGoldenScenarios('normal', dtype)).map((s) => ({ ...s, name: `golden/${s.name}` }));
   if (dtype === 'float64' || dtype === 'float32') {
     recorded.push(handCheckedScenario(dtype, false), handCheckedScenario(dtype, true));
