@@ -33,6 +33,7 @@ export default defineConfig({
         optimizeDeps: {
           include: [
             '@tensorflow/tfjs-core',
+            '@tensorflow/tfjs-backend-cpu',
             '@tensorflow/tfjs-backend-webgl',
             '@tensorflow/tfjs-backend-webgpu',
             '@tensorflow/tfjs-layers',

@@ -1,6 +1,7 @@
 import { InvalidParamError } from '@stable-adamw/core';
 import { andThen, type GradientProblem, type StableAdamWBackendV1, settle, type TensorInfo } from '@stable-adamw/core/adapter';
 import * as tf from '@tensorflow/tfjs-core';
+import { checkDeviceLimits } from './kernels/device-limits.js';
 import { KERNEL_CHOICES, type KernelChoice, resolveKernel, type TfjsKernel } from './kernels/resolve-kernel.js';
 import { createTfjsState, disposeTfjsState, exportTfjsState, importTfjsState, type TfjsState } from './state.js';
 
@@ -39,7 +40,11 @@ function describeVariable(param: tf.Variable, where: string): TensorInfo {
       'TensorFlow.js has no 16-bit dtypes and StableAdamW updates float32 variables only: create the variable as float32.',
     );
   }
+  if (param.isDisposed) {
+    throw new InvalidParamError(label, 'is disposed', 'Keep every variable alive while its optimizer is in use.');
+  }
   if (param.size === 0) throw new InvalidParamError(label, 'has no elements', 'Leave empty variables out of the optimizer.');
+  checkDeviceLimits(param, label);
   return { numel: param.size, dtype: 'float32', shape: param.shape, name: param.name };
 }
 
@@ -83,7 +88,8 @@ export function createTfjsBackend(
     checkGrad: checkGradient,
     // Resolved before any tensor is touched: a refused kernel throws with nothing changed.
     stepTensors(items) {
-      const { kernel } = resolveKernel(choice);
+      const { kernel, stepTensors } = resolveKernel(choice);
+      if (stepTensors) return stepTensors(items);
       const updates = items.map(({ param, grad, state, moments, update }) =>
         kernel.applyUpdate(param, grad, state, kernel.updateMoments(param, grad, state, moments), update),
       );

@@ -8,7 +8,7 @@ import {
 import { resolveOptions, StableAdamWOptimizer } from '@stable-adamw/core/adapter';
 import * as tf from '@tensorflow/tfjs-core';
 import { createTfjsBackend, type TfjsPartialSum } from './backend.js';
-import type { KernelChoice } from './kernels/resolve-kernel.js';
+import { type KernelChoice, type ResolvedKernel, resolveKernel } from './kernels/resolve-kernel.js';
 import { matchSavedMoments, type SavedMoments } from './saved-moments.js';
 import type { TfjsState } from './state.js';
 
@@ -91,6 +91,8 @@ export class StableAdamW extends tf.Optimizer {
   #core: Core | undefined;
   #pending: PendingWeights | undefined;
   #release: ReleaseDriver | undefined;
+  /** The tensors the last `getWeights()` returned, freed by the next one or by `dispose()`. */
+  #weights: NamedTensor[] = [];
 
   /**
    * @param params variables or param groups (`{ params, ...overrides }`); `null` to discover the
@@ -142,6 +144,15 @@ export class StableAdamW extends tf.Optimizer {
   /** The tfjs backend that runs the steps, e.g. `tfjs-webgl`. */
   get backendId(): string {
     return this.#backend.backendId;
+  }
+
+  /**
+   * The kernels a step runs on the active backend: `webgpu-multi-tensor` (every tensor in 3
+   * dispatches), `webgl-fused` (custom programs per tensor) or `composed` (tfjs ops).
+   * @throws UnsupportedBackendError with `kernel: 'fused'` on a backend without fused kernels.
+   */
+  get kernelPath(): ResolvedKernel['path'] {
+    return resolveKernel(this.#options.kernel ?? 'auto').path;
   }
 
   /** Optimizer accumulation (gradient release only): moment-only `stepParam` calls while true. */
@@ -212,9 +223,17 @@ export class StableAdamW extends tf.Optimizer {
     this.#core.loadStateDict(stateDict);
   }
 
-  /** tfjs weights for `model.save()`: iterations, then each variable's exp_avg and exp_avg_sq. */
+  /**
+   * tfjs weights for `model.save()`: iterations, then each variable's exp_avg and exp_avg_sq.
+   * tfjs-layers never frees what this returns, so the optimizer owns the tensors: they stay valid
+   * until the next `getWeights()` or `dispose()`, which free them (saving leaks nothing). Clone
+   * them to keep them longer.
+   */
   override async getWeights(): Promise<NamedTensor[]> {
+    tf.dispose(this.#weights.map((w) => w.tensor));
+    this.#weights = [];
     const weights = [await this.saveIterations()];
+    this.#weights = weights;
     if (!this.#core) return weights;
     const sd = await this.#core.stateDict();
     const flat = this.#core.paramGroups.flatMap((g) => g.params);
@@ -256,6 +275,8 @@ export class StableAdamW extends tf.Optimizer {
   /** Frees the moments and the iteration counter, and removes gradient release if it is prepared. */
   override dispose(): void {
     this.#release?.remove();
+    tf.dispose(this.#weights.map((w) => w.tensor));
+    this.#weights = [];
     this.#core?.dispose();
     super.dispose();
   }

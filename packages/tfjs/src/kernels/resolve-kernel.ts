@@ -1,10 +1,11 @@
 import { UnsupportedBackendError } from '@stable-adamw/core';
-import { createComposedKernel, type StableAdamWKernelV1 } from '@stable-adamw/core/adapter';
+import { createComposedKernel, type StableAdamWKernelV1, type TensorStep } from '@stable-adamw/core/adapter';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TfjsState } from '../state.js';
 import { tfjsOps } from './tensor-ops.js';
 import { webglKernel } from './webgl-kernel.js';
 import { webgpuKernel } from './webgpu-kernel.js';
+import { activeWebGPU, stepWebGPUMultiTensor } from './webgpu-multi-tensor.js';
 
 /** Which kernels run a step: fused programs where the backend has them, the composed ops, or `auto`. */
 export type KernelChoice = 'auto' | 'fused' | 'composed';
@@ -15,21 +16,48 @@ export const KERNEL_CHOICES: readonly KernelChoice[] = ['auto', 'fused', 'compos
 /** A per-tensor StableAdamW kernel over tfjs variables. */
 export type TfjsKernel = StableAdamWKernelV1<tf.Variable, tf.Tensor, TfjsState, tf.Scalar>;
 
+/** Every tensor of a `step()` at once (multi-tensor apply). */
+export type TfjsMultiTensorStep = (steps: readonly TensorStep<tf.Variable, tf.Tensor, TfjsState>[]) => void;
+
+/**
+ * The kernel that runs on the active backend: `kernel` for single-tensor calls (gradient release),
+ * `stepTensors` where a whole step runs in a constant number of dispatches, and `path`, what
+ * really runs: `webgpu-multi-tensor` (3 dispatches per step), `webgl-fused` (one program per
+ * phase and tensor) or `composed` (tfjs ops).
+ */
+export interface ResolvedKernel {
+  readonly kernel: TfjsKernel;
+  readonly name: 'fused' | 'composed';
+  readonly path: 'webgpu-multi-tensor' | 'webgl-fused' | 'composed';
+  readonly stepTensors?: TfjsMultiTensorStep;
+}
+
 const composedKernel = createComposedKernel(tfjsOps) as unknown as TfjsKernel;
 
+const stepWebGPU: TfjsMultiTensorStep = (steps) => {
+  const backend = activeWebGPU();
+  if (!backend) throw new UnsupportedBackendError('the webgpu backend has no GPUDevice', "Use kernel: 'composed'.");
+  stepWebGPUMultiTensor(backend, steps);
+};
+
 /** Backends with fused kernels. */
-const FUSED: Record<string, TfjsKernel> = { webgl: webglKernel, webgpu: webgpuKernel };
+const FUSED: Record<string, Omit<ResolvedKernel, 'name'>> = {
+  webgl: { kernel: webglKernel, path: 'webgl-fused' },
+  webgpu: { kernel: webgpuKernel, path: 'webgpu-multi-tensor', stepTensors: stepWebGPU },
+};
 
 /** Picks the kernel for the active tfjs backend, or explains why `fused` cannot run there. */
-export function resolveKernel(choice: KernelChoice): { kernel: TfjsKernel; name: 'fused' | 'composed' } {
+export function resolveKernel(choice: KernelChoice): ResolvedKernel {
   const backend = tf.getBackend();
   const fused = FUSED[backend];
-  if (choice === 'composed' || (choice === 'auto' && !fused)) return { kernel: composedKernel, name: 'composed' };
+  if (choice === 'composed' || (choice === 'auto' && !fused)) {
+    return { kernel: composedKernel, name: 'composed', path: 'composed' };
+  }
   if (!fused) {
     throw new UnsupportedBackendError(
       `kernel: 'fused' was requested but the active tfjs backend \`${backend}\` has no fused StableAdamW kernels (available on: ${Object.keys(FUSED).join(', ')})`,
       "Use kernel: 'auto' (fused where available) or 'composed'.",
     );
   }
-  return { kernel: fused, name: 'fused' };
+  return { ...fused, name: 'fused' };
 }

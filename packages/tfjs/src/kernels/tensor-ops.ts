@@ -21,13 +21,24 @@ export function blockedSum(x: tf.Tensor): tf.Scalar {
   });
 }
 
+/**
+ * a / b with IEEE semantics on every backend. tfjs-backend-webgl's division returns 1 whenever
+ * a == b (for precision), which turns Inf/Inf into 1 instead of NaN: a non-finite gradient would
+ * then step the param by lr instead of making it NaN, unlike every other backend.
+ */
+function divide(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  const quotient = tf.div(a, b);
+  if (tf.getBackend() !== 'webgl') return quotient;
+  return tf.where(tf.logicalAnd(tf.isInf(a), tf.equal(a, b)), tf.scalar(Number.NaN), quotient);
+}
+
 /** Core's tensor-ops contract over tfjs ops (float32), for the composed kernel. */
 export const tfjsOps: TensorOpsV1<tf.Tensor> = {
   scalar: (value) => tf.scalar(value, 'float32'),
   add: (a, b) => tf.add(a, b),
   sub: (a, b) => tf.sub(a, b),
   mul: (a, b) => tf.mul(a, b),
-  div: (a, b) => tf.div(a, b),
+  div: divide,
   sqrt: (a) => tf.sqrt(a),
   maximum: (a, b) => tf.maximum(a, b),
   // a > b is false for NaN, so NaN picks b: optimi's max(1, NaN) = 1.

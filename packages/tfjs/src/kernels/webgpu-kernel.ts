@@ -150,6 +150,8 @@ function sumRatio(grad: tf.Tensor1D, expAvgSq: tf.Tensor1D, epsSq: number): tf.S
 }
 
 /**
+ * The single-tensor WebGPU kernel, for calls that step one variable (gradient release's
+ * `stepParam`, accumulation-only moment updates); whole steps run in `webgpu-multi-tensor.ts`.
  * Both phases as custom WGSL compute programs: m′ and v′ (one pass each), the RMS sum (a fused
  * g²/max(v′, ε²) + pairwise block pass, plus one more pass per 1024× more elements), and one
  * update pass that derives RMS and the clipped lr on the device.

@@ -1,0 +1,391 @@
+/// <reference types="@webgpu/types" />
+import { InvalidParamError } from '@stable-adamw/core';
+import type { TensorStep } from '@stable-adamw/core/adapter';
+import * as tf from '@tensorflow/tfjs-core';
+import type { TfjsState } from '../state.js';
+
+/**
+ * tfjs-webgpu, fused and multi-tensor: every tensor of a step goes through the same three compute
+ * dispatches, recorded on the device and command encoder tfjs-backend-webgpu already holds.
+ *
+ * Layout. WebGPU binds a fixed number of buffers per pipeline (8 storage buffers by default), so
+ * a constant dispatch count needs every tensor of a batch in the same few buffers. The params and
+ * gradients are the user's tensors (one GPU buffer each) and the moments are `tf.Variable`s (so the
+ * composed kernels, state dicts and backend switches keep working on them), so each batch is
+ * gathered with `copyBufferToBuffer` into four packed scratch buffers (g, θ, m, v) taken from
+ * tfjs's buffer pool, the dispatches run over the packed arrays, and θ, m and v are copied back
+ * into the variables' own buffers. Copies are not dispatches: the count per step is 3 per batch,
+ * and a batch holds as many tensors as `maxStorageBufferBindingSize` allows (every tensor of a
+ * typical model). Nothing is read back and no tensor is created per step.
+ *
+ * Traffic: 36 B/param of kernel traffic plus 48 B/param of copies. Keeping the moments packed in an
+ * optimizer-owned buffer would save 32 of those, at the price of a second home for the state.
+ *
+ * Phases (optimi-spec §1):
+ * 1. `moments`: m ← m + (1−β̂1)(g − m); v ← β̂2·v + (1−β̂2)·g²; one partial Σ g²/max(v′, ε²) per
+ *    workgroup of 1024 elements (4 per thread, then a pairwise tree in workgroup memory).
+ * 2. `totals`: one workgroup per tensor sums its partials (deterministic: no atomics).
+ * 3. `update`: RMS = √(total/n); η = lr / max(1, RMS) with NaN → no clip; θ ← θ·(1 − η·λ′) − η·m/(√v + ε).
+ */
+
+const WORKGROUP = 256;
+const BLOCK = 4 * WORKGROUP;
+/** Bytes of one table entry: 4 u32 + 8 f32. */
+const ENTRY_BYTES = 48;
+/** Bytes of the table header: tensorCount, blockCount, rowWidth, padding. */
+const HEADER_BYTES = 16;
+
+const SHADER = `
+struct Entry {
+  offset : u32, length : u32, firstBlock : u32, blocks : u32,
+  w1 : f32, beta2 : f32, w2 : f32, epsSq : f32,
+  lr : f32, eps : f32, decayPerLr : f32, numel : f32,
+}
+struct Table { tensorCount : u32, blockCount : u32, rowWidth : u32, pad : u32, entries : array<Entry> }
+
+@group(0) @binding(0) var<storage, read> table : Table;
+@group(0) @binding(1) var<storage, read> grad : array<f32>;
+@group(0) @binding(2) var<storage, read_write> param : array<f32>;
+@group(0) @binding(3) var<storage, read_write> expAvg : array<f32>;
+@group(0) @binding(4) var<storage, read_write> expAvgSq : array<f32>;
+@group(0) @binding(5) var<storage, read_write> partials : array<f32>;
+@group(0) @binding(6) var<storage, read_write> totals : array<f32>;
+
+var<workgroup> lanes : array<f32, ${WORKGROUP}>;
+
+// Bit test: WGSL lets compilers assume no NaN in comparisons.
+fn isNan(x : f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// The entry whose blocks hold \`block\` (binary search over firstBlock).
+fn tensorOf(block : u32) -> u32 {
+  var lo = 0u;
+  var hi = table.tensorCount - 1u;
+  while (lo < hi) {
+    let mid = (lo + hi + 1u) / 2u;
+    if (table.entries[mid].firstBlock <= block) { lo = mid; } else { hi = mid - 1u; }
+  }
+  return lo;
+}
+
+fn laneSum(lane : u32) -> f32 {
+  workgroupBarrier();
+  for (var width = ${WORKGROUP / 2}u; width > 0u; width = width / 2u) {
+    if (lane < width) { lanes[lane] = lanes[lane] + lanes[lane + width]; }
+    workgroupBarrier();
+  }
+  return lanes[0];
+}
+
+// Phase 1: moments, and one partial ratio sum per block.
+@compute @workgroup_size(${WORKGROUP})
+fn moments(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index) lane : u32) {
+  let block = wid.y * table.rowWidth + wid.x;
+  var terms = vec4<f32>(0.0);
+  if (block < table.blockCount) {
+    let e = table.entries[tensorOf(block)];
+    let first = (block - e.firstBlock) * ${BLOCK}u + lane;
+    for (var k = 0u; k < 4u; k++) {
+      let i = first + k * ${WORKGROUP}u;
+      if (i < e.length) {
+        let j = e.offset + i;
+        let g = grad[j];
+        let m = expAvg[j];
+        expAvg[j] = m + e.w1 * (g - m);
+        let v = expAvgSq[j] * e.beta2 + e.w2 * (g * g);
+        expAvgSq[j] = v;
+        terms[k] = (g * g) / max(v, e.epsSq);
+      }
+    }
+  }
+  lanes[lane] = (terms.x + terms.y) + (terms.z + terms.w);
+  let total = laneSum(lane);
+  if (lane == 0u && block < table.blockCount) { partials[block] = total; }
+}
+
+// Phase 2: each tensor's total from its partials, one workgroup per tensor.
+@compute @workgroup_size(${WORKGROUP})
+fn sums(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index) lane : u32) {
+  let t = wid.x;
+  var run = 0.0;
+  if (t < table.tensorCount) {
+    let e = table.entries[t];
+    for (var b = lane; b < e.blocks; b += ${WORKGROUP}u) { run += partials[e.firstBlock + b]; }
+  }
+  lanes[lane] = run;
+  let total = laneSum(lane);
+  if (lane == 0u && t < table.tensorCount) { totals[t] = total; }
+}
+
+// Phase 3: RMS and the clipped lr on the device, then decay and the Adam step.
+@compute @workgroup_size(${WORKGROUP})
+fn update(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index) lane : u32) {
+  let block = wid.y * table.rowWidth + wid.x;
+  if (block < table.blockCount) {
+    let t = tensorOf(block);
+    let e = table.entries[t];
+    let rms = sqrt(totals[t] / e.numel);
+    let eta = select(e.lr, e.lr / rms, !isNan(rms) && rms > 1.0);
+    let decay = 1.0 - eta * e.decayPerLr;
+    let first = (block - e.firstBlock) * ${BLOCK}u + lane;
+    for (var k = 0u; k < 4u; k++) {
+      let i = first + k * ${WORKGROUP}u;
+      if (i < e.length) {
+        let j = e.offset + i;
+        param[j] = param[j] * decay - (eta * expAvg[j]) / (sqrt(expAvgSq[j]) + e.eps);
+      }
+    }
+  }
+}`;
+
+/** The part of tfjs-backend-webgpu's `WebGPUBackend` this kernel uses (structural: no hard dependency). */
+export interface WebGPUBackendLike {
+  readonly device: GPUDevice;
+  readonly commandEncoder: GPUCommandEncoder | null;
+  readonly bufferManager: {
+    acquireBuffer(size: number, usage: number): GPUBuffer;
+    releaseBuffer(buffer: GPUBuffer): void;
+  };
+  readonly tensorMap: { get(dataId: object): { resource?: unknown; values?: unknown } | undefined };
+  ensureCommandEncoderReady(): void;
+  endComputePassEncoder(): void;
+  submitQueue(): void;
+  uploadToGPU(dataId: object): void;
+  refCount(dataId: object): number;
+  makeTensorInfo(shape: number[], dtype: 'float32'): tf.TensorInfo;
+}
+
+/** The active backend as tfjs-backend-webgpu's, when it is one. */
+export function activeWebGPU(): WebGPUBackendLike | undefined {
+  const backend = tf.backend() as unknown as Partial<WebGPUBackendLike>;
+  return tf.getBackend() === 'webgpu' && backend.device ? (backend as WebGPUBackendLike) : undefined;
+}
+
+interface Pipelines {
+  readonly layout: GPUBindGroupLayout;
+  readonly moments: GPUComputePipeline;
+  readonly sums: GPUComputePipeline;
+  readonly update: GPUComputePipeline;
+}
+
+const pipelineCache = new WeakMap<GPUDevice, Pipelines>();
+
+function pipelinesFor(device: GPUDevice): Pipelines {
+  const cached = pipelineCache.get(device);
+  if (cached) return cached;
+  const storage = (type: GPUBufferBindingType, binding: number): GPUBindGroupLayoutEntry => ({
+    binding,
+    visibility: GPUShaderStage.COMPUTE,
+    buffer: { type },
+  });
+  const layout = device.createBindGroupLayout({
+    entries: [
+      storage('read-only-storage', 0),
+      storage('read-only-storage', 1),
+      ...[2, 3, 4, 5, 6].map((binding) => storage('storage', binding)),
+    ],
+  });
+  const module = device.createShaderModule({ code: SHADER });
+  const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
+  const pipeline = (entryPoint: string) =>
+    device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint } });
+  const built = { layout, moments: pipeline('moments'), sums: pipeline('sums'), update: pipeline('update') };
+  pipelineCache.set(device, built);
+  return built;
+}
+
+type Step = TensorStep<tf.Variable, tf.Tensor, TfjsState>;
+
+/** Where one tensor of a step lives on the device. */
+interface Resident {
+  readonly step: Step;
+  /** The buffers read (g, θ, m, v). */
+  readonly sources: readonly [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
+}
+
+/** The largest float32 element count one binding of this device holds. */
+export function maxBindingElements(backend: WebGPUBackendLike): number {
+  const { maxStorageBufferBindingSize, maxBufferSize } = backend.device.limits;
+  return Math.floor(Math.min(maxStorageBufferBindingSize, maxBufferSize) / 4);
+}
+
+/** The GPU buffer behind `tensor`, uploaded if its values are still on the CPU; throws before anything is recorded. */
+function bufferOf(backend: WebGPUBackendLike, tensor: tf.Tensor, label: string, fix: string): GPUBuffer {
+  if (tensor.isDisposed) throw new InvalidParamError(label, 'is disposed', fix);
+  backend.uploadToGPU(tensor.dataId);
+  const resource = backend.tensorMap.get(tensor.dataId)?.resource;
+  if (!(resource instanceof GPUBuffer)) {
+    throw new InvalidParamError(label, 'is not held in a WebGPU buffer', "Use kernel: 'composed' for this variable.");
+  }
+  return resource;
+}
+
+/** Splits the step into batches whose packed arrays each fit one binding (and one dispatch grid). */
+function batches(residents: readonly Resident[], maxElements: number): Resident[][] {
+  const out: Resident[][] = [];
+  let current: Resident[] = [];
+  let elements = 0;
+  for (const resident of residents) {
+    const n = resident.step.info.numel;
+    if (current.length > 0 && (elements + n > maxElements || current.length === 65_535)) {
+      out.push(current);
+      current = [];
+      elements = 0;
+    }
+    current.push(resident);
+    elements += n;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+/** The table of one batch: header, then (offset, length, firstBlock, blocks, scalars) per tensor. */
+function tableOf(batch: readonly Resident[], rowWidth: number): ArrayBuffer {
+  const bytes = new ArrayBuffer(HEADER_BYTES + ENTRY_BYTES * batch.length);
+  const u32 = new Uint32Array(bytes);
+  const f32 = new Float32Array(bytes);
+  let offset = 0;
+  let blocks = 0;
+  batch.forEach(({ step: { info, moments, update } }, t) => {
+    const at = (HEADER_BYTES + ENTRY_BYTES * t) / 4;
+    const n = info.numel;
+    const count = Math.ceil(n / BLOCK);
+    u32.set([offset, n, blocks, count], at);
+    f32.set(
+      [
+        1 - moments.beta1Hat,
+        moments.beta2Hat,
+        1 - moments.beta2Hat,
+        moments.epsSq,
+        update.lr,
+        update.eps,
+        update.weightDecayPerLr,
+        n,
+      ],
+      at + 4,
+    );
+    offset += n;
+    blocks += count;
+  });
+  u32.set([batch.length, blocks, rowWidth, 0], 0);
+  return bytes;
+}
+
+/**
+ * Where θ, m or v is written back: its own buffer, or a fresh one when another tensor shares the
+ * data (a `tf.Variable` shares its initial tensor's or an assigned tensor's data until that is
+ * freed), so writing in place never changes another tensor.
+ */
+function destination(backend: WebGPUBackendLike, variable: tf.Variable, own: GPUBuffer): { buffer: GPUBuffer; adopt(): void } {
+  if (backend.refCount(variable.dataId) <= 1) {
+    // tfjs keeps the values of the last read on the CPU and would serve them again: drop them.
+    const data = backend.tensorMap.get(variable.dataId);
+    return {
+      buffer: own,
+      adopt() {
+        if (data) data.values = null;
+      },
+    };
+  }
+  const info = backend.makeTensorInfo([...variable.shape], 'float32');
+  backend.uploadToGPU(info.dataId);
+  const buffer = backend.tensorMap.get(info.dataId)?.resource as GPUBuffer;
+  return {
+    buffer,
+    adopt() {
+      const fresh = tf.engine().makeTensorFromTensorInfo(info);
+      variable.assign(fresh);
+      fresh.dispose();
+    },
+  };
+}
+
+/**
+ * One step of every tensor in `steps` on the webgpu backend: validated and uploaded first (a
+ * throw changes nothing), then recorded after tfjs's queued work on its own command encoder and
+ * submitted with it. Returns the number of batches (3 dispatches each).
+ */
+export function stepWebGPUMultiTensor(backend: WebGPUBackendLike, steps: readonly Step[]): number {
+  const residents: Resident[] = steps.map((step) => {
+    const label = step.info.name ?? 'param';
+    const stateFix = 'The optimizer state was disposed: build a new optimizer.';
+    return {
+      step,
+      sources: [
+        bufferOf(backend, step.grad, `gradient of ${label}`, 'Pass a live float32 tf.Tensor.'),
+        bufferOf(backend, step.param, label, 'Keep the variable alive while the optimizer uses it.'),
+        bufferOf(backend, step.state.expAvg, `${label} exp_avg`, stateFix),
+        bufferOf(backend, step.state.expAvgSq, `${label} exp_avg_sq`, stateFix),
+      ],
+    };
+  });
+  const { device } = backend;
+  const pipelines = pipelinesFor(device);
+  const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
+  const groups = batches(residents, maxBindingElements(backend));
+  // tfjs's queued dispatches come first: close its compute pass and record after it.
+  backend.ensureCommandEncoderReady();
+  backend.endComputePassEncoder();
+  const encoder = backend.commandEncoder as GPUCommandEncoder;
+  const acquired: GPUBuffer[] = [];
+  const acquire = (bytes: number, usage: number) => {
+    const buffer = backend.bufferManager.acquireBuffer(Math.max(4, bytes), usage);
+    acquired.push(buffer);
+    return buffer;
+  };
+  const adopt: (() => void)[] = [];
+  const packedUsage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+  for (const batch of groups) {
+    const elements = batch.reduce((sum, { step }) => sum + step.info.numel, 0);
+    const totalBlocks = batch.reduce((sum, { step }) => sum + Math.ceil(step.info.numel / BLOCK), 0);
+    const rowWidth = Math.min(totalBlocks, maxGroups);
+    const bytes = tableOf(batch, rowWidth);
+    const table = acquire(bytes.byteLength, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+    // Written on the queue timeline: the previous step's commands that read it were submitted before it was released.
+    device.queue.writeBuffer(table, 0, bytes);
+    const packed = [0, 1, 2, 3].map(() => acquire(4 * elements, packedUsage)) as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
+    const partials = acquire(4 * totalBlocks, GPUBufferUsage.STORAGE);
+    const totals = acquire(4 * batch.length, GPUBufferUsage.STORAGE);
+    let offset = 0;
+    for (const { step, sources } of batch) {
+      const size = 4 * step.info.numel;
+      sources.forEach((source, k) => {
+        encoder.copyBufferToBuffer(source, 0, packed[k] as GPUBuffer, 4 * offset, size);
+      });
+      offset += step.info.numel;
+    }
+    const bindGroup = device.createBindGroup({
+      layout: pipelines.layout,
+      entries: [table, ...packed, partials, totals].map((buffer, binding) => ({ binding, resource: { buffer } })),
+    });
+    const pass = encoder.beginComputePass();
+    pass.setBindGroup(0, bindGroup);
+    pass.setPipeline(pipelines.moments);
+    pass.dispatchWorkgroups(rowWidth, Math.ceil(totalBlocks / rowWidth));
+    pass.setPipeline(pipelines.sums);
+    pass.dispatchWorkgroups(batch.length);
+    pass.setPipeline(pipelines.update);
+    pass.dispatchWorkgroups(rowWidth, Math.ceil(totalBlocks / rowWidth));
+    pass.end();
+    offset = 0;
+    for (const { step, sources } of batch) {
+      const size = 4 * step.info.numel;
+      const written: [tf.Variable, GPUBuffer, number][] = [
+        [step.param, sources[1], 1],
+        [step.state.expAvg, sources[2], 2],
+        [step.state.expAvgSq, sources[3], 3],
+      ];
+      for (const [variable, own, k] of written) {
+        const target = destination(backend, variable, own);
+        encoder.copyBufferToBuffer(packed[k] as GPUBuffer, 4 * offset, target.buffer, 0, size);
+        adopt.push(target.adopt);
+      }
+      offset += step.info.numel;
+    }
+  }
+  backend.submitQueue();
+  for (const buffer of acquired) backend.bufferManager.releaseBuffer(buffer);
+  for (const fn of adopt) fn();
+  return groups.length;
+}
