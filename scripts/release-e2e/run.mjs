@@ -85,7 +85,9 @@ function scratchCopy() {
       const from = join(root, group, name);
       const to = join(copy, group, name);
       mkdirSync(to, { recursive: true });
-      for (const file of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'dist']) {
+      // What npm would pack: package.json plus the package's `files` (dist, docs, fixtures …).
+      const { files = [] } = JSON.parse(readFileSync(join(from, 'package.json'), 'utf8'));
+      for (const file of ['package.json', ...files]) {
         if (existsSync(join(from, file))) cpSync(join(from, file), join(to, file), { recursive: true });
       }
     }
