@@ -15,7 +15,7 @@ const BUDGETS = {
   '@stable-adamw/core': 300_000,
   '@stable-adamw/cpu': 560_000,
   '@stable-adamw/tfjs': 400_000,
-  '@stable-adamw/gpujs': 320_000,
+  '@stable-adamw/gpujs': 400_000,
   '@stable-adamw/conformance': 10_000_000,
 };
 /** Adapters: each re-exports core's user entry and adds these. */

@@ -4,7 +4,6 @@ import {
   keepPending,
   type MomentScalars,
   type StableAdamWBackendV1,
-  settle,
   type TensorInfo,
   type TensorStateValues,
   type UpdateScalars,
@@ -12,13 +11,10 @@ import {
 import type { GPU } from 'gpu.js';
 import { describeDevice, type GpuJsMode } from './device.js';
 import { KernelCache } from './kernels/kernel-cache.js';
-import { launchMoments } from './kernels/moments.js';
-import { reduceSumSquares } from './kernels/rms-reduction.js';
-import { launchUpdate } from './kernels/update.js';
-import { upload } from './kernels/upload.js';
 import { checkGpuJsGrad, describeGpuJsParam, type GpuJsParam } from './param.js';
 import { exportedState, type GpuJsState, importedState, zeroState } from './state.js';
-import { deleteDeviceTensor, type GpuJsTensor, isDeviceTensor, numelOf, readTensor } from './tensor.js';
+import { type BatchItem, type StepEnvironment, stepBatch } from './step-batch.js';
+import { deleteDeviceTensor, type GpuJsTensor, isDeviceTensor, readTensor } from './tensor.js';
 
 /** Where `createGpujsBackend` runs its kernels. */
 export interface GpuJsBackendOptions {
@@ -28,8 +24,12 @@ export interface GpuJsBackendOptions {
   precision?: 'single';
 }
 
-/** The backend scalar of phase 1: the 1-element sum Σ g²/max(v, ε²), left on the device. */
-export type GpuJsSum = MaybePromise<GpuJsTensor | undefined>;
+/**
+ * The backend scalar of phase 1. A full per-tensor step (`stepParam`) runs both phases as one
+ * transaction in `applyUpdate`, so `updateMoments` hands over its scalars instead of a device sum;
+ * an accumulation-only call runs at once and yields nothing.
+ */
+export type GpuJsSum = MaybePromise<MomentScalars | undefined>;
 
 /** What the backend has done so far, for diagnostics (`opt.stats`). */
 export interface GpuJsStats {
@@ -98,113 +98,69 @@ export function createGpujsBackend(options: GpuJsBackendOptions): GpuJsBackend {
   const device = describeDevice(gpu);
   const kernels = new KernelCache(gpu);
   const owned = new Set<GpuJsTensor>();
-  const states = new Map<GpuJsParam, GpuJsState>();
   let readbacks = 0;
+  /** The last step's work (promise-returning modes); it never rejects, its caller saw the error. */
+  let pending: MaybePromise<void>;
 
-  const own = (tensor: GpuJsTensor): GpuJsTensor => {
-    owned.add(tensor);
-    return tensor;
-  };
-  /** Frees a tensor the optimizer created; user-provided tensors are left alone. */
-  const release = (tensor: GpuJsTensor): void => {
-    if (owned.delete(tensor)) deleteDeviceTensor(tensor);
-  };
-  const track = (state: GpuJsState): GpuJsState => {
-    states.set(state.param, state);
-    return state;
+  const env: StepEnvironment = {
+    kernels,
+    device,
+    gpu,
+    own(tensor) {
+      owned.add(tensor);
+      return tensor;
+    },
+    release(tensor) {
+      if (owned.delete(tensor)) deleteDeviceTensor(tensor);
+    },
   };
   const read = (tensor: GpuJsTensor): MaybePromise<Float32Array> => {
     if (isDeviceTensor(tensor)) readbacks += 1;
     return readTensor(tensor);
   };
-  /**
-   * Host arrays (initial params, gradients, fresh or imported state) go through one upload kernel
-   * first, so the optimizer's kernels always see device tensors: gpu.js compiles a kernel per
-   * argument-type signature and keeps every variant alive until the GPU is destroyed.
-   */
-  const onDevice = (tensor: GpuJsTensor): MaybePromise<GpuJsTensor> => {
-    if (device.hostResident || isDeviceTensor(tensor)) return tensor;
-    return andThen(upload(kernels, tensor), own);
+  /** Runs a step after the previous one; a failed step leaves the chain usable. */
+  const enqueue = (items: readonly BatchItem[]): MaybePromise<void> => {
+    const result = andThen(pending, () => stepBatch(env, items));
+    pending = result instanceof Promise ? result.catch(() => undefined) : undefined;
+    return result;
   };
-  const stateOnDevice = (state: GpuJsState): MaybePromise<void> =>
-    andThen(onDevice(state.expAvg), (expAvg) => {
-      state.expAvg = expAvg;
-      return andThen(onDevice(state.expAvgSq), (expAvgSq) => {
-        state.expAvgSq = expAvgSq;
-      });
-    });
-  const settleAll = (): MaybePromise<void> => andThen(settle([...states.values()].map((s) => s.ready)), () => undefined);
 
   return {
     specificationVersion: 'v1',
     backendId: `gpujs-${device.mode}`,
     mode: device.mode,
 
-    describeParam: (param, where) => describeGpuJsParam(param, where, device.maxElements, device.limitName),
+    describeParam: (param, where) => describeGpuJsParam(param, where, device, gpu),
     getGrad: (param) => param.grad,
     clearGrad(param) {
       param.grad = null;
     },
-    checkGrad: checkGpuJsGrad,
+    checkGrad: (_param, grad, info) => checkGpuJsGrad(grad, info, gpu),
 
-    createState: (param: GpuJsParam, info: TensorInfo) => track(zeroState(param, info.numel)),
-    importState: (param: GpuJsParam, _info: TensorInfo, values: TensorStateValues) => track(importedState(param, values)),
-    exportState: (state) => exportedState(state, read),
+    createState: (param: GpuJsParam, info: TensorInfo) => zeroState(param, info.numel),
+    importState: (param: GpuJsParam, _info: TensorInfo, values: TensorStateValues) => importedState(param, values),
+    exportState: (state) => andThen(pending, () => exportedState(state, read)),
     disposeState(state) {
-      if (states.get(state.param) === state) states.delete(state.param);
       keepPending(
-        andThen(state.ready, () => {
-          release(state.expAvg);
-          release(state.expAvgSq);
+        andThen(pending, () => {
+          env.release(state.expAvg);
+          env.release(state.expAvgSq);
         }),
       );
     },
 
-    updateMoments(_param, grad, state, s: MomentScalars): GpuJsSum {
-      const result = andThen(state.ready, () =>
-        andThen(stateOnDevice(state), () =>
-          andThen(onDevice(grad), (g) => {
-            const numel = numelOf(state.expAvg);
-            const sum = andThen(
-              launchMoments(kernels, device.usesKernelMap, numel, g, state.expAvg, state.expAvgSq, s),
-              (next) => {
-                release(state.expAvg);
-                release(state.expAvgSq);
-                state.expAvg = own(next.expAvg);
-                state.expAvgSq = own(next.expAvgSq);
-                return s.reduce ? andThen(reduceSumSquares(kernels, numel, g, state.expAvgSq, s.epsSq), own) : undefined;
-              },
-            );
-            // An uploaded copy of a host gradient is the optimizer's own; the caller's gradient is never freed.
-            return andThen(sum, (value) => {
-              if (g !== grad) release(g);
-              return value;
-            });
-          }),
-        ),
-      );
-      state.ready = keepPending(andThen(result, () => undefined));
-      return result;
+    stepTensors: (items) =>
+      enqueue(items.map(({ param, grad, state, moments, update }) => ({ param, grad, state, moments, update }))),
+    updateMoments(param, grad, state, moments: MomentScalars): GpuJsSum {
+      return moments.reduce ? moments : andThen(enqueue([{ param, grad, state, moments, update: null }]), () => undefined);
+    },
+    applyUpdate(param, grad, state, phase1, update: UpdateScalars): MaybePromise<void> {
+      return andThen(phase1, (moments) => enqueue([{ param, grad, state, moments: moments as MomentScalars, update }]));
     },
 
-    applyUpdate(param, _grad, state, sumOfSquares, s: UpdateScalars): MaybePromise<void> {
-      const result = andThen(sumOfSquares, (sum) =>
-        andThen(onDevice(param.data), (current) =>
-          andThen(launchUpdate(kernels, s.numel, current, state.expAvg, state.expAvgSq, sum as GpuJsTensor, s), (next) => {
-            release(sum as GpuJsTensor);
-            release(current);
-            release(param.data);
-            param.data = own(next);
-          }),
-        ),
-      );
-      state.ready = keepPending(result);
-      return result;
-    },
-
-    readParam: (param) => andThen(states.get(param)?.ready, () => read(param.data)),
-    whenReady: (param) => states.get(param)?.ready,
-    settle: settleAll,
+    readParam: (param) => andThen(pending, () => read(param.data)),
+    whenReady: () => pending,
+    settle: () => pending,
     get stats(): GpuJsStats {
       return {
         launches: kernels.launches,
@@ -215,10 +171,9 @@ export function createGpujsBackend(options: GpuJsBackendOptions): GpuJsBackend {
       };
     },
     destroy: () =>
-      andThen(settleAll(), () => {
+      andThen(pending, () => {
         for (const tensor of owned) deleteDeviceTensor(tensor);
         owned.clear();
-        states.clear();
         kernels.destroy();
       }),
   };

@@ -5,30 +5,11 @@ import type { GpuJsParam } from './param.js';
 import { StableAdamW } from './stable-adamw.js';
 import { type GpuJsTensor, isDeviceTensor } from './tensor.js';
 import { compareWithCpu } from './testing/compare-with-cpu.js';
+import { type BrowserMode, deviceCounters } from './testing/device-counters.js';
 import { openGpujsTarget } from './testing/gpujs-target.js';
 import { launchesPerStep } from './testing/launches.js';
 
-type Mode = 'webgl2' | 'webgl' | 'webgpu';
-
-type Methods = Record<string, (...args: unknown[]) => unknown>;
-
-function protoOf(name: string): Methods {
-  return (globalThis as unknown as Record<string, { prototype: Methods }>)[name]?.prototype as Methods;
-}
-
-/** Counts readbacks and live textures (GL) or buffers (WebGPU): created objects not yet freed. */
-function deviceCounters(mode: Mode) {
-  const gpu = mode === 'webgpu';
-  const gl = protoOf(mode === 'webgl2' ? 'WebGL2RenderingContext' : 'WebGLRenderingContext');
-  const read = gpu ? vi.spyOn(protoOf('GPUBuffer'), 'mapAsync') : vi.spyOn(gl, 'readPixels');
-  const create = gpu ? vi.spyOn(protoOf('GPUDevice'), 'createBuffer') : vi.spyOn(gl, 'createTexture');
-  const free = gpu ? vi.spyOn(protoOf('GPUBuffer'), 'destroy') : vi.spyOn(gl, 'deleteTexture');
-  return () => {
-    const freed = new Set(gpu ? free.mock.contexts : free.mock.calls.map((args) => args[0]));
-    const live = create.mock.results.filter((r) => r.type === 'return' && !freed.has(r.value)).length;
-    return { readbacks: read.mock.calls.length, live };
-  };
-}
+type Mode = BrowserMode;
 
 /** The user's backward pass: ∂/∂θ of ½‖θ − 1‖², computed on the device from the param texture. */
 function gradientKernel(gpu: GPU, n: number): IKernelRunShortcut {
@@ -114,11 +95,13 @@ describe.each<Mode>(['webgl2', 'webgl', 'webgpu'])('gpujs %s on the device', (mo
     await gpu.destroy();
   });
 
-  it('rejects a tensor past the device limit, naming the limit', () => {
+  it('rejects a tensor past the device limit at construction, naming the limit', () => {
     const gpu = new GPU({ mode });
     const big: GpuJsParam = { data: new Float32Array(2 ** 24 + 1), name: 'embedding' };
     expect(() => new StableAdamW([big], { gpu, lr: 1e-3 })).toThrow(InvalidParamError);
-    expect(() => new StableAdamW([big], { gpu, lr: 1e-3 })).toThrow(mode === 'webgpu' ? /2\^24/ : /maxTextureSize 8192/);
+    expect(() => new StableAdamW([big], { gpu, lr: 1e-3 })).toThrow(
+      mode === 'webgpu' ? /2\^24 elements/ : /maxTextureSize 8192 × 8192 texels, capped at 2\^24/,
+    );
   });
 });
 

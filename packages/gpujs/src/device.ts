@@ -2,8 +2,9 @@ import { UnsupportedBackendError } from '@stable-adamw/core';
 import type { GPU } from 'gpu.js';
 
 /**
- * Largest tensor on GPU modes: indices stay exact in float32 (2^24), which is also what a
- * 4096×4096 texture holds. GL modes are further limited to maxTextureSize² texels.
+ * Largest tensor one kernel launch steps on the device: the RMS reduction computes element indices
+ * in float32 arithmetic inside gpu.js kernels (GLSL, WGSL and wasm alike), exact up to 2^24. GL
+ * modes are further limited to maxTextureSize² texels. Host-resident `webasm` tiles past it.
  */
 const FLOAT_INDEX_LIMIT = 2 ** 24;
 
@@ -44,6 +45,11 @@ export interface DeviceFacts {
   readonly usesKernelMap: boolean;
   /** `cpu` and `webasm` keep "device" tensors as Float32Arrays: nothing to upload. */
   readonly hostResident: boolean;
+  /**
+   * Largest piece of a host-resident tensor one kernel launch handles: `webasm` reduces past 2^24
+   * elements with float32 indices, so larger tensors are stepped in tiles of 2^24 elements.
+   */
+  readonly tileElements: number;
 }
 
 /** Reads the facts of the backend `gpu` resolved to; refuses modes without float kernels. */
@@ -71,6 +77,7 @@ export function describeDevice(gpu: GPU): DeviceFacts {
     // webasm runs kernel maps on its cpu fallback only, and webgpu not at all.
     usesKernelMap: features.kernelMap === true && requested !== 'async' && kernelMode !== 'webasm',
     hostResident: requested !== 'async' && (kernelMode === 'cpu' || kernelMode === 'webasm'),
+    tileElements: kernelMode === 'webasm' ? FLOAT_INDEX_LIMIT : Number.POSITIVE_INFINITY,
     ...elementLimit(kernelMode, isGl, features),
   };
 }
@@ -80,11 +87,11 @@ function elementLimit(kernelMode: string, isGl: boolean, features: KernelFeature
     const size = features.maxTextureSize ?? 0;
     return {
       maxElements: Math.min(size * size, FLOAT_INDEX_LIMIT),
-      limitName: `maxTextureSize ${size} × ${size} texels, capped at 2^24 for exact float indices`,
+      limitName: `maxTextureSize ${size} × ${size} texels, capped at 2^24 for exact float indices in the RMS reduction`,
     };
   }
   if (kernelMode === 'cpu' || kernelMode === 'webasm') {
     return { maxElements: 2 ** 31 - 1, limitName: 'the largest typed array index' };
   }
-  return { maxElements: FLOAT_INDEX_LIMIT, limitName: '2^24 elements, for exact float indices in shaders' };
+  return { maxElements: FLOAT_INDEX_LIMIT, limitName: '2^24 elements, for exact float indices in the RMS reduction' };
 }

@@ -1,6 +1,8 @@
 import { InvalidParamError } from '@stable-adamw/core';
 import type { GradientProblem, TensorInfo } from '@stable-adamw/core/adapter';
-import { type GpuJsTensor, numelOf, tensorProblem } from './tensor.js';
+import type { GPU } from 'gpu.js';
+import type { DeviceFacts } from './device.js';
+import { type GpuJsTensor, liveTensorProblem, numelOf, tensorProblem } from './tensor.js';
 
 /**
  * A parameter of the gpu.js adapter. Each step replaces `data` with a new device tensor holding the
@@ -18,8 +20,12 @@ export interface GpuJsParam {
   name?: string;
 }
 
-/** Validates a param against the device's element limit and describes it for core. */
-export function describeGpuJsParam(param: GpuJsParam, where: string, maxElements: number, limitName: string): TensorInfo {
+/**
+ * Validates a param against the device (its element limit; `data` alive and on `gpu`'s context)
+ * and describes it for core. Core calls it before every step, so a param deleted or replaced since
+ * is refused before anything runs.
+ */
+export function describeGpuJsParam(param: GpuJsParam, where: string, device: DeviceFacts, gpu: GPU): TensorInfo {
   if (typeof param !== 'object' || param === null) {
     throw new InvalidParamError(
       where,
@@ -36,12 +42,20 @@ export function describeGpuJsParam(param: GpuJsParam, where: string, maxElements
       "Pass a Float32Array, or a texture of a gpu.js kernel with output [n] and precision 'single'.",
     );
   }
+  const dead = liveTensorProblem(param.data, gpu);
+  if (dead) {
+    throw new InvalidParamError(
+      `${label}.data`,
+      dead,
+      "Leave the optimizer's param tensors alive until it is disposed; to replace one, assign param.data a live tensor of the optimizer's GPU (e.g. from opt.readParam or a checkpoint) before stepping.",
+    );
+  }
   const numel = numelOf(param.data);
   if (numel === 0) throw new InvalidParamError(label, 'has no elements', 'Leave empty tensors out of the optimizer.');
-  if (numel > maxElements) {
+  if (numel > device.maxElements) {
     throw new InvalidParamError(
       label,
-      `has ${numel} elements, more than the ${maxElements} this device holds in one tensor (${limitName})`,
+      `has ${numel} elements, more than the ${device.maxElements} this device holds in one tensor (${device.limitName})`,
       'Split the tensor into several params of at most that many elements.',
     );
   }
@@ -57,9 +71,19 @@ export function describeGpuJsParam(param: GpuJsParam, where: string, maxElements
   return { numel, dtype: 'float32', shape: [...shape], ...(param.name ? { name: param.name } : {}) };
 }
 
-/** Checks a gradient against its param: a Float32Array or 1-D float texture of the same length. */
-export function checkGpuJsGrad(_param: GpuJsParam, grad: GpuJsTensor, info: TensorInfo): GradientProblem | undefined {
+/**
+ * Checks a gradient against its param: a Float32Array or a live 1-D float texture of `gpu`'s
+ * context, of the same length.
+ */
+export function checkGpuJsGrad(grad: GpuJsTensor, info: TensorInfo, gpu: GPU): GradientProblem | undefined {
   const problem = tensorProblem(grad, info.numel);
+  const dead = problem ? undefined : liveTensorProblem(grad, gpu);
+  if (dead) {
+    return {
+      problem: dead,
+      fix: "Pass a gradient made by a kernel of the optimizer's own GPU instance, and delete it only after the step (after `await opt.step()` in promise-returning modes).",
+    };
+  }
   if (!problem) return undefined;
   return {
     problem,

@@ -59,7 +59,18 @@ export class StableAdamW extends StableAdamWOptimizer<GpuJsParam, GpuJsTensor, G
    */
   override step(grads?: ReadonlyMap<GpuJsParam, GpuJsTensor>): MaybePromise<void> {
     this.#assertLive();
-    return super.step(grads);
+    const counters = this.paramGroups.map((group) => group.step);
+    const result = super.step(grads);
+    if (!(result instanceof Promise)) return result;
+    // Core undoes the counters of a step whose backend throws; in promise-returning modes a device
+    // failure arrives as a rejection instead (params and moments already untouched), so the
+    // counters are set back here. Setting, not decrementing, is right whoever undoes them first.
+    return result.catch((error: unknown) => {
+      this.paramGroups.forEach((group, g) => {
+        group.step = counters[g] as number;
+      });
+      throw error;
+    });
   }
 
   /** Gradient release: updates `param` with `grad` right away (see core's `stepParam`). */

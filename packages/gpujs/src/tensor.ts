@@ -1,6 +1,6 @@
 import type { MaybePromise } from '@stable-adamw/core';
 import { andThen } from '@stable-adamw/core/adapter';
-import type { Texture } from 'gpu.js';
+import type { GPU, Texture } from 'gpu.js';
 
 /**
  * Values of a param or gradient: a `Float32Array` on the host, or the result of a gpu.js kernel
@@ -18,6 +18,10 @@ interface DeviceTensor {
   delete(): void;
   /** The kernel that produced it; its `precision` tells packed 8-bit textures apart. */
   readonly kernel?: { readonly precision?: string } | null;
+  /** Set by gpu.js once `delete()` ran: a WebGL texture may then be reused for other data, a WebGPU buffer is gone. */
+  readonly _deleted?: boolean;
+  /** The WebGL context of a texture, or gpu.js's `{ device, isLost }` pair for a WebGPU buffer. */
+  readonly context?: { readonly isLost?: boolean; isContextLost?(): boolean } | null;
 }
 
 /** True for a gpu.js texture or WebGPU buffer handle. */
@@ -62,6 +66,26 @@ export function tensorProblem(x: unknown, numel: number | undefined): string | u
   const dims = outputOf(x).filter((d, i) => i === 0 || d !== 1);
   if (dims.length !== 1) return `is a ${describeKind(x)}, but only 1-D outputs [n] are supported`;
   if (numel !== undefined && dims[0] !== numel) return `has ${dims[0]} elements but ${numel} are needed`;
+  return undefined;
+}
+
+/**
+ * Why a device tensor cannot be read by kernels on `gpu`, or undefined: deleted, on a lost WebGL
+ * context or WebGPU device, or a texture of another WebGL context (another `GPU` instance). gpu.js
+ * would read a deleted texture's recycled contents without complaint, or throw mid-step.
+ */
+export function liveTensorProblem(x: GpuJsTensor, gpu: GPU): string | undefined {
+  if (!isDeviceTensor(x)) return undefined;
+  const tensor = x as unknown as DeviceTensor;
+  if (tensor._deleted) return 'was deleted (its delete() was called)';
+  const context = tensor.context;
+  if (context?.isLost) return 'lives on a WebGPU device that was lost';
+  if (typeof context?.isContextLost === 'function') {
+    if (context.isContextLost()) return 'lives on a WebGL context that was lost';
+    if (context !== (gpu as unknown as { context?: unknown }).context) {
+      return 'is a texture of another WebGL context (made by another gpu.js GPU instance)';
+    }
+  }
   return undefined;
 }
 

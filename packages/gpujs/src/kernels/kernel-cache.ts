@@ -8,6 +8,12 @@ import { type KernelClass, modeOfKernelClass } from '../device.js';
  */
 export const KERNEL_SETTINGS = { pipeline: true, immutable: true, precision: 'single', tactic: 'precision' } as const;
 
+/** A WebGL context, or gpu.js's `{ device, isLost }` pair on WebGPU. */
+interface DeviceContext {
+  readonly isLost?: boolean;
+  isContextLost?(): boolean;
+}
+
 type Launch = (...args: unknown[]) => MaybePromise<unknown>;
 
 /**
@@ -48,6 +54,18 @@ export class KernelCache {
       if (inner) modes.add(modeOfKernelClass(inner.constructor));
     }
     return [...modes].sort();
+  }
+
+  /** Why the device the kernels were built on can run nothing more (lost WebGL context or WebGPU device), or undefined. */
+  get lostDevice(): string | undefined {
+    for (const k of this.#kernels.values()) {
+      const context = (k as unknown as { kernel?: { context?: DeviceContext | null } }).kernel?.context;
+      if (!context) continue;
+      if (context.isLost) return 'its WebGPU device was lost';
+      if (typeof context.isContextLost === 'function' && context.isContextLost()) return 'its WebGL context was lost';
+      return undefined;
+    }
+    return undefined;
   }
 
   /** Destroys every compiled kernel (the GPU instance itself belongs to the caller). */

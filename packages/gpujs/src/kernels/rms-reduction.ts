@@ -1,7 +1,8 @@
 import type { MaybePromise } from '@stable-adamw/core';
 import { andThen } from '@stable-adamw/core/adapter';
 import type { IKernelFunctionThis } from 'gpu.js';
-import { deleteDeviceTensor, type GpuJsTensor } from '../tensor.js';
+import type { GpuJsTensor } from '../tensor.js';
+import type { Transaction } from '../transaction.js';
 import { KERNEL_SETTINGS, type KernelCache } from './kernel-cache.js';
 
 // The RMS's sum Σ g²/max(v, ε²), reduced on the device in float32 down a tree of block sums.
@@ -58,11 +59,13 @@ function reduction(
 }
 
 /**
- * Σ g²/max(v, ε²) as a 1-element tensor that never leaves the device: ⌈log₁₆ n⌉ launches. The
- * partial sums in between are freed as soon as the next level has read them.
+ * Σ g²/max(v, ε²) as a 1-element tensor that never leaves the device: ⌈log₁₆ n⌉ launches. Every
+ * level is recorded in `tx`; the partial sums in between are freed as soon as the next level has
+ * read them.
  */
 export function reduceSumSquares(
   kernels: KernelCache,
+  tx: Transaction,
   numel: number,
   grad: GpuJsTensor,
   expAvgSq: GpuJsTensor,
@@ -71,11 +74,12 @@ export function reduceSumSquares(
   const level = (partial: GpuJsTensor, length: number): MaybePromise<GpuJsTensor> => {
     if (length <= 1) return partial;
     return andThen(reduction(kernels, 'blockSum', blockSumKernel, length, partial), (next) => {
-      deleteDeviceTensor(partial);
+      tx.made(next);
+      tx.free(partial);
       return level(next, Math.ceil(length / REDUCTION_BLOCK));
     });
   };
   return andThen(reduction(kernels, 'sumSquares', sumSquaresKernel, numel, grad, expAvgSq, epsSq), (first) =>
-    level(first, Math.ceil(numel / REDUCTION_BLOCK)),
+    level(tx.made(first), Math.ceil(numel / REDUCTION_BLOCK)),
   );
 }

@@ -30,19 +30,22 @@ export function updateKernel(
   return (p[i] as number) * (1 - eta * decayPerLr) - (eta * (m[i] as number)) / (Math.sqrt(v[i] as number) + eps);
 }
 
-/** The clipped update of one tensor's θ into a fresh tensor, from its moments and reduced sum. */
+/**
+ * The clipped update of `length` elements of θ (a whole tensor, or one tile of it) into a fresh
+ * tensor, from their moments and the reduced sum of the whole tensor of `numel` elements.
+ */
 export function launchUpdate(
   kernels: KernelCache,
-  numel: number,
+  length: number,
   param: GpuJsTensor,
   expAvg: GpuJsTensor,
   expAvgSq: GpuJsTensor,
   sumSquares: GpuJsTensor,
-  { lr, eps, weightDecayPerLr }: { lr: number; eps: number; weightDecayPerLr: number },
+  { lr, numel, eps, weightDecayPerLr }: { lr: number; numel: number; eps: number; weightDecayPerLr: number },
 ): MaybePromise<GpuJsTensor> {
   return kernels.launch(
-    `update:${numel}`,
-    (gpu) => gpu.createKernel(updateKernel, { ...KERNEL_SETTINGS, output: [numel] }),
+    `update:${length}`,
+    (gpu) => gpu.createKernel(updateKernel, { ...KERNEL_SETTINGS, output: [length] }),
     param,
     expAvg,
     expAvgSq,
