@@ -13,9 +13,9 @@ const EXTRA_FILES = { '@stable-adamw/conformance': [/^fixtures\/golden\/(extra\/
 /** Unpacked tarball budgets in bytes: what users install with an adapter stays small. */
 const BUDGETS = {
   '@stable-adamw/core': 300_000,
-  '@stable-adamw/cpu': 560_000,
-  '@stable-adamw/tfjs': 400_000,
-  '@stable-adamw/gpujs': 400_000,
+  '@stable-adamw/cpu': 300_000,
+  '@stable-adamw/tfjs': 260_000,
+  '@stable-adamw/gpujs': 200_000,
   '@stable-adamw/conformance': 10_000_000,
 };
 /** Adapters: each re-exports core's user entry and adds these. */

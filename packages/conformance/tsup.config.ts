@@ -7,7 +7,8 @@ export default defineConfig({
   // esnext keeps the `with { type: 'json' }` import attributes Node needs for the fixtures.
   target: 'esnext',
   clean: true,
-  sourcemap: true,
+  // No source maps: the code ships unminified and readable as built; maps doubled the tarball.
+  sourcemap: false,
   // The golden JSON stays in fixtures/ and is imported on first use, never bundled.
   external: [/\/fixtures\//],
 });

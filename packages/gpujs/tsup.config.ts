@@ -5,7 +5,8 @@ export default defineConfig({
   format: ['esm', 'cjs'],
   dts: true,
   clean: true,
-  sourcemap: true,
+  // No source maps: the code ships unminified and readable as built; maps doubled the tarball.
+  sourcemap: false,
   target: 'es2022',
   external: ['@stable-adamw/core', '@stable-adamw/conformance', 'gpu.js'],
 });

@@ -8,6 +8,7 @@ const arrayTarget: ConformanceTarget = {
   id: 'array-composed',
   dtypes: ['float64', 'float32'],
   gradientRelease: true,
+  nonFinite: true,
   create(spec) {
     const dtype = spec.dtype as ArrayTensor['dtype'];
     const params = spec.params.map((p) => arrayParam(p.init, dtype));

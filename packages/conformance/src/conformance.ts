@@ -13,6 +13,7 @@ import {
   runStep,
 } from './harness.js';
 import { compareObserved, describeMismatch, measureScenario } from './measure.js';
+import { safetyCases } from './safety.js';
 import type { ExpectedValues, Scenario, ScenarioTolerances } from './scenario.js';
 
 /** One named check; `run` rejects with a descriptive error when the adapter does not conform. */
@@ -230,6 +231,7 @@ export function conformanceCases(target: ConformanceTarget, { steps = 20 }: { st
     cases.push({ name: `failed calls mutate nothing ${dtype}`, run: () => checkFailuresMutateNothing(target, spikes) });
   }
   if (target.gradientRelease) cases.push(...gradientReleaseCases(target, steps));
+  if (target.nonFinite) cases.push(...safetyCases(target, steps));
   return cases;
 }
 

@@ -43,6 +43,8 @@ export interface ConformanceTarget {
   readonly dtypes: readonly Dtype[];
   /** The harness implements `stepParam`: run the gradient-release and accumulation checks. */
   readonly gradientRelease?: boolean;
+  /** The adapter supports `nonFinite: 'skip' | 'throw'` and a `lossScaler`: run the training-safety checks. */
+  readonly nonFinite?: boolean;
   create(spec: HarnessSpec): MaybePromise<OptimizerHarness>;
 }
 

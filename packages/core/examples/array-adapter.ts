@@ -55,6 +55,9 @@ export const arrayBackend: StableAdamWBackendV1<ArrayTensor, ArrayTensor, State,
   specificationVersion: 'v1',
   backendId: 'array-composed',
   ...createComposedKernel(ops),
+  // The composed kernel multiplies gradients by MomentScalars.gradScale: a lossScaler works.
+  supportsGradScale: true,
+  findNonFinite: (items) => items.flatMap(({ grad }, i) => (grad.values.every(Number.isFinite) ? [] : [i])),
   describeParam(param, where) {
     if (!(param?.values instanceof Float64Array) || param.values.length === 0) {
       throw new InvalidParamError(where, 'is not a non-empty ArrayTensor', 'Pass { values: Float64Array, dtype }.');

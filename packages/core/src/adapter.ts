@@ -3,9 +3,21 @@
  * `StableAdamWOptimizer` written once over it, the composed-op kernel, step scalars, dtype
  * rounding, the float64 reference and the maybe-async helpers. Users never import it.
  */
+export {
+  CHECKPOINT_LAYOUTS,
+  type CheckpointLayout,
+  type CheckpointParams,
+  type CheckpointParamValues,
+  checkpointToStateDict,
+  type LoadCheckpointOptions,
+  type LoadedCheckpoint,
+  type SaveCheckpointOptions,
+  stateDictToCheckpoint,
+} from './checkpoint-layouts.js';
 export { createComposedKernel } from './composed-kernel.js';
 export {
   type ComposedState,
+  type GradientCheck,
   type GradientProblem,
   type MomentScalars,
   SPECIFICATION_VERSION,
@@ -23,6 +35,14 @@ export { StableAdamWOptimizer } from './optimizer.js';
 export { resolveOptions } from './options.js';
 export { buildParamGroups } from './param-groups.js';
 export { type ReferenceGroup, ReferenceStableAdamW, type ReferenceTensorState } from './reference.js';
+export {
+  readSafetensors,
+  type SafetensorsData,
+  type SafetensorsDtype,
+  type SafetensorsFile,
+  type SafetensorsTensor,
+  writeSafetensors,
+} from './safetensors.js';
 export { clippedLearningRate, debiasBeta, momentScalars, rmsFromSum, weightDecayPerLr } from './step-scalars.js';
 export {
   type NamedParam,

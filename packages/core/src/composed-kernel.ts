@@ -7,9 +7,11 @@ import type { ComposedState, MomentScalars, StableAdamWKernelV1, TensorOpsV1, Up
  */
 export function createComposedKernel<T>(ops: TensorOpsV1<T>): StableAdamWKernelV1<T, T, ComposedState<T>, T> {
   return {
-    updateMoments(_param: T, grad: T, state: ComposedState<T>, s: MomentScalars): T {
+    updateMoments(_param: T, rawGrad: T, state: ComposedState<T>, s: MomentScalars): T {
       return ops.tidy(() => {
-        // Phase 1: m ← m + (1−β̂1)(g − m); v ← β̂2·v + (1−β̂2)·g²; partial Σ g²/max(v, ε²).
+        // Phase 1: g ← g·gradScale (a loss scaler's unscale); m ← m + (1−β̂1)(g − m);
+        // v ← β̂2·v + (1−β̂2)·g²; partial Σ g²/max(v, ε²).
+        const grad = s.gradScale === 1 ? rawGrad : ops.mul(rawGrad, ops.scalar(s.gradScale));
         const gSq = ops.mul(grad, grad);
         const m = ops.add(state.expAvg, ops.mul(ops.scalar(1 - s.beta1Hat), ops.sub(grad, state.expAvg)));
         const v = ops.add(ops.mul(state.expAvgSq, ops.scalar(s.beta2Hat)), ops.mul(ops.scalar(1 - s.beta2Hat), gSq));

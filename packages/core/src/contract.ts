@@ -12,6 +12,9 @@
  *    RMS = √(sum/n); η = lr / max(1, RMS) (NaN RMS → no clip); θ ← θ·(1 − η·decayPerLr);
  *    θ ← θ − η·m/(√v + ε), Kahan-compensated for 16-bit params when asked.
  *
+ * Before phase 1, core may ask `findNonFinite` which gradients hold NaN or ±Inf (the `nonFinite`
+ * policies 'skip' and 'throw'), and a loss scaler's unscale is folded into phase 1 (`gradScale`).
+ *
  * The split lets per-parameter steps (gradient release), accumulation-only moment updates and
  * sharded tensors (sum the partial results of phase 1 across shards, then run phase 2 on each
  * shard with the total) reuse the same kernels.
@@ -41,6 +44,12 @@ export interface MomentScalars {
   readonly epsSq: number;
   /** False on accumulation-only calls: update the moments, skip the reduction (return value ignored). */
   readonly reduce: boolean;
+  /**
+   * Every gradient value is multiplied by this before use, in moments and RMS alike: 1 / the loss
+   * scale (a power of two with the default scaler, so exact), or 1. Only backends declaring
+   * `supportsGradScale` are handed a value other than 1.
+   */
+  readonly gradScale: number;
 }
 
 /** Scalars of phase 2, all float64. */
@@ -80,6 +89,13 @@ export interface TensorStateValues {
   readonly kahanComp: ArrayLike<number> | null;
 }
 
+/** One gradient for `findNonFinite`, with its param. */
+export interface GradientCheck<P, G> {
+  readonly param: P;
+  readonly grad: G;
+  readonly info: TensorInfo;
+}
+
 /** A problem found with a gradient, worded for `GradientMismatchError`. */
 export interface GradientProblem {
   readonly problem: string;
@@ -91,8 +107,24 @@ export interface StableAdamWBackendV1<P, G, S, R> extends StableAdamWKernelV1<P,
   readonly specificationVersion: 'v1';
   /** Identifies the backend in reports, e.g. `cpu`, `tfjs-webgl`. */
   readonly backendId: string;
-  /** Describes a param, or throws `InvalidParamError` naming `where`. Called once per param. */
+  /**
+   * Describes a param, or throws `InvalidParamError` naming `where`. Called at construction and
+   * again before every step and `loadStateDict` (a param whose data was replaced is caught before
+   * anything is written), so it must be cheap and must not mutate.
+   */
   describeParam(param: P, where: string): TensorInfo;
+  /**
+   * True when the kernels honour `MomentScalars.gradScale` (needed for a `lossScaler`). Absent:
+   * core refuses a loss scaler on this backend.
+   */
+  readonly supportsGradScale?: boolean;
+  /**
+   * Returns the indices of `items` whose gradient holds NaN or ±Inf, without mutating anything.
+   * Core calls it before phase 1 of a step whose groups use `nonFinite: 'skip' | 'throw'`, and
+   * decides from the answer whether the step runs. A GPU backend may answer asynchronously (one
+   * scalar readback per step). Absent: core refuses those policies on this backend.
+   */
+  findNonFinite?(items: readonly GradientCheck<P, G>[]): MaybePromise<readonly number[]>;
   /**
    * For params that carry their own gradient (a `.grad` field): the gradient `step()` uses when it
    * is called without a gradient map; `null`/`undefined` skips the param this step. Backends whose

@@ -6,7 +6,9 @@ export type StableAdamWErrorCode =
   | 'invalid_param'
   | 'gradient_mismatch'
   | 'invalid_state_dict'
-  | 'unsupported_backend';
+  | 'unsupported_backend'
+  | 'non_finite_gradient'
+  | 'optimizer_disposed';
 
 /**
  * Base class of every error thrown by stable-adamw packages.
@@ -34,6 +36,10 @@ export class InvalidHyperparameterError extends StableAdamWError {
   /** Where the value came from, e.g. `lr` or `paramGroups[1].betas`. */
   readonly parameter: string;
   readonly value: unknown;
+  /** What the value must be, e.g. `must be in [0, 1)`. */
+  readonly requirement: string;
+  /** How to fix it. */
+  readonly fix: string;
 
   constructor(parameter: string, value: unknown, requirement: string, fix: string) {
     super(
@@ -42,6 +48,8 @@ export class InvalidHyperparameterError extends StableAdamWError {
     );
     this.parameter = parameter;
     this.value = value;
+    this.requirement = requirement;
+    this.fix = fix;
   }
 }
 
@@ -62,6 +70,36 @@ export class GradientMismatchError extends StableAdamWError {
   constructor(parameter: string, problem: string, fix: string) {
     super('gradient_mismatch', `Gradient of \`${parameter}\` ${problem}. ${fix}`);
     this.parameter = parameter;
+  }
+}
+
+/**
+ * A gradient holds NaN or ±Inf under `nonFinite: 'throw'`. Nothing was changed: no param, moment,
+ * step counter or loss scale.
+ */
+export class NonFiniteGradientError extends StableAdamWError {
+  /** How the optimizer names each param whose gradient is not finite, e.g. `paramGroups[0].params[1] (w)`. */
+  readonly parameters: readonly string[];
+
+  constructor(parameters: readonly string[]) {
+    const names = parameters.map((p) => `\`${p}\``).join(', ');
+    super(
+      'non_finite_gradient',
+      `Gradient of ${names} holds NaN or ±Inf, and nonFinite is 'throw'. Nothing was changed. ` +
+        "Find the overflow (lower the lr or the loss scale), or pass nonFinite: 'skip' to skip such steps.",
+    );
+    this.parameters = parameters;
+  }
+}
+
+/** A method was called on an optimizer after `dispose()`. */
+export class OptimizerDisposedError extends StableAdamWError {
+  constructor(method: string) {
+    super(
+      'optimizer_disposed',
+      `Cannot call \`${method}\`: the optimizer was disposed and its state freed. ` +
+        'Create a new optimizer (and loadStateDict a saved state to resume).',
+    );
   }
 }
 

@@ -1,8 +1,9 @@
 /**
  * `@stable-adamw/core`: what a user of any adapter touches — options, param groups, schedules and
- * the scheduler, typed errors, state-dict types and 16-bit codecs. Every adapter re-exports this
- * entry unchanged. Adapter authors import `@stable-adamw/core/adapter` as well.
+ * the scheduler, the dynamic loss scaler, typed errors, state-dict types and 16-bit codecs. Every
+ * adapter re-exports this entry unchanged. Adapter authors import `@stable-adamw/core/adapter` as well.
  */
+export type { CheckpointLayout } from './checkpoint-layouts.js';
 export type { MaybePromise } from './contract.js';
 export {
   bfloat16ToNumber,
@@ -16,11 +17,14 @@ export {
   GradientMismatchError,
   InvalidHyperparameterError,
   InvalidParamError,
+  NonFiniteGradientError,
+  OptimizerDisposedError,
   StableAdamWError,
   type StableAdamWErrorCode,
   StateDictError,
   UnsupportedBackendError,
 } from './errors.js';
+export { DynamicLossScaler, type DynamicLossScalerOptions, type LossScalerState } from './loss-scaler.js';
 export { LrScheduler, type LrSchedulerState, type SchedulableOptimizer } from './lr-scheduler.js';
 export {
   constantLr,
@@ -33,7 +37,7 @@ export {
   sequence,
   warmupCosine,
 } from './lr-schedules.js';
-export type { Hyperparameters, StableAdamWOptions } from './options.js';
+export type { Hyperparameters, NonFinitePolicy, StableAdamWOptions } from './options.js';
 export type { ParamGroup, ParamGroupInput } from './param-groups.js';
 export type { ParamGroupEntry, ParamStateEntry, SerializedNumber, StateDict } from './state-dict.js';
 export type { WeightDecayGroupOptions } from './weight-decay-groups.js';

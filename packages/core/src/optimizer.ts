@@ -1,15 +1,25 @@
 import {
+  type GradientCheck,
   type MaybePromise,
   SPECIFICATION_VERSION,
   type StableAdamWBackendV1,
   type TensorInfo,
+  type TensorStateValues,
   type TensorStep,
   type UpdateScalars,
 } from './contract.js';
 import { isHalfPrecision } from './dtype.js';
-import { GradientMismatchError, InvalidParamError, UnsupportedBackendError } from './errors.js';
+import {
+  GradientMismatchError,
+  InvalidParamError,
+  NonFiniteGradientError,
+  OptimizerDisposedError,
+  StateDictError,
+  UnsupportedBackendError,
+} from './errors.js';
+import type { DynamicLossScaler } from './loss-scaler.js';
 import { andThen, settle } from './maybe-promise.js';
-import { type Hyperparameters, resolveOptions, type StableAdamWOptions } from './options.js';
+import { type Hyperparameters, requireSkipWithScaler, resolveOptions, type StableAdamWOptions } from './options.js';
 import { buildParamGroups, decoupledDecayWarning, type ParamGroup, type ParamGroupInput, validateGroup } from './param-groups.js';
 import { groupEntry, type ParamStateEntry, parseStateDict, type StateDict, serializeValues } from './state-dict.js';
 import { momentScalars, weightDecayPerLr } from './step-scalars.js';
@@ -28,8 +38,17 @@ interface ParamEntry {
   group: number;
   /** Flat index across groups (the state dict key). */
   index: number;
+  /** Where the param sits in the groups, e.g. `paramGroups[0].params[1]` (passed to `describeParam`). */
+  where: string;
   /** How error messages name the param. */
   label: string;
+}
+
+/** A param with a gradient in the call being made, and its group's index. */
+interface GradItem<P, G> {
+  param: P;
+  grad: G;
+  g: number;
 }
 
 /**
@@ -50,6 +69,12 @@ export class StableAdamWOptimizer<P, G, S, R> {
   protected readonly backend: StableAdamWBackendV1<P, G, S, R>;
   readonly #params = new Map<P, ParamEntry>();
   #slots = new Map<P, ParamSlot<S>>();
+  readonly #lossScaler: DynamicLossScaler | undefined;
+  #skippedSteps = 0;
+  #lastStepSkipped = false;
+  /** Gradient release: a `stepParam` call was skipped since the last `step()` (which tells the scaler). */
+  #skippedSinceStep = false;
+  #disposed = false;
 
   constructor(
     backend: StableAdamWBackendV1<P, G, S, R>,
@@ -65,13 +90,15 @@ export class StableAdamWOptimizer<P, G, S, R> {
     }
     this.backend = backend;
     this.defaults = resolveOptions(options);
+    this.#lossScaler = options.lossScaler;
     this.paramGroups = buildParamGroups(params, this.defaults);
+    this.#checkSafetyOptions();
     this.paramGroups.forEach((group, g) => {
       group.params.forEach((param, i) => {
         const where = `paramGroups[${g}].params[${i}]`;
         const info = backend.describeParam(param, where);
         const label = info.name ? `${where} (${info.name})` : where;
-        this.#params.set(param, { info, group: g, index: this.#params.size, label });
+        this.#params.set(param, { info, group: g, index: this.#params.size, where, label });
       });
     });
     const warning = decoupledDecayWarning(this.paramGroups, this.defaults);
@@ -83,36 +110,86 @@ export class StableAdamWOptimizer<P, G, S, R> {
     return this.backend.backendId;
   }
 
+  /** The loss scaler passed as `lossScaler`, if any. */
+  get lossScaler(): DynamicLossScaler | undefined {
+    return this.#lossScaler;
+  }
+
+  /**
+   * Steps (and, under gradient release, `stepParam` calls) skipped so far because a gradient held
+   * NaN or ±Inf under `nonFinite: 'skip'`. Saved in the state dict as `skipped_steps`.
+   */
+  get skippedSteps(): number {
+    return this.#skippedSteps;
+  }
+
+  /** Whether the last `step()` or `stepParam()` was skipped for a non-finite gradient. */
+  get lastStepSkipped(): boolean {
+    return this.#lastStepSkipped;
+  }
+
   /**
    * One optimizer step over every param that has a gradient. Gradients are passed in as a map from
    * param to gradient (params missing from it are skipped); without one, each param's gradient is
    * read from the backend (`getGrad`: the cpu and gpu.js params' `.grad`). Each group's step counter
    * advances even when none of its params has a gradient. Everything is validated before anything
-   * changes: a throwing `step()` leaves params and state as they were.
+   * changes (hyperparameters, every param's type, length and dtype, every gradient): a throwing
+   * `step()` leaves params and state as they were.
+   *
+   * Groups with `nonFinite: 'skip' | 'throw'` have their gradients scanned first: one NaN or ±Inf
+   * among them skips the whole step (no param, moment or counter changes; `skippedSteps` and
+   * `lastStepSkipped` report it) or throws a `NonFiniteGradientError`. With a `lossScaler`, the
+   * gradients are divided by its scale inside the kernels and the scale is updated afterwards.
    */
   step(grads?: ReadonlyMap<P, G>): MaybePromise<void> {
+    this.#assertLive('step()');
     this.paramGroups.forEach(validateGroup);
+    this.#checkSafetyOptions();
+    this.#revalidate(this.#params.keys());
     const gradOf = this.#gradSource(grads);
-    const work = this.paramGroups.map((group) => {
-      const withGrad: { param: P; grad: G }[] = [];
+    const items: GradItem<P, G>[] = [];
+    this.paramGroups.forEach((group, g) => {
       for (const param of group.params) {
         const grad = gradOf(param);
         if (grad == null) continue;
         this.#checkGrad(param, grad);
-        withGrad.push({ param, grad });
+        items.push({ param, grad, g });
       }
-      return withGrad;
     });
+    return andThen(this.#findNonFinite(items), (nonFinite) => {
+      if (nonFinite) {
+        this.#recordSkip();
+        this.#endStep(true);
+        return undefined;
+      }
+      return andThen(this.#run(items), () => this.#endStep(false));
+    });
+  }
+
+  /**
+   * Reports a finished `step()` to `lastStepSkipped` and the loss scaler. Under gradient release,
+   * `stepParam` calls skipped since the previous `step()` count as an overflow of this one.
+   */
+  #endStep(skipped: boolean): void {
+    const overflowed = skipped || this.#skippedSinceStep;
+    this.#skippedSinceStep = false;
+    this.#lastStepSkipped = overflowed;
+    this.#lossScaler?.update(overflowed);
+  }
+
+  /** Allocates state, advances the group counters and runs the kernels for a validated step. */
+  #run(items: readonly GradItem<P, G>[]): MaybePromise<void> {
     // State is allocated before any counter moves, so a backend refusing it leaves the step undone.
-    const created = this.#allocateSlots(work.flatMap((items, g) => items.map(({ param }) => ({ param, g }))));
+    const created = this.#allocateSlots(items);
     for (const group of this.paramGroups) group.step += 1;
+    const gradScale = this.#gradScale();
     if (this.backend.stepTensors) {
-      const items = this.paramGroups.flatMap((group, g) =>
-        (work[g] ?? []).map(({ param, grad }) => this.#tensorStep(param, grad, group)),
-      );
       if (items.length === 0) return undefined;
+      const steps = items.map(({ param, grad, g }) =>
+        this.#tensorStep(param, grad, this.paramGroups[g] as ParamGroup<P>, gradScale),
+      );
       try {
-        return this.backend.stepTensors(items);
+        return this.backend.stepTensors(steps);
       } catch (error) {
         // A backend throws from stepTensors before changing anything: undo the counters and state.
         for (const group of this.paramGroups) group.step -= 1;
@@ -120,18 +197,22 @@ export class StableAdamWOptimizer<P, G, S, R> {
         throw error;
       }
     }
-    const pending = this.paramGroups.flatMap((group, g) =>
-      (work[g] ?? []).map(({ param, grad }) => this.#stepTensor(param, grad, group, group.step, false)),
-    );
+    const pending = items.map(({ param, grad, g }) => {
+      const group = this.paramGroups[g] as ParamGroup<P>;
+      return this.#stepTensor(param, grad, group, group.step, false, gradScale);
+    });
     return andThen(settle(pending), () => undefined);
   }
 
   /**
    * Gradient release: steps one param with its own gradient and per-parameter step counter, using
    * its group's current hyperparameters, then drops the param's gradient (`clearGrad`), so a later
-   * `step()` leaves it alone. Under `accumulate`, only the moments are updated.
+   * `step()` leaves it alone. Under `accumulate`, only the moments are updated. With
+   * `nonFinite: 'skip'`, a non-finite gradient drops this call alone (moments, param and the
+   * param's counter unchanged, the gradient cleared); a `lossScaler` is updated by the next `step()`.
    */
   stepParam(param: P, grad: G): MaybePromise<void> {
+    this.#assertLive('stepParam()');
     const entry = this.#entry(param);
     if (!this.defaults.gradientRelease) {
       throw new InvalidParamError(
@@ -142,13 +223,25 @@ export class StableAdamWOptimizer<P, G, S, R> {
     }
     const group = this.paramGroups[entry.group] as ParamGroup<P>;
     validateGroup(group, entry.group);
+    this.#checkSafetyOptions();
+    this.#revalidate([param]);
     this.#checkGrad(param, grad);
-    const slot = this.#slot(param, group);
-    // Counted once the kernel has started, so a backend refusing the call leaves the counter alone.
-    const result = this.#stepTensor(param, grad, group, slot.step + 1, this.accumulate);
-    slot.step += 1;
-    // optimi's hook frees the gradient right away, so a later framework step() skips this param.
-    return andThen(result, () => this.backend.clearGrad?.(param));
+    return andThen(this.#findNonFinite([{ param, grad, g: entry.group }]), (nonFinite) => {
+      if (nonFinite) {
+        // The call is dropped as a whole; the scaler hears of it at the next step().
+        this.#recordSkip();
+        this.#skippedSinceStep = true;
+        this.backend.clearGrad?.(param);
+        return undefined;
+      }
+      const slot = this.#slot(param, group);
+      // Counted once the kernel has started, so a backend refusing the call leaves the counter alone.
+      const result = this.#stepTensor(param, grad, group, slot.step + 1, this.accumulate, this.#gradScale());
+      slot.step += 1;
+      this.#lastStepSkipped = false;
+      // optimi's hook frees the gradient right away, so a later framework step() skips this param.
+      return andThen(result, () => this.backend.clearGrad?.(param));
+    });
   }
 
   /** Drops every param's gradient. */
@@ -160,6 +253,7 @@ export class StableAdamWOptimizer<P, G, S, R> {
 
   /** The optimizer state as a JSON-serializable object laid out like PyTorch's `state_dict()`. */
   stateDict(): MaybePromise<StateDict> {
+    this.#assertLive('stateDict()');
     const entries: MaybePromise<[number, ParamStateEntry]>[] = [];
     for (const [param, slot] of this.#slots) {
       const { info, index } = this.#entry(param);
@@ -183,29 +277,49 @@ export class StableAdamWOptimizer<P, G, S, R> {
         group.params.map(() => flat++),
       ),
     );
+    const skipped = this.#skippedSteps;
+    const scaler = this.#lossScaler?.stateDict();
     return andThen(settle(entries), (resolved) => ({
       state: Object.fromEntries(resolved.sort((a, b) => a[0] - b[0])),
       param_groups: paramGroups,
+      skipped_steps: skipped,
+      ...(scaler ? { loss_scaler: scaler } : {}),
     }));
   }
 
   /**
    * Restores a state dict (from this or any other adapter). Hyperparameters and step counters are
-   * restored from it, as in PyTorch. It is fully validated first; on error nothing changes.
+   * restored from it, as in PyTorch (a dict without `non_finite` keeps each group's policy), and so
+   * are `skipped_steps` and the `loss_scaler` state when present. It is fully validated first; on
+   * error nothing changes. 16-bit params get a Kahan buffer unless the group's `kahan_sum` is
+   * false — zeroed when the dict has none (e.g. saved from float32 params); other params drop it.
    */
   loadStateDict(stateDict: StateDict): void {
+    this.#assertLive('loadStateDict()');
+    this.#revalidate(this.#params.keys());
     const parsed = parseStateDict(
       stateDict,
       this.paramGroups.map((group) => group.params.map((p) => this.#entry(p).info)),
     );
+    const policies = parsed.groups.map(({ hyperparameters }, g) => {
+      const policy = hyperparameters.nonFinite ?? (this.paramGroups[g] as ParamGroup<P>).nonFinite;
+      if (this.#lossScaler && policy !== 'skip') {
+        throw new StateDictError(
+          `param_groups[${g}].non_finite`,
+          `is ${JSON.stringify(policy)}, but this optimizer has a lossScaler, which needs 'skip'`,
+          "Save the state dict from an optimizer with a lossScaler, or set non_finite to 'skip'.",
+        );
+      }
+      return policy;
+    });
     const flatParams = this.paramGroups.flatMap((group) => group.params);
     const slots = new Map<P, ParamSlot<S>>();
     try {
       for (const [index, { values, step }] of parsed.states) {
         const param = flatParams[index] as P;
-        const { info } = this.#entry(param);
-        const kahan = values.kahanComp !== null && isHalfPrecision(info.dtype);
-        const state = this.backend.importState(param, info, { ...values, kahanComp: kahan ? values.kahanComp : null });
+        const { info, group } = this.#entry(param);
+        const kahan = isHalfPrecision(info.dtype) && parsed.groups[group]?.hyperparameters.kahanSum !== false;
+        const state = this.backend.importState(param, info, withKahan(values, kahan, info.numel));
         slots.set(param, { state, kahan, step });
       }
     } catch (error) {
@@ -215,17 +329,95 @@ export class StableAdamWOptimizer<P, G, S, R> {
     parsed.groups.forEach(({ hyperparameters, step }, g) => {
       Object.assign(this.paramGroups[g] as ParamGroup<P>, hyperparameters, {
         gradientRelease: this.defaults.gradientRelease,
+        nonFinite: policies[g],
         step,
       });
     });
+    if (parsed.lossScaler) this.#lossScaler?.loadStateDict(parsed.lossScaler);
+    this.#skippedSteps = parsed.skippedSteps;
     this.#disposeSlots();
     this.#slots = slots;
   }
 
-  /** Frees all optimizer state held by the backend. The optimizer starts from fresh state afterwards. */
+  /**
+   * Frees all optimizer state held by the backend. The optimizer cannot be used afterwards: `step()`,
+   * `stepParam()`, `stateDict()` and `loadStateDict()` throw an `OptimizerDisposedError`.
+   */
   dispose(): void {
+    if (this.#disposed) return;
     this.#disposeSlots();
     this.#slots = new Map();
+    this.#disposed = true;
+  }
+
+  #assertLive(method: string): void {
+    if (this.#disposed) throw new OptimizerDisposedError(method);
+  }
+
+  /** The backend must support what the options ask for: checked at construction and at every step. */
+  #checkSafetyOptions(): void {
+    const { backendId, findNonFinite, supportsGradScale } = this.backend;
+    if (this.#lossScaler && !supportsGradScale) {
+      throw new UnsupportedBackendError(
+        `Backend \`${backendId}\` does not fold a loss scale into its kernels, so it cannot use a lossScaler`,
+        'Leave lossScaler out on this backend, or use one whose README lists loss scaling.',
+      );
+    }
+    this.paramGroups.forEach((group, g) => {
+      if (this.#lossScaler) requireSkipWithScaler(`paramGroups[${g}].nonFinite`, group.nonFinite);
+      if (group.nonFinite !== 'propagate' && !findNonFinite) {
+        throw new UnsupportedBackendError(
+          `Backend \`${backendId}\` cannot detect non-finite gradients, so paramGroups[${g}].nonFinite cannot be '${group.nonFinite}'`,
+          "Use nonFinite: 'propagate' on this backend, or one whose README lists the nonFinite option.",
+        );
+      }
+    });
+  }
+
+  /** Describes `params` again: one whose data changed type or length since construction is refused. */
+  #revalidate(params: Iterable<P>): void {
+    for (const param of params) {
+      const entry = this.#entry(param);
+      const info = this.backend.describeParam(param, entry.where);
+      if (info.numel !== entry.info.numel || info.dtype !== entry.info.dtype) {
+        throw new InvalidParamError(
+          entry.label,
+          `now holds ${info.numel} ${info.dtype} elements, but held ${entry.info.numel} ${entry.info.dtype} ` +
+            'elements when the optimizer was built (its state is sized for them)',
+          'Write new values into the existing storage instead of replacing it, or build a new optimizer.',
+        );
+      }
+    }
+  }
+
+  /**
+   * Whether any gradient of a group with `nonFinite: 'skip' | 'throw'` holds NaN or ±Inf; throws a
+   * `NonFiniteGradientError` when one of them is in a 'throw' group.
+   */
+  #findNonFinite(items: readonly GradItem<P, G>[]): MaybePromise<boolean> {
+    const checked = items.filter(({ g }) => (this.paramGroups[g] as ParamGroup<P>).nonFinite !== 'propagate');
+    if (checked.length === 0) return false;
+    const checks: GradientCheck<P, G>[] = checked.map(({ param, grad }) => ({ param, grad, info: this.#entry(param).info }));
+    // #checkSafetyOptions has made sure the backend has findNonFinite.
+    const found = this.backend.findNonFinite?.(checks) ?? [];
+    return andThen(found, (indices) => {
+      if (indices.length === 0) return false;
+      const bad = indices.map((i) => checked[i] as GradItem<P, G>);
+      if (bad.some(({ g }) => (this.paramGroups[g] as ParamGroup<P>).nonFinite === 'throw')) {
+        throw new NonFiniteGradientError(bad.map(({ param }) => this.#entry(param).label));
+      }
+      return true;
+    });
+  }
+
+  #recordSkip(): void {
+    this.#skippedSteps += 1;
+    this.#lastStepSkipped = true;
+  }
+
+  /** The factor gradients are multiplied by in the kernels: 1 / loss scale, or 1. */
+  #gradScale(): number {
+    return this.#lossScaler ? 1 / this.#lossScaler.scale : 1;
   }
 
   #disposeSlots(): void {
@@ -251,7 +443,7 @@ export class StableAdamWOptimizer<P, G, S, R> {
   }
 
   /** Creates missing state for `params` (all or none); returns the params whose state is new. */
-  #allocateSlots(params: { param: P; g: number }[]): P[] {
+  #allocateSlots(params: readonly { param: P; g: number }[]): P[] {
     const created: P[] = [];
     try {
       for (const { param, g } of params) {
@@ -304,7 +496,7 @@ export class StableAdamWOptimizer<P, G, S, R> {
     return (param) => grads.get(param);
   }
 
-  #tensorStep(param: P, grad: G, group: ParamGroup<P>): TensorStep<P, G, S> {
+  #tensorStep(param: P, grad: G, group: ParamGroup<P>, gradScale: number): TensorStep<P, G, S> {
     const { info } = this.#entry(param);
     const slot = this.#slot(param, group);
     return {
@@ -312,7 +504,7 @@ export class StableAdamWOptimizer<P, G, S, R> {
       grad,
       state: slot.state,
       info,
-      moments: momentScalars(group.betas, group.eps, group.step, info.dtype, true),
+      moments: momentScalars(group.betas, group.eps, group.step, info.dtype, true, gradScale),
       update: this.#updateScalars(info, group, slot),
     };
   }
@@ -327,13 +519,26 @@ export class StableAdamWOptimizer<P, G, S, R> {
     };
   }
 
-  #stepTensor(param: P, grad: G, group: ParamGroup<P>, t: number, accumulateOnly: boolean): MaybePromise<void> {
+  #stepTensor(
+    param: P,
+    grad: G,
+    group: ParamGroup<P>,
+    t: number,
+    accumulateOnly: boolean,
+    gradScale: number,
+  ): MaybePromise<void> {
     const { info } = this.#entry(param);
     const slot = this.#slot(param, group);
-    const moments = momentScalars(group.betas, group.eps, t, info.dtype, !accumulateOnly);
+    const moments = momentScalars(group.betas, group.eps, t, info.dtype, !accumulateOnly, gradScale);
     const sumSquares = this.backend.updateMoments(param, grad, slot.state, moments);
     // Accumulation-only calls ignore the partial sum, but an async backend's work must still finish.
     if (accumulateOnly) return andThen(sumSquares, () => undefined);
     return this.backend.applyUpdate(param, grad, slot.state, sumSquares, this.#updateScalars(info, group, slot));
   }
+}
+
+/** State values with a Kahan buffer exactly when `kahan`: the saved one, or zeros when the dict has none. */
+function withKahan(values: TensorStateValues, kahan: boolean, numel: number): TensorStateValues {
+  if (!kahan) return { ...values, kahanComp: null };
+  return values.kahanComp ? values : { ...values, kahanComp: new Float64Array(numel) };
 }

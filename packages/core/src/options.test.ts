@@ -25,6 +25,7 @@ describe('constructor options', () => {
       maxLr: undefined,
       kahanSum: undefined,
       gradientRelease: false,
+      nonFinite: 'propagate',
     });
   });
 

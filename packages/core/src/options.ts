@@ -1,4 +1,14 @@
 import { InvalidHyperparameterError } from './errors.js';
+import { DynamicLossScaler } from './loss-scaler.js';
+
+/**
+ * What a step does with a gradient holding NaN or ±Inf: `'propagate'` (optimi's behaviour: the
+ * values flow into the param and its moments), `'skip'` (the whole step changes nothing, as
+ * PyTorch's `GradScaler` does) or `'throw'` (a `NonFiniteGradientError`, nothing changed).
+ */
+export type NonFinitePolicy = 'propagate' | 'skip' | 'throw';
+
+const NON_FINITE_POLICIES: readonly NonFinitePolicy[] = ['propagate', 'skip', 'throw'];
 
 /** Hyperparameters of StableAdamW, camelCase of optimi's, with optimi's defaults. */
 export interface StableAdamWOptions {
@@ -18,6 +28,17 @@ export interface StableAdamWOptions {
   kahanSum?: boolean;
   /** Step each parameter as soon as its gradient exists (per-parameter step counters). Default `false`. */
   gradientRelease?: boolean;
+  /**
+   * What to do with NaN/±Inf gradients (see `NonFinitePolicy`). Default `'propagate'` (optimi's
+   * behaviour), or `'skip'` with a `lossScaler`; `'skip'` is recommended for 16-bit training.
+   */
+  nonFinite?: NonFinitePolicy;
+  /**
+   * Dynamic loss scaling (optimizer-wide): gradients are divided by `lossScaler.scale` inside the
+   * kernels, overflowing steps are skipped, and the scale is updated after every `step()`.
+   * Needs `nonFinite: 'skip'` (the default with a scaler) in every group.
+   */
+  lossScaler?: DynamicLossScaler;
 }
 
 /** The hyperparameters a param group carries after defaults are filled in. */
@@ -30,12 +51,13 @@ export interface Hyperparameters {
   maxLr: number | undefined;
   kahanSum: boolean | undefined;
   gradientRelease: boolean;
+  nonFinite: NonFinitePolicy;
 }
 
 /** Option names a group may override (everything except `gradientRelease`, which is optimizer-wide). */
-export const GROUP_OVERRIDABLE = ['lr', 'betas', 'weightDecay', 'eps', 'decoupleLr', 'maxLr', 'kahanSum'] as const;
+export const GROUP_OVERRIDABLE = ['lr', 'betas', 'weightDecay', 'eps', 'decoupleLr', 'maxLr', 'kahanSum', 'nonFinite'] as const;
 
-const OPTION_NAMES = [...GROUP_OVERRIDABLE, 'gradientRelease'] as const;
+const OPTION_NAMES = [...GROUP_OVERRIDABLE, 'gradientRelease', 'lossScaler'] as const;
 
 const SNAKE_CASE_HINTS: Record<string, string> = {
   weight_decay: 'weightDecay',
@@ -43,6 +65,8 @@ const SNAKE_CASE_HINTS: Record<string, string> = {
   max_lr: 'maxLr',
   kahan_sum: 'kahanSum',
   gradient_release: 'gradientRelease',
+  non_finite: 'nonFinite',
+  loss_scaler: 'lossScaler',
   beta1: 'betas',
   beta2: 'betas',
   learning_rate: 'lr',
@@ -84,15 +108,15 @@ export function rejectUnknownKeys(object: object, where: string, allowed: readon
 }
 
 /**
- * Checks one complete set of hyperparameters; `prefix` names where it lives
- * (`''` for the constructor options, `paramGroups[i].` for a group).
+ * Checks one complete set of hyperparameters. `name` turns an option name (`lr`, `betas[0]`) into
+ * what the error calls it: `paramGroups[i].lr` for a group, or a state dict's own key (`beta1`).
  */
-export function validateHyperparameters(h: Hyperparameters, prefix: string): void {
-  requireNonNegative(`${prefix}lr`, h.lr, 'Use a learning rate such as 1e-3.');
+export function validateHyperparameters(h: Hyperparameters, name: (option: string) => string): void {
+  requireNonNegative(name('lr'), h.lr, 'Use a learning rate such as 1e-3.');
   const betas: unknown = h.betas;
   if (!Array.isArray(betas) || betas.length !== 2) {
     throw new InvalidHyperparameterError(
-      `${prefix}betas`,
+      name('betas'),
       betas,
       'must be a pair [beta1, beta2]',
       'Pass two numbers in [0, 1), e.g. [0.9, 0.99].',
@@ -101,22 +125,30 @@ export function validateHyperparameters(h: Hyperparameters, prefix: string): voi
   betas.forEach((beta: unknown, i: number) => {
     if (typeof beta !== 'number' || !(beta >= 0 && beta < 1)) {
       throw new InvalidHyperparameterError(
-        `${prefix}betas[${i}]`,
+        name(`betas[${i}]`),
         beta,
         'must be in [0, 1)',
         'Use a value such as 0.9 for beta1 or 0.99 for beta2.',
       );
     }
   });
-  requireNonNegative(`${prefix}weightDecay`, h.weightDecay, 'Use 0 to disable weight decay.');
-  requireNonNegative(`${prefix}eps`, h.eps, 'Use a small positive value such as 1e-6.');
-  requireBoolean(`${prefix}decoupleLr`, h.decoupleLr, false);
-  requireBoolean(`${prefix}kahanSum`, h.kahanSum, true);
-  requireBoolean(`${prefix}gradientRelease`, h.gradientRelease, false);
-  if (h.maxLr !== undefined) requireNonNegative(`${prefix}maxLr`, h.maxLr, 'Use the peak learning rate of your schedule.');
+  requireNonNegative(name('weightDecay'), h.weightDecay, 'Use 0 to disable weight decay.');
+  requireNonNegative(name('eps'), h.eps, 'Use a small positive value such as 1e-6.');
+  requireBoolean(name('decoupleLr'), h.decoupleLr, false);
+  requireBoolean(name('kahanSum'), h.kahanSum, true);
+  requireBoolean(name('gradientRelease'), h.gradientRelease, false);
+  if (h.maxLr !== undefined) requireNonNegative(name('maxLr'), h.maxLr, 'Use the peak learning rate of your schedule.');
+  if (!NON_FINITE_POLICIES.includes(h.nonFinite)) {
+    throw new InvalidHyperparameterError(
+      name('nonFinite'),
+      h.nonFinite,
+      "must be 'propagate', 'skip' or 'throw'",
+      "Use 'skip' to skip steps with NaN/Inf gradients (recommended for 16-bit training).",
+    );
+  }
   if (h.decoupleLr && !(typeof h.maxLr === 'number' && h.maxLr > 0)) {
     throw new InvalidHyperparameterError(
-      `${prefix}maxLr`,
+      name('maxLr'),
       h.maxLr,
       'must be > 0 when decoupleLr is true (weight decay is scaled by lr / maxLr)',
       'Set maxLr to the peak learning rate of your schedule.',
@@ -148,7 +180,30 @@ export function resolveOptions(options: StableAdamWOptions): Hyperparameters {
     maxLr: options.maxLr ?? (decoupleLr ? options.lr : undefined),
     kahanSum: options.kahanSum,
     gradientRelease: options.gradientRelease ?? false,
+    nonFinite: options.nonFinite ?? (options.lossScaler === undefined ? 'propagate' : 'skip'),
   };
-  validateHyperparameters(resolved, '');
+  validateHyperparameters(resolved, (option) => option);
+  if (options.lossScaler !== undefined) {
+    if (!(options.lossScaler instanceof DynamicLossScaler)) {
+      throw new InvalidHyperparameterError(
+        'lossScaler',
+        options.lossScaler,
+        'must be a DynamicLossScaler',
+        'Pass new DynamicLossScaler(), or leave lossScaler out.',
+      );
+    }
+    requireSkipWithScaler('nonFinite', resolved.nonFinite);
+  }
   return resolved;
+}
+
+/** A loss scaler needs overflowing steps skipped: it backs off on them and they must not reach the params. */
+export function requireSkipWithScaler(where: string, policy: NonFinitePolicy): void {
+  if (policy === 'skip') return;
+  throw new InvalidHyperparameterError(
+    where,
+    policy,
+    "must be 'skip' when a lossScaler is used (steps whose scaled gradients overflow are skipped)",
+    "Use nonFinite: 'skip', or leave the option out.",
+  );
 }

@@ -9,7 +9,7 @@ import {
 } from './options.js';
 
 /** A param group as the user passes it: params plus any per-group overrides. */
-export type ParamGroupInput<P> = { params: readonly P[] } & Partial<Omit<StableAdamWOptions, 'gradientRelease'>>;
+export type ParamGroupInput<P> = { params: readonly P[] } & Partial<Omit<StableAdamWOptions, 'gradientRelease' | 'lossScaler'>>;
 
 /**
  * A live param group. Its hyperparameters may be changed between steps (that is how schedulers
@@ -72,16 +72,17 @@ export function buildParamGroups<P>(
       maxLr: overrides.maxLr ?? defaults.maxLr ?? (decoupleLr ? defaults.lr : undefined),
       kahanSum: 'kahanSum' in overrides ? overrides.kahanSum : defaults.kahanSum,
       gradientRelease: defaults.gradientRelease,
+      nonFinite: overrides.nonFinite ?? defaults.nonFinite,
       step: 0,
     };
-    validateHyperparameters(group, `${where}.`);
+    validateHyperparameters(group, (option) => `${where}.${option}`);
     return group;
   });
 }
 
 /** Validates a live group before a step: its hyperparameters may have been edited by a scheduler. */
 export function validateGroup<P>(group: ParamGroup<P>, g: number): void {
-  validateHyperparameters(group, `paramGroups[${g}].`);
+  validateHyperparameters(group, (option) => `paramGroups[${g}].${option}`);
   if (!Number.isSafeInteger(group.step) || group.step < 0) {
     throw new InvalidHyperparameterError(
       `paramGroups[${g}].step`,

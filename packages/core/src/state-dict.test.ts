@@ -43,9 +43,12 @@ describe('state dicts', () => {
       max_lr: null,
       kahan_sum: null,
       gradient_release: false,
+      non_finite: 'propagate',
       step: 1,
       params: [1],
     });
+    expect(sd.skipped_steps).toBe(0);
+    expect(sd.loss_scaler).toBeUndefined();
     // Step 1: β̂ = 0, so m = g and v = g² exactly; NaN survives JSON as a string.
     expect(sd.state[0]?.exp_avg).toEqual([0.1, 'NaN', -0.3]);
     expect(JSON.parse(JSON.stringify(sd))).toEqual(sd);
@@ -62,7 +65,34 @@ describe('state dicts', () => {
     [
       'negative lr',
       (sd) => ({ ...sd, param_groups: [{ ...sd.param_groups[0], lr: -1 }, sd.param_groups[1]] }),
-      'param_groups[0]',
+      'param_groups[0].lr',
+    ],
+    [
+      'beta1 out of range (named by its state-dict key)',
+      (sd) => ({ ...sd, param_groups: [{ ...sd.param_groups[0], beta1: 1.5 }, sd.param_groups[1]] }),
+      'param_groups[0].beta1',
+    ],
+    [
+      'non_finite policy',
+      (sd) => ({ ...sd, param_groups: [{ ...sd.param_groups[0], non_finite: 'ignore' }, sd.param_groups[1]] }),
+      'param_groups[0].non_finite',
+    ],
+    ['skipped_steps', (sd) => ({ ...sd, skipped_steps: -1 }), 'skipped_steps'],
+    [
+      'loss scaler',
+      (sd) => ({
+        ...sd,
+        loss_scaler: {
+          scale: 0,
+          growth_factor: 2,
+          backoff_factor: 0.5,
+          growth_interval: 2000,
+          growth_tracker: 0,
+          min_scale: 2 ** -24,
+          max_scale: 2 ** 24,
+        },
+      }),
+      'loss_scaler.scale',
     ],
     [
       'step',

@@ -1,6 +1,7 @@
 import type { TensorInfo, TensorStateValues } from './contract.js';
-import { InvalidHyperparameterError, StateDictError } from './errors.js';
-import { type Hyperparameters, validateHyperparameters } from './options.js';
+import { formatValue, InvalidHyperparameterError, StateDictError } from './errors.js';
+import { type LossScalerState, parseLossScalerState } from './loss-scaler.js';
+import { type Hyperparameters, type NonFinitePolicy, validateHyperparameters } from './options.js';
 
 /** A float64 value in JSON: non-finite values are written as strings, as Python's `repr` names them. */
 export type SerializedNumber = number | 'NaN' | 'Infinity' | '-Infinity';
@@ -25,14 +26,23 @@ export interface ParamGroupEntry {
   max_lr: number | null;
   kahan_sum: boolean | null;
   gradient_release: boolean;
+  /** Absent in state dicts saved before the option existed: loading one keeps the group's policy. */
+  non_finite?: NonFinitePolicy;
   step: number;
   params: number[];
 }
 
-/** A JSON-serializable optimizer state, laid out like PyTorch's `optimizer.state_dict()`. */
+/**
+ * A JSON-serializable optimizer state, laid out like PyTorch's `optimizer.state_dict()`, plus two
+ * optional top-level keys (absent in older dicts, which load as before).
+ */
 export interface StateDict {
   state: Record<string, ParamStateEntry>;
   param_groups: ParamGroupEntry[];
+  /** Steps (and gradient-release calls) skipped for non-finite gradients so far. */
+  skipped_steps?: number;
+  /** The `lossScaler`'s state, when the optimizer has one. */
+  loss_scaler?: LossScalerState;
 }
 
 export function serializeValues(values: ArrayLike<number>): SerializedNumber[] {
@@ -85,7 +95,7 @@ function requireStep(value: unknown, path: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     throw new StateDictError(
       path,
-      `is ${JSON.stringify(value)}, not a non-negative integer step count`,
+      `is ${formatValue(value)}, not a non-negative integer count`,
       'Pass a state dict produced by stateDict().',
     );
   }
@@ -104,16 +114,39 @@ export function groupEntry(h: Hyperparameters, step: number, params: number[]): 
     max_lr: h.maxLr ?? null,
     kahan_sum: h.kahanSum ?? null,
     gradient_release: h.gradientRelease,
+    non_finite: h.nonFinite,
     step,
     params,
   };
 }
 
+/** State-dict keys of the options, for errors about a saved group's hyperparameters. */
+const GROUP_KEYS: Record<string, string> = {
+  lr: 'lr',
+  betas: 'beta1',
+  'betas[0]': 'beta1',
+  'betas[1]': 'beta2',
+  weightDecay: 'weight_decay',
+  eps: 'eps',
+  decoupleLr: 'decouple_lr',
+  maxLr: 'max_lr',
+  kahanSum: 'kahan_sum',
+  gradientRelease: 'gradient_release',
+  nonFinite: 'non_finite',
+};
+
+/** A saved group's hyperparameters; `nonFinite` is absent when the dict predates it. */
+export type SavedHyperparameters = Omit<Hyperparameters, 'nonFinite'> & { nonFinite?: NonFinitePolicy };
+
 /** A validated state dict, mapped onto this optimizer's params by position. */
 export interface ParsedStateDict {
-  groups: { hyperparameters: Hyperparameters; step: number }[];
+  groups: { hyperparameters: SavedHyperparameters; step: number }[];
   /** Indexed by this optimizer's flat param index; absent where the param has no state yet. */
   states: Map<number, { values: TensorStateValues; step: number }>;
+  /** 0 when the dict predates the counter. */
+  skippedSteps: number;
+  /** The saved loss scaler, validated; undefined when the dict has none. */
+  lossScaler: LossScalerState | undefined;
 }
 
 /**
@@ -156,7 +189,7 @@ export function parseStateDict(stateDict: unknown, groupInfos: readonly (readonl
       }
       flatIndexOfSaved.set(id, flat++);
     }
-    const hyperparameters: Hyperparameters = {
+    const hyperparameters: SavedHyperparameters = {
       lr: saved.lr as number,
       betas: [saved.beta1 as number, saved.beta2 as number],
       eps: saved.eps as number,
@@ -165,12 +198,16 @@ export function parseStateDict(stateDict: unknown, groupInfos: readonly (readonl
       maxLr: (saved.max_lr ?? undefined) as number | undefined,
       kahanSum: (saved.kahan_sum ?? undefined) as boolean | undefined,
       gradientRelease: saved.gradient_release as boolean,
+      ...(saved.non_finite === undefined ? {} : { nonFinite: saved.non_finite as NonFinitePolicy }),
     };
     try {
-      validateHyperparameters(hyperparameters, '');
+      validateHyperparameters(
+        { ...hyperparameters, nonFinite: hyperparameters.nonFinite ?? 'propagate' },
+        (option) => GROUP_KEYS[option] ?? option,
+      );
     } catch (error) {
       if (!(error instanceof InvalidHyperparameterError)) throw error;
-      throw new StateDictError(path, `holds an invalid hyperparameter: ${error.message}`, fix);
+      throw new StateDictError(`${path}.${error.parameter}`, `is ${formatValue(error.value)}, but it ${error.requirement}`, fix);
     }
     return { hyperparameters, step: requireStep(saved.step, `${path}.step`) };
   });
@@ -193,5 +230,10 @@ export function parseStateDict(stateDict: unknown, groupInfos: readonly (readonl
       step: entry.step === undefined ? 0 : requireStep(entry.step, `${path}.step`),
     });
   }
-  return { groups, states };
+  return {
+    groups,
+    states,
+    skippedSteps: stateDict.skipped_steps === undefined ? 0 : requireStep(stateDict.skipped_steps, 'skipped_steps'),
+    lossScaler: stateDict.loss_scaler === undefined ? undefined : parseLossScalerState(stateDict.loss_scaler, 'loss_scaler'),
+  };
 }

@@ -38,7 +38,8 @@ export function weightDecayPerLr(weightDecay: number, decoupleLr: boolean, maxLr
 
 /**
  * Phase-1 scalars of step `t` for a tensor of `dtype`: debiased betas and the ε² floor of v, which
- * is float64 for float64 params and rounded to fp32 otherwise (optimi's fp16 ε² would underflow).
+ * is float64 for float64 params and rounded to fp32 otherwise (optimi's fp16 ε² would underflow),
+ * and the factor `gradScale` applied to the gradient (1 / loss scale; default 1).
  */
 export function momentScalars(
   betas: readonly [number, number],
@@ -46,7 +47,8 @@ export function momentScalars(
   t: number,
   dtype: Dtype,
   reduce: boolean,
+  gradScale = 1,
 ): MomentScalars {
   const epsSq = dtype === 'float64' ? eps * eps : Math.fround(eps * eps);
-  return { beta1Hat: debiasBeta(betas[0], t), beta2Hat: debiasBeta(betas[1], t), epsSq, reduce };
+  return { beta1Hat: debiasBeta(betas[0], t), beta2Hat: debiasBeta(betas[1], t), epsSq, reduce, gradScale };
 }

@@ -9,10 +9,18 @@ import {
   type TensorStep,
   type UpdateScalars,
 } from '@stable-adamw/core/adapter';
-import { bufferState, bufferStepProblem, isBufferGrad, placementOf, releaseBufferState } from './buffer-registry.js';
+import {
+  bufferState,
+  bufferStepProblem,
+  checkBufferData,
+  isBufferGrad,
+  placementOf,
+  releaseBufferState,
+} from './buffer-registry.js';
 import { applyUpdateFloat, type FloatArray, updateMomentsFloat } from './kernels/float-kernel.js';
 import { applyUpdateHalf, updateMomentsHalf } from './kernels/half-bits-kernel.js';
 import { codecOf } from './kernels/half-codecs.js';
+import { hasNonFinite } from './kernels/non-finite.js';
 import type { WasmStepItem, WasmStepper } from './kernels/wasm/wasm-stepper.js';
 import { type CpuGradient, type CpuParam, checkCpuGrad, describeCpuParam } from './param.js';
 import { type CpuState, createCpuState, exportCpuState, importCpuState } from './state.js';
@@ -30,6 +38,7 @@ function updateMomentsJs(param: CpuParam, grad: CpuGradient, state: CpuState, s:
       s.beta2Hat,
       s.epsSq,
       s.reduce,
+      s.gradScale,
     );
   }
   return updateMomentsFloat(
@@ -40,6 +49,7 @@ function updateMomentsJs(param: CpuParam, grad: CpuGradient, state: CpuState, s:
     s.beta2Hat,
     s.epsSq,
     s.reduce,
+    s.gradScale,
   );
 }
 
@@ -74,6 +84,16 @@ function applyUpdateJs(param: CpuParam, state: CpuState, sumSquares: number, s: 
 }
 
 /**
+ * Whether a gradient holds NaN or ±Inf: a buffer's own gradient view is scanned by its WebAssembly
+ * kernel (SIMD), any other gradient by the typed-array scan.
+ */
+function nonFiniteIn(param: CpuParam, grad: CpuGradient, dtype: Dtype): boolean {
+  const placement = placementOf(param);
+  if (placement?.stepper && isBufferGrad(placement, grad)) return placement.stepper.hasNonFinite(placement.region);
+  return hasNonFinite(grad, dtype);
+}
+
+/**
  * Where the WebAssembly kernel can step a param: its `ParamBuffer` placement when the buffer runs
  * that kernel and `grad` is the param's own gradient view. Throws when a buffer param cannot be
  * stepped at all (see `bufferStepProblem`).
@@ -89,7 +109,9 @@ function wasmTarget(param: CpuParam, grad: CpuGradient, state: CpuState) {
 }
 
 /**
- * The typed-array backend behind `StableAdamW`: fused two-pass kernels, no allocation per step.
+ * The typed-array backend behind `StableAdamW`: fused two-pass kernels, no allocation per step,
+ * a read-only scan for non-finite gradients (`nonFinite: 'skip' | 'throw'`) and the loss scale
+ * folded into phase 1.
  * Params of a `ParamBuffer` run its WebAssembly SIMD kernel, all tensors of a step in one call per
  * phase. Gradients are the params' `.grad` unless `step(grads)` passes a map.
  *
@@ -100,12 +122,19 @@ export function createCpuBackend(): StableAdamWBackendV1<CpuParam, CpuGradient, 
   return {
     specificationVersion: 'v1',
     backendId: 'cpu',
-    describeParam: describeCpuParam,
+    describeParam(param, where) {
+      const info = describeCpuParam(param, where);
+      checkBufferData(param, info.name ? `${where} (${info.name})` : where);
+      return info;
+    },
     getGrad: (param) => param.grad,
     clearGrad: (param) => {
       param.grad = null;
     },
     checkGrad: checkCpuGrad,
+    // Every kernel (typed-array and WebAssembly) multiplies gradients by MomentScalars.gradScale.
+    supportsGradScale: true,
+    findNonFinite: (items) => items.flatMap(({ param, grad, info }, i) => (nonFiniteIn(param, grad, info.dtype) ? [i] : [])),
 
     createState(param, _info, kahan) {
       const placement = placementOf(param);

@@ -23,6 +23,8 @@ export interface BufferMemory {
 export interface BufferPlacement {
   readonly buffer: BufferMemory;
   readonly region: TensorRegion;
+  /** The param's own data view (the kernels step this memory, whatever `param.data` holds). */
+  readonly data: BufferView;
   /** The param's own gradient view. */
   readonly grad: BufferView;
   readonly stepper: WasmStepper | undefined;
@@ -41,6 +43,18 @@ export function registerBufferParam(param: CpuParam, placement: BufferPlacement)
 /** Where a param lives when it belongs to a `ParamBuffer`. */
 export function placementOf(param: CpuParam): BufferPlacement | undefined {
   return placements.get(param);
+}
+
+/** Refuses a `ParamBuffer` param whose `data` was replaced: the optimizer steps the buffer's memory. */
+export function checkBufferData(param: CpuParam, label: string): void {
+  const placement = placements.get(param);
+  if (placement && param.data !== placement.data) {
+    throw new InvalidParamError(
+      label,
+      'lives in a ParamBuffer, but its data was replaced by another array',
+      "Write into the buffer's view instead (param.data.set(values)): that memory is what the optimizer steps.",
+    );
+  }
 }
 
 /** Frees a buffer param's state region for the next optimizer, unless a newer state took it. */
@@ -76,6 +90,23 @@ export function bufferStepProblem(placement: BufferPlacement, state: CpuState): 
     );
   }
   return undefined;
+}
+
+/**
+ * Refuses `method` while worker threads are stepping one of `params` (the error a second `step()`
+ * gets): state, params and the buffer's tables are in use until that step's Promise settles.
+ */
+export function checkNotBusy(params: Iterable<CpuParam>, method: string): void {
+  for (const param of params) {
+    const placement = placements.get(param);
+    if (placement?.stepper?.busy) {
+      throw new InvalidParamError(
+        placement.label,
+        'is still being stepped by worker threads',
+        `Await optimizer.step() before calling ${method}.`,
+      );
+    }
+  }
 }
 
 /** True when `grad` is the param's own gradient view in the buffer (what the WebAssembly kernel reads). */

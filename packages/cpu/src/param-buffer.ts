@@ -107,6 +107,7 @@ class FlatParamBuffer implements ParamBuffer {
       registerBufferParam(param, {
         buffer: this,
         region,
+        data,
         grad,
         stepper,
         label: spec.name ? `specs[${i}] (${spec.name})` : `specs[${i}]`,
@@ -166,7 +167,20 @@ function checkSpecs(specs: readonly ParamSpec[]): number[] {
   });
 }
 
+const OPTION_NAMES = ['dtype', 'threads', 'kernel'];
+
 function checkOptions(options: ParamBufferOptions): { dtype: BufferDtype; threads: number; kernel: 'wasm' | 'js' } {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidParamError('options', `is ${JSON.stringify(options)}`, 'Pass an object such as { dtype: "bfloat16" }.');
+  }
+  for (const key of Object.keys(options)) {
+    if (OPTION_NAMES.includes(key)) continue;
+    throw new InvalidParamError(
+      `options.${key}`,
+      'is not a ParamBuffer option',
+      `Valid options are: ${OPTION_NAMES.join(', ')}.`,
+    );
+  }
   const { dtype = 'float32', threads = 1, kernel = 'wasm' } = options;
   if (dtype !== 'float32' && dtype !== 'bfloat16' && dtype !== 'float16') {
     throw new InvalidParamError('options.dtype', `is ${JSON.stringify(dtype)}`, 'Use "float32", "bfloat16" or "float16".');

@@ -45,17 +45,20 @@ function arrayDtype(data: unknown): Dtype | 'bits' | undefined {
   return undefined;
 }
 
+/** What a value is, with its article: `an Array`, `a Float32Array`, `a number`, `null`. */
 function kindOf(x: unknown): string {
-  return x === null || x === undefined ? String(x) : ((x as object).constructor?.name ?? typeof x);
+  if (x === null || x === undefined) return String(x);
+  const name = typeof x === 'object' ? ((x as object).constructor?.name ?? 'object') : typeof x;
+  return `${/^[aeiou]/i.test(name) ? 'an' : 'a'} ${name}`;
 }
 
 /** Validates a param and describes it for core. */
 export function describeCpuParam(param: CpuParam, where: string): TensorInfo {
-  if (typeof param !== 'object' || param === null) {
+  if (typeof param !== 'object' || param === null || ArrayBuffer.isView(param) || Array.isArray(param)) {
     throw new InvalidParamError(
       where,
-      `is ${kindOf(param)}, not a { data, grad } object`,
-      'Pass params as { data: Float32Array, grad }.',
+      `is ${kindOf(param)}, not a param: a param is \`{ data, grad }\``,
+      'Wrap the array: { data: new Float32Array(values), grad: null }.',
     );
   }
   const label = param.name ? `${where} (${param.name})` : where;
@@ -63,7 +66,7 @@ export function describeCpuParam(param: CpuParam, where: string): TensorInfo {
   if (stored === undefined) {
     throw new InvalidParamError(
       label,
-      `has data of type ${kindOf(param.data)}`,
+      `has data that is ${kindOf(param.data)}`,
       'Use a Float32Array, Float64Array, Float16Array, or a Uint16Array with dtype "bfloat16" | "float16".',
     );
   }
@@ -81,7 +84,7 @@ export function describeCpuParam(param: CpuParam, where: string): TensorInfo {
     if (param.dtype !== undefined && param.dtype !== stored) {
       throw new InvalidParamError(
         label,
-        `has ${kindOf(param.data)} data but dtype ${param.dtype}`,
+        `has ${(param.data as object).constructor.name} data but dtype ${param.dtype}`,
         `Drop dtype or set it to "${stored}".`,
       );
     }
@@ -113,7 +116,7 @@ export function checkCpuGrad(param: CpuParam, grad: CpuGradient, info: TensorInf
       : info.dtype === 'float32'
         ? 'a Float32Array'
         : 'a Float64Array';
-    return { problem: `is a ${kindOf(grad)} but the param is ${info.dtype}`, fix: `Pass ${want}.` };
+    return { problem: `is ${kindOf(grad)} but the param is ${info.dtype}`, fix: `Pass ${want}.` };
   }
   if (grad.length !== info.numel) {
     return {

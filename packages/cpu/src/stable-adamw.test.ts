@@ -110,7 +110,13 @@ describe('validation', () => {
     ['dtype contradicting the array', { data: new Float32Array(2), dtype: 'float64' }, 'dtype float64'],
     ['a shape of the wrong size', { data: new Float32Array(6), shape: [4, 2] }, 'has shape [4, 2] but 6 elements'],
     ['no elements', { data: new Float32Array(0) }, 'has no elements'],
-    ['a plain array', { data: [1, 2] as unknown as Float32Array }, 'has data of type Array'],
+    ['a plain array', { data: [1, 2] as unknown as Float32Array }, 'has data that is an Array'],
+    ['null data', { data: null as unknown as Float32Array }, 'has data that is null'],
+    [
+      'a bare Float32Array',
+      new Float32Array(2) as unknown as CpuParam,
+      'is a Float32Array, not a param: a param is `{ data, grad }`',
+    ],
   ])('rejects a param with %s', (_, param, message) => {
     expect(() => new StableAdamW([param], { lr: 1 })).toThrow(InvalidParamError);
     expect(() => new StableAdamW([param], { lr: 1 })).toThrow(message);

@@ -1,6 +1,7 @@
 import type { ParamGroupInput, StableAdamWOptions, StateDict } from '@stable-adamw/core';
 import { StableAdamWOptimizer } from '@stable-adamw/core/adapter';
 import { createCpuBackend } from './backend.js';
+import { checkNotBusy } from './buffer-registry.js';
 import type { CpuGradient, CpuParam } from './param.js';
 import type { CpuState } from './state.js';
 
@@ -40,8 +41,28 @@ export class StableAdamW extends StableAdamWOptimizer<CpuParam, CpuGradient, Cpu
     super.stepParam(param, grad);
   }
 
-  /** The state as a JSON-serializable, PyTorch-shaped object; synchronous on this backend. */
+  /**
+   * The state as a JSON-serializable, PyTorch-shaped object; synchronous on this backend. Refused
+   * (`InvalidParamError`, as a second `step()` is) while a threaded `ParamBuffer` step runs.
+   */
   override stateDict(): StateDict {
+    checkNotBusy(this.#params(), 'stateDict()');
     return super.stateDict() as StateDict;
+  }
+
+  /** Restores a state dict (see core's `loadStateDict`); refused while a threaded step runs. */
+  override loadStateDict(stateDict: StateDict): void {
+    checkNotBusy(this.#params(), 'loadStateDict()');
+    super.loadStateDict(stateDict);
+  }
+
+  /** Frees the optimizer state (see core's `dispose`); refused while a threaded step runs. */
+  override dispose(): void {
+    checkNotBusy(this.#params(), 'dispose()');
+    super.dispose();
+  }
+
+  *#params(): Iterable<CpuParam> {
+    for (const group of this.paramGroups) yield* group.params;
   }
 }

@@ -4,8 +4,9 @@ import type { Float16ArrayLike } from '../param.js';
 export type FloatArray = Float32Array | Float64Array | Float16ArrayLike;
 
 /**
- * Phase 1 over float storage, one pass: m ← m + (1−β̂1)(g − m); v ← β̂2·v + (1−β̂2)·g²; and the
- * sum of g²/max(v, ε²) with the unrounded v (float64 accumulation). Grads are only read.
+ * Phase 1 over float storage, one pass: g ← g·gradScale (float64; a loss scaler's unscale);
+ * m ← m + (1−β̂1)(g − m); v ← β̂2·v + (1−β̂2)·g²; and the sum of g²/max(v, ε²) with the unrounded v
+ * (float64 accumulation). Grads are only read.
  */
 export function updateMomentsFloat(
   grad: FloatArray,
@@ -15,13 +16,14 @@ export function updateMomentsFloat(
   beta2Hat: number,
   epsSq: number,
   reduce: boolean,
+  gradScale: number,
 ): number {
   const n = grad.length;
   const w1 = 1 - beta1Hat;
   const w2 = 1 - beta2Hat;
   let sum = 0;
   for (let i = 0; i < n; i++) {
-    const g = grad[i] as number;
+    const g = (grad[i] as number) * gradScale;
     const m = expAvg[i] as number;
     const v = beta2Hat * (expAvgSq[i] as number) + w2 * g * g;
     expAvg[i] = m + w1 * (g - m);

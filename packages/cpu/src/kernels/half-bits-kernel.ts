@@ -4,7 +4,7 @@ import type { HalfCodec } from './half-codecs.js';
 // where the runtime has no Float16Array): decode to float64, compute, encode with round to
 // nearest even. Same order of operations as the float kernel.
 
-/** Phase 1 (see `updateMomentsFloat`); `grad` is either bits of the param's dtype or a Float32Array. */
+/** Phase 1 (see `updateMomentsFloat`); `grad` is either bits of the param's dtype or a Float32Array, × gradScale. */
 export function updateMomentsHalf(
   codec: HalfCodec,
   grad: Uint16Array | Float32Array,
@@ -14,6 +14,7 @@ export function updateMomentsHalf(
   beta2Hat: number,
   epsSq: number,
   reduce: boolean,
+  gradScale: number,
 ): number {
   const { decode, encode } = codec;
   const gradBits = grad instanceof Uint16Array;
@@ -22,7 +23,7 @@ export function updateMomentsHalf(
   const w2 = 1 - beta2Hat;
   let sum = 0;
   for (let i = 0; i < n; i++) {
-    const g = gradBits ? decode(grad[i] as number) : (grad[i] as number);
+    const g = (gradBits ? decode(grad[i] as number) : (grad[i] as number)) * gradScale;
     const m = decode(expAvg[i] as number);
     const v = beta2Hat * decode(expAvgSq[i] as number) + w2 * g * g;
     expAvg[i] = encode(m + w1 * (g - m));

@@ -25,6 +25,7 @@ export function cpuBufferTarget(options: Omit<ParamBufferOptions, 'dtype'> = {})
     id: `cpu ParamBuffer (${kernel}, ${threads} thread${threads === 1 ? '' : 's'})`,
     dtypes: ['float32', 'bfloat16', 'float16'],
     gradientRelease: true,
+    nonFinite: true,
     async create(spec: HarnessSpec): Promise<OptimizerHarness> {
       const dtype = spec.dtype as BufferDtype;
       const buffer = await createParamBuffer(

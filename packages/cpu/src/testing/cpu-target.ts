@@ -39,6 +39,7 @@ export function cpuTarget(float16: Float16Storage = 'bits'): ConformanceTarget {
     id: float16 === 'native' ? 'cpu (native Float16Array)' : 'cpu',
     dtypes,
     gradientRelease: true,
+    nonFinite: true,
     create(spec: HarnessSpec): OptimizerHarness {
       const params: CpuParam[] = spec.params.map((p) => ({
         data: toStorage(p.init, spec.dtype, float16),

@@ -9,6 +9,8 @@ export interface KernelExports {
   updateBf16(table: number, blocks: number, from: number, to: number): void;
   momentsF16(table: number, blocks: number, partials: number, from: number, to: number): void;
   updateF16(table: number, blocks: number, from: number, to: number): void;
+  nonFiniteF32(pointer: number, count: number): number;
+  nonFinite16(pointer: number, count: number, exponentMask: number): number;
 }
 
 function decode(base64: string): Uint8Array<ArrayBuffer> {

@@ -47,10 +47,12 @@ export class WasmStepper {
   readonly #f64: Float64Array;
   readonly #phases: (typeof PHASES)[KernelFormat];
   readonly #pool: ThreadPool | undefined;
+  readonly #format: KernelFormat;
   #busy = false;
 
   constructor(kernel: KernelExports, memory: WebAssembly.Memory, tables: StepperTables, format: KernelFormat, pool?: ThreadPool) {
     this.#kernel = kernel;
+    this.#format = format;
     this.#tables = tables;
     this.#u32 = new Uint32Array(memory.buffer);
     this.#f32 = new Float32Array(memory.buffer);
@@ -88,6 +90,12 @@ export class WasmStepper {
       }
     };
     return run();
+  }
+
+  /** Whether a tensor's gradient holds NaN or ±Inf: one SIMD read of it on this thread. */
+  hasNonFinite(region: TensorRegion): boolean {
+    if (this.#format === 'float32') return this.#kernel.nonFiniteF32(region.grad, region.numel) !== 0;
+    return this.#kernel.nonFinite16(region.grad, region.numel, this.#format === 'bfloat16' ? 0x7f80 : 0x7c00) !== 0;
   }
 
   /** Phase 1 of one tensor on this thread (gradient release); returns its Σg²/max(v, ε²). */
@@ -142,6 +150,7 @@ export class WasmStepper {
       f32[(d + DESC.beta2) / 4] = moments.beta2Hat;
       f32[(d + DESC.w2) / 4] = 1 - moments.beta2Hat;
       f32[(d + DESC.epsSq) / 4] = moments.epsSq;
+      f32[(d + DESC.gradScale) / 4] = moments.gradScale;
       for (let start = 0; start < region.numel; start += BLOCK_ELEMENTS, block++) {
         const b = this.#tables.blocks + block * BLOCK_BYTES;
         u32[(b + BLOCK.tensor) / 4] = t;
@@ -179,5 +188,5 @@ export class WasmStepper {
   }
 }
 
-const NO_MOMENTS: MomentScalars = { beta1Hat: 0, beta2Hat: 0, epsSq: 0, reduce: false };
+const NO_MOMENTS: MomentScalars = { beta1Hat: 0, beta2Hat: 0, epsSq: 0, reduce: false, gradScale: 1 };
 const NO_UPDATE: UpdateScalars = { lr: 0, numel: 0, eps: 0, weightDecayPerLr: 0, kahan: false };

@@ -19,6 +19,7 @@ import {
   D_EXP_AVG_SQ,
   D_FUSED,
   D_GRAD,
+  D_GRAD_SCALE,
   D_KAHAN,
   D_LR,
   D_NEG_ETA,
@@ -62,7 +63,10 @@ function descriptorOf(table: usize, blocks: usize, b: i32): usize {
 
 // ---------------------------------------------------------------- float32
 
-/** Phase 1 over float32 blocks [from, to): m ← m + w1(g − m); v ← β̂2·v + w2·g²; Σ g²/max(v, ε²). */
+/**
+ * Phase 1 over float32 blocks [from, to): g ← g·gradScale (a loss scaler's unscale, exact for a
+ * power of two); m ← m + w1(g − m); v ← β̂2·v + w2·g²; Σ g²/max(v, ε²).
+ */
 export function momentsF32(table: usize, blocks: usize, partials: usize, from: i32, to: i32): void {
   for (let b = from; b < to; b++) {
     const entry = blocks + <usize>b * BLOCK_BYTES;
@@ -76,6 +80,8 @@ export function momentsF32(table: usize, blocks: usize, partials: usize, from: i
     const beta2 = load<f32>(d + D_BETA2);
     const w2 = load<f32>(d + D_W2);
     const epsSq = load<f32>(d + D_EPS_SQ);
+    const gradScale = load<f32>(d + D_GRAD_SCALE);
+    const scalev = f32x4.splat(gradScale);
     const w1v = f32x4.splat(w1);
     const beta2v = f32x4.splat(beta2);
     const w2v = f32x4.splat(w2);
@@ -85,7 +91,7 @@ export function momentsF32(table: usize, blocks: usize, partials: usize, from: i
     let i = 0;
     for (; i + 4 <= n; i += 4) {
       const at = (<usize>i) << 2;
-      const g = v128.load(gp + at);
+      const g = f32x4.mul(v128.load(gp + at), scalev);
       const m = v128.load(mp + at);
       const gg = f32x4.mul(g, g);
       const v = f32x4.add(f32x4.mul(beta2v, v128.load(vp + at)), f32x4.mul(w2v, gg));
@@ -99,7 +105,7 @@ export function momentsF32(table: usize, blocks: usize, partials: usize, from: i
       f64x2.extract_lane(acc0, 0) + f64x2.extract_lane(acc1, 0) + (f64x2.extract_lane(acc0, 1) + f64x2.extract_lane(acc1, 1));
     for (; i < n; i++) {
       const at = (<usize>i) << 2;
-      const g = load<f32>(gp + at);
+      const g = load<f32>(gp + at) * gradScale;
       const m = load<f32>(mp + at);
       const gg = g * g;
       const v = beta2 * load<f32>(vp + at) + w2 * gg;
@@ -260,7 +266,10 @@ function lerpF64(m: v128, g: v128, w1: v128): v128 {
   return narrowOdd(lo, hi);
 }
 
-/** Phase 1 over 16-bit blocks (gradients in the same format): float32, but the first moment in float64. */
+/**
+ * Phase 1 over 16-bit blocks (gradients in the same format, multiplied by gradScale after widening):
+ * float32, but the first moment in float64.
+ */
 function momentsHalf<T>(table: usize, blocks: usize, partials: usize, from: i32, to: i32): void {
   for (let b = from; b < to; b++) {
     const entry = blocks + <usize>b * BLOCK_BYTES;
@@ -274,6 +283,8 @@ function momentsHalf<T>(table: usize, blocks: usize, partials: usize, from: i32,
     const beta2 = load<f32>(d + D_BETA2);
     const w2 = load<f32>(d + D_W2);
     const epsSq = load<f32>(d + D_EPS_SQ);
+    const gradScale = load<f32>(d + D_GRAD_SCALE);
+    const scalev = f32x4.splat(gradScale);
     const w1d = f64x2.splat(w1);
     const beta2v = f32x4.splat(beta2);
     const w2v = f32x4.splat(w2);
@@ -287,7 +298,7 @@ function momentsHalf<T>(table: usize, blocks: usize, partials: usize, from: i32,
       const m8 = v128.load(mp + at);
       const v8 = v128.load(vp + at);
       // Low four lanes.
-      let g = widenLow<T>(g8);
+      let g = f32x4.mul(widenLow<T>(g8), scalev);
       let m = widenLow<T>(m8);
       let gg = f32x4.mul(g, g);
       const vLo = f32x4.add(f32x4.mul(beta2v, widenLow<T>(v8)), f32x4.mul(w2v, gg));
@@ -296,7 +307,7 @@ function momentsHalf<T>(table: usize, blocks: usize, partials: usize, from: i32,
       acc0 = f64x2.add(acc0, f64x2.promote_low_f32x4(r));
       acc1 = f64x2.add(acc1, f64x2.promote_low_f32x4(highHalf(r)));
       // High four lanes.
-      g = widenHigh<T>(g8);
+      g = f32x4.mul(widenHigh<T>(g8), scalev);
       m = widenHigh<T>(m8);
       gg = f32x4.mul(g, g);
       const vHi = f32x4.add(f32x4.mul(beta2v, widenHigh<T>(v8)), f32x4.mul(w2v, gg));
@@ -311,7 +322,7 @@ function momentsHalf<T>(table: usize, blocks: usize, partials: usize, from: i32,
       f64x2.extract_lane(acc0, 0) + f64x2.extract_lane(acc1, 0) + (f64x2.extract_lane(acc0, 1) + f64x2.extract_lane(acc1, 1));
     for (; i < n; i++) {
       const at = (<usize>i) << 1;
-      const g = widen1<T>(load<u16>(gp + at));
+      const g = widen1<T>(load<u16>(gp + at)) * gradScale;
       const m = widen1<T>(load<u16>(mp + at));
       const gg = g * g;
       const v = beta2 * widen1<T>(load<u16>(vp + at)) + w2 * gg;
@@ -404,4 +415,31 @@ export function momentsF16(table: usize, blocks: usize, partials: usize, from: i
 
 export function updateF16(table: usize, blocks: usize, from: i32, to: i32): void {
   updateHalf<i16>(table, blocks, from, to);
+}
+
+// ---------------------------------------------------------------- non-finite scan
+
+/**
+ * 1 when any of the `n` float32 gradients at byte pointer `p` is NaN or ±Inf (all exponent bits
+ * set), else 0. Read-only; runs before phase 1 when a group's `nonFinite` policy asks for it.
+ */
+export function nonFiniteF32(p: usize, n: i32): i32 {
+  const mask = i32x4.splat(0x7f800000);
+  let found = i32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) found = v128.or(found, i32x4.eq(v128.and(v128.load(p + ((<usize>i) << 2)), mask), mask));
+  let any: i32 = v128.any_true(found) ? 1 : 0;
+  for (; i < n; i++) if ((load<u32>(p + ((<usize>i) << 2)) & 0x7f800000) === 0x7f800000) any = 1;
+  return any;
+}
+
+/** As `nonFiniteF32` for 16-bit gradients: `mask` holds the format's exponent bits (0x7f80 bfloat16, 0x7c00 float16). */
+export function nonFinite16(p: usize, n: i32, mask: i32): i32 {
+  const m = i16x8.splat(<i16>mask);
+  let found = i16x8.splat(0);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) found = v128.or(found, i16x8.eq(v128.and(v128.load(p + ((<usize>i) << 1)), m), m));
+  let any: i32 = v128.any_true(found) ? 1 : 0;
+  for (; i < n; i++) if ((<i32>load<u16>(p + ((<usize>i) << 1)) & mask) === mask) any = 1;
+  return any;
 }
