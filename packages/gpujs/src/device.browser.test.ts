@@ -97,10 +97,15 @@ describe.each<Mode>(['webgl2', 'webgl', 'webgpu'])('gpujs %s on the device', (mo
 
   it('rejects a tensor past the device limit at construction, naming the limit', () => {
     const gpu = new GPU({ mode });
-    const big: GpuJsParam = { data: new Float32Array(2 ** 24 + 1), name: 'embedding' };
+    const limits = { webgl2: 8192 ** 2, webgl: 2 ** 24, webgpu: 2 ** 25 } as const;
+    const big: GpuJsParam = { data: new Float32Array(limits[mode] + 1), name: 'embedding' };
     expect(() => new StableAdamW([big], { gpu, lr: 1e-3 })).toThrow(InvalidParamError);
     expect(() => new StableAdamW([big], { gpu, lr: 1e-3 })).toThrow(
-      mode === 'webgpu' ? /2\^24 elements/ : /maxTextureSize 8192 × 8192 texels, capped at 2\^24/,
+      {
+        webgl2: /more than the 67108864 .*maxTextureSize 8192 × 8192 texels\)/,
+        webgl: /more than the 16777216 .*capped at 2\^24/,
+        webgpu: /more than the 33554432 .*128 MiB per WebGPU storage buffer/,
+      }[mode],
     );
   });
 });

@@ -2,11 +2,17 @@ import { UnsupportedBackendError } from '@stable-adamw/core';
 import type { GPU } from 'gpu.js';
 
 /**
- * Largest tensor one kernel launch steps on the device: the RMS reduction computes element indices
- * in float32 arithmetic inside gpu.js kernels (GLSL, WGSL and wasm alike), exact up to 2^24. GL
- * modes are further limited to maxTextureSize² texels. Host-resident `webasm` tiles past it.
+ * Largest tensor whose element indices are exact where gpu.js computes them in float32: GLSL ES
+ * 1.00 kernels (`webgl`, `headlessgl`) and `webasm`. WebGL2 and WebGPU kernels index with integers.
  */
 const FLOAT_INDEX_LIMIT = 2 ** 24;
+
+/**
+ * Largest tensor on WebGPU: 128 MiB of float32, the storage-buffer binding size every WebGPU device
+ * supports (gpu.js asks the adapter for more, but the adapter is only known once a kernel runs).
+ */
+const WEBGPU_LIMIT = 2 ** 25;
+const webgpuLimitName = '2^25 elements: 128 MiB per WebGPU storage buffer, the size every device supports';
 
 /** Where the optimizer's kernels run: the backend gpu.js resolved, or `async` (which may move kernels to webgpu). */
 export type GpuJsMode = 'cpu' | 'webasm' | 'webgl' | 'webgl2' | 'headlessgl' | 'webgpu' | 'async' | 'gl' | (string & {});
@@ -46,8 +52,8 @@ export interface DeviceFacts {
   /** `cpu` and `webasm` keep "device" tensors as Float32Arrays: nothing to upload. */
   readonly hostResident: boolean;
   /**
-   * Largest piece of a host-resident tensor one kernel launch handles: `webasm` reduces past 2^24
-   * elements with float32 indices, so larger tensors are stepped in tiles of 2^24 elements.
+   * Largest piece of a host-resident tensor one kernel launch handles: `webasm` indexes arrays in
+   * float32 even in integer expressions, so larger tensors are stepped in tiles of 2^24 elements.
    */
   readonly tileElements: number;
 }
@@ -78,20 +84,28 @@ export function describeDevice(gpu: GPU): DeviceFacts {
     usesKernelMap: features.kernelMap === true && requested !== 'async' && kernelMode !== 'webasm',
     hostResident: requested !== 'async' && (kernelMode === 'cpu' || kernelMode === 'webasm'),
     tileElements: kernelMode === 'webasm' ? FLOAT_INDEX_LIMIT : Number.POSITIVE_INFINITY,
-    ...elementLimit(kernelMode, isGl, features),
+    ...(requested === 'async' ? asyncLimit(elementLimit(kernelMode, isGl, features)) : elementLimit(kernelMode, isGl, features)),
   };
 }
 
+/** The element limit of one tensor on the backend gpu.js resolved, and where it comes from. */
 function elementLimit(kernelMode: string, isGl: boolean, features: KernelFeatures): { maxElements: number; limitName: string } {
-  if (isGl) {
-    const size = features.maxTextureSize ?? 0;
-    return {
-      maxElements: Math.min(size * size, FLOAT_INDEX_LIMIT),
-      limitName: `maxTextureSize ${size} × ${size} texels, capped at 2^24 for exact float indices in the RMS reduction`,
-    };
-  }
   if (kernelMode === 'cpu' || kernelMode === 'webasm') {
     return { maxElements: 2 ** 31 - 1, limitName: 'the largest typed array index' };
   }
-  return { maxElements: FLOAT_INDEX_LIMIT, limitName: '2^24 elements, for exact float indices in the RMS reduction' };
+  if (!isGl) return { maxElements: WEBGPU_LIMIT, limitName: webgpuLimitName };
+  const size = features.maxTextureSize ?? 0;
+  const texels = `maxTextureSize ${size} × ${size} texels`;
+  if (kernelMode !== 'webgl2') {
+    return {
+      maxElements: Math.min(size * size, FLOAT_INDEX_LIMIT),
+      limitName: `${texels}, capped at 2^24 for exact float indices in GLSL ES 1.00 kernels`,
+    };
+  }
+  return { maxElements: size * size, limitName: texels };
+}
+
+/** The element limit of `async` mode, whose kernels may run on WebGPU or on the GL backend it resolved. */
+function asyncLimit(gl: { maxElements: number; limitName: string }): { maxElements: number; limitName: string } {
+  return gl.maxElements <= WEBGPU_LIMIT ? gl : { maxElements: WEBGPU_LIMIT, limitName: webgpuLimitName };
 }

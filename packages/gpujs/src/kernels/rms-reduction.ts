@@ -6,7 +6,9 @@ import type { Transaction } from '../transaction.js';
 import { KERNEL_SETTINGS, type KernelCache } from './kernel-cache.js';
 
 // The RMS's sum Σ g²/max(v, ε²), reduced on the device in float32 down a tree of block sums.
-// gpu.js parses kernel bodies: only `this.thread`, `this.constants` and the arguments.
+// gpu.js parses kernel bodies: only `this.thread`, `this.constants` and the arguments. Element
+// indices stay integer expressions written inline: the constants are typed `Integer`, and gpu.js
+// declares any local `const` as a float (GLSL `float`, WGSL `f32`), exact only up to 2^24.
 
 /** Elements summed per thread at each level of the reduction tree. */
 export const REDUCTION_BLOCK = 16;
@@ -17,10 +19,9 @@ type Reduce = IKernelFunctionThis<{ n: number; block: number }>;
 export function sumSquaresKernel(this: Reduce, g: number[], v: number[], epsSq: number): number {
   let sum = 0;
   for (let i = 0; i < this.constants.block; i++) {
-    const j = this.thread.x * this.constants.block + i;
-    if (j < this.constants.n) {
-      const gj = g[j] as number;
-      sum += (gj * gj) / Math.max(v[j] as number, epsSq);
+    if (this.thread.x * this.constants.block + i < this.constants.n) {
+      const gj = g[this.thread.x * this.constants.block + i] as number;
+      sum += (gj * gj) / Math.max(v[this.thread.x * this.constants.block + i] as number, epsSq);
     }
   }
   return sum;
@@ -30,9 +31,8 @@ export function sumSquaresKernel(this: Reduce, g: number[], v: number[], epsSq: 
 export function blockSumKernel(this: Reduce, partial: number[]): number {
   let sum = 0;
   for (let i = 0; i < this.constants.block; i++) {
-    const j = this.thread.x * this.constants.block + i;
-    if (j < this.constants.n) {
-      sum += partial[j] as number;
+    if (this.thread.x * this.constants.block + i < this.constants.n) {
+      sum += partial[this.thread.x * this.constants.block + i] as number;
     }
   }
   return sum;
@@ -53,6 +53,7 @@ function reduction(
         ...KERNEL_SETTINGS,
         output: [Math.ceil(length / REDUCTION_BLOCK)],
         constants: { n: length, block: REDUCTION_BLOCK },
+        constantTypes: { n: 'Integer', block: 'Integer' },
       }),
     ...args,
   ) as MaybePromise<GpuJsTensor>;

@@ -3,7 +3,8 @@ import type { IKernelFunctionThis } from 'gpu.js';
 import type { GpuJsTensor } from '../tensor.js';
 import { KERNEL_SETTINGS, type KernelCache } from './kernel-cache.js';
 
-// Phase 2, the update. gpu.js parses kernel bodies: only `this.thread` and the arguments.
+// Phase 2, the update. gpu.js parses kernel bodies: only `this.thread` and the arguments. The
+// element index is `this.thread.x` inline, an integer: gpu.js would declare a local copy a float.
 
 /**
  * The update, with the RMS clip computed on the device from the reduced sum:
@@ -26,8 +27,10 @@ export function updateKernel(
     clip = rms;
   }
   const eta = lr / clip;
-  const i = this.thread.x;
-  return (p[i] as number) * (1 - eta * decayPerLr) - (eta * (m[i] as number)) / (Math.sqrt(v[i] as number) + eps);
+  return (
+    (p[this.thread.x] as number) * (1 - eta * decayPerLr) -
+    (eta * (m[this.thread.x] as number)) / (Math.sqrt(v[this.thread.x] as number) + eps)
+  );
 }
 
 /**
