@@ -7,7 +7,15 @@ import { bestOf, measureBandwidth } from './bandwidth/measure-bandwidth.js';
 import { BROWSER_SUBJECTS } from './browser/protocol.js';
 import { runInChromium } from './browser/run-browser.js';
 import type { BenchDtype } from './bytes.js';
-import { formatBandwidth, formatRows, formatSkipped, formatTargets, readmeBlock, replaceReadmeBlock } from './format.js';
+import {
+  formatBandwidth,
+  formatPeers,
+  formatRows,
+  formatSkipped,
+  formatTargets,
+  readmeBlock,
+  replaceReadmeBlock,
+} from './format.js';
 import { renderHtml } from './html-report.js';
 import { machineInfo } from './machine.js';
 import { nodeSubjects } from './node-subjects.js';
@@ -20,17 +28,19 @@ import { SHAPE_NAMES, type ShapeName, shapes } from './shapes.js';
 
 const HELP = `Usage: stable-adamw-bench [options]
 
-Times StableAdamW steps (and tfjs baselines) on every reachable backend, in Node and headless
-Chromium, on three model shapes plus the 64M cpu target shape, fp32 and bf16; measures the
-machine's bandwidth in the same run and reports each result as a fraction of the bound. Prints a
-table and writes bench-report/bench.json, bench.html and table.md.
+Times StableAdamW steps (and the tfjs peers: tf.train.adam, and Adam + decoupled weight decay) on
+every reachable backend, in Node and headless Chromium, on three model shapes plus the 64M cpu
+target shape, fp32 and bf16; measures the machine's bandwidth in the same run and reports each
+result as a fraction of the bound, with GPU dispatches per step. Prints a table and writes
+bench-report/bench.json, bench.html and table.md.
 
   --backend <id>     only these subjects (repeatable or comma-separated; an id or a prefix like "tfjs")
   --shape <name>     only these shapes: ${SHAPE_NAMES.join(', ')} (repeatable or comma-separated)
   --dtype <dtype>    only float32 or bfloat16 (repeatable or comma-separated)
   --steps <n>        timed steps per row, the median is reported (default 10)
   --warmup <n>       untimed steps first (default 2)
-  --quick            tiny shapes, 3 steps, 1 warm-up, a short bandwidth run (CI smoke; not for figures)
+  --quick            tiny shapes, 3 steps, 1 warm-up, a short bandwidth run (CI smoke; not for figures:
+                     goals read "not measured (quick)")
   --no-browser       skip the headless Chromium subjects
   --chromium <path>  Chromium executable (default ${DEBIAN_CHROMIUM})
   --out <dir>        report folder (default bench-report where npm was run)
@@ -162,8 +172,9 @@ export async function runBench(args: readonly string[]): Promise<number> {
   }
   if (values.json) console.log(reportJson(report));
   else {
+    const peers = report.peers.length > 0 ? `\n\n${formatPeers(report.peers)}` : '';
     console.log(
-      `${formatRows(report, { skipped: false })}\n\n${formatSkipped(report)}\n\nbandwidth: ${formatBandwidth(report.bandwidth)}\n\n${formatTargets(report.cpuTargets)}`,
+      `${formatRows(report, { skipped: false })}\n\n${formatSkipped(report)}${peers}\n\nbandwidth: ${formatBandwidth(report.bandwidth)}\n\n${formatTargets(report.cpuTargets)}`,
     );
     console.log(`\nreport: ${out}/bench.json, ${out}/bench.html, ${out}/table.md`);
   }

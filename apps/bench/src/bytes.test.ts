@@ -21,4 +21,8 @@ describe('bytesPerParam', () => {
   it('fused Adam is one pass: p, g, m, v read and p, m, v written', () => {
     expect(bytesPerParam('adam', 'float32')).toBe(28);
   });
+
+  it('fused AdamW moves what Adam does: the decoupled decay of p happens in the same pass', () => {
+    expect(bytesPerParam('adamw', 'float32')).toBe(28);
+  });
 });

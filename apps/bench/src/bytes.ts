@@ -5,7 +5,7 @@
  * bound shows.
  */
 
-export type Algorithm = 'stable-adamw' | 'adam';
+export type Algorithm = 'stable-adamw' | 'adam' | 'adamw';
 export type BenchDtype = 'float32' | 'bfloat16';
 
 export const DTYPE_BYTES: Record<BenchDtype, number> = { float32: 4, bfloat16: 2 };
@@ -19,8 +19,8 @@ export interface TrafficOptions {
 
 /** Arrays read and written per step, as [name, reads, writes] per pass. */
 export function passes(algorithm: Algorithm, kahan: boolean): { reads: string[]; writes: string[] }[] {
-  if (algorithm === 'adam') {
-    // One fused pass: θ ← θ − lr·m̂/(√v̂ + ε) needs g, m, v and θ once each.
+  if (algorithm === 'adam' || algorithm === 'adamw') {
+    // One fused pass: θ ← θ − lr·m̂/(√v̂ + ε) needs g, m, v and θ once each (AdamW folds its decay of θ into it).
     return [{ reads: ['g', 'm', 'v', 'p'], writes: ['m', 'v', 'p'] }];
   }
   // StableAdamW needs the tensor's RMS of g²/v′ before it can update θ: two passes.

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { formatMatrix, formatSkipped, readmeBlock, replaceReadmeBlock } from './format.js';
+import {
+  dispatchText,
+  formatMatrix,
+  formatPeers,
+  formatRows,
+  formatSkipped,
+  formatTargets,
+  readmeBlock,
+  replaceReadmeBlock,
+} from './format.js';
+import type { PeerComparison } from './peers.js';
 import type { BenchReport } from './report.js';
 
 function report(): BenchReport {
@@ -14,6 +24,7 @@ function report(): BenchReport {
     params: 1e6,
     tensors: 1,
     bytesPerParam: 36,
+    dispatchesPerStep: null,
   };
   return {
     generatedAt: '2026-01-02T03:04:05.000Z',
@@ -39,8 +50,18 @@ function report(): BenchReport {
       { ...base, subject: 'tfjs-cpu', shape: 'small', status: 'skipped', reason: 'too slow' },
       { ...base, subject: 'tfjs-cpu', shape: 'large', dtype: 'bfloat16', status: 'skipped', reason: 'n/a' },
     ],
+    peers: [],
     cpuTargets: [
-      { label: '1 thread', subject: 'cpu-js', value: 1.5, goal: 1.45, comparison: '>=', met: true, fractionOfBound: 0.1 },
+      {
+        label: '1 thread',
+        subject: 'cpu-js',
+        value: 1.5,
+        goal: 1.45,
+        comparison: '>=',
+        met: true,
+        result: 'met',
+        fractionOfBound: 0.1,
+      },
     ],
     notes: ['a note'],
   };
@@ -85,5 +106,95 @@ describe('README block', () => {
 
   it('refuses a README without markers', () => {
     expect(() => replaceReadmeBlock('# nothing', 'x')).toThrow(/bench-table:start/);
+  });
+});
+
+describe('GPU rows', () => {
+  it('show the kernel path and dispatches per step in the rows table and the matrix', () => {
+    const r = report();
+    const [first] = r.rows;
+    if (!first) throw new Error('fixture changed');
+    r.rows = [
+      {
+        ...first,
+        subject: 'tfjs-webgpu',
+        backend: 'tfjs-webgpu',
+        environment: 'chromium',
+        kernelPath: 'webgpu-multi-tensor',
+        dispatchUnit: 'webgpu-dispatch',
+        dispatchesPerStep: 3,
+        submitsPerStep: 1,
+      },
+    ];
+    const table = formatRows(r).split('\n');
+    expect(table[0]).toMatch(/ran\s+dispatches\/step\s+peak memory$/);
+    expect(table[2]).toMatch(/webgpu-multi-tensor\s+3 dispatches, 1 submit/);
+    expect(formatMatrix(r).split('\n')[2]).toBe(
+      '| chromium | tfjs-webgpu | float32 | 100 (10 %, 1.50×; 3 dispatches, 1 submit) | — |',
+    );
+  });
+
+  it('dispatchText is — for rows without a count (null in bench.json)', () => {
+    expect(dispatchText({ dispatchesPerStep: null })).toBe('—');
+    expect(dispatchText({ dispatchUnit: 'webgl-draw', dispatchesPerStep: 1540 })).toBe('1540 draws');
+  });
+});
+
+describe('formatPeers', () => {
+  const peer: PeerComparison = {
+    environment: 'chromium',
+    backend: 'tfjs-webgpu',
+    shape: 'small',
+    subject: 'tfjs-webgpu',
+    kernelPath: 'webgpu-multi-tensor',
+    paramsPerSec: 8e6,
+    adamParamsPerSec: 6e6,
+    adamwParamsPerSec: 4e6,
+    vsAdam: 8 / 6,
+    vsAdamW: 2,
+    dispatchesPerStep: 3,
+    adamDispatchesPerStep: 2048,
+    adamwDispatchesPerStep: 2560,
+  };
+
+  it('one line per backend × shape: ratios to both peers and the three dispatch counts', () => {
+    const lines = formatPeers([peer], { markdown: true }).split('\n');
+    expect(lines[0]).toBe(
+      '| where | tfjs backend | shape | kernel path | ours Mparam/s | tf.train.adam | adam + decay | ours ÷ adam | ours ÷ adamw | dispatches/step (ours / adam / adamw) |',
+    );
+    expect(lines[2]).toBe(
+      '| chromium | tfjs-webgpu | small | webgpu-multi-tensor | 8.00 | 6.00 | 4.00 | 1.33× | 2.00× | 3 / 2048 / 2560 |',
+    );
+  });
+
+  it('shows — for what was not measured or counted', () => {
+    const cpu: PeerComparison = {
+      environment: 'node',
+      backend: 'tfjs-cpu',
+      shape: 'large',
+      subject: 'tfjs-cpu',
+      kernelPath: 'composed',
+      paramsPerSec: 1e6,
+      dispatchesPerStep: null,
+      adamDispatchesPerStep: null,
+      adamwDispatchesPerStep: null,
+    };
+    expect(formatPeers([cpu], { markdown: true }).split('\n')[2]).toBe(
+      '| node | tfjs-cpu | large | composed | 1.00 | — | — | — | — | — |',
+    );
+  });
+});
+
+describe('formatTargets', () => {
+  it('says "not measured (quick)" for goals timed on --quick shapes, "not measured" for rows that did not run', () => {
+    const text = formatTargets(
+      [
+        { label: 'a', subject: 'cpu-wasm', value: 1.1, goal: 1.45, comparison: '>=', result: 'not measured (quick)' },
+        { label: 'b', goal: 2.8, comparison: '>=', result: 'not measured' },
+      ],
+      { markdown: true },
+    ).split('\n');
+    expect(text[2]).toBe('| a | cpu-wasm | 1.10× | ≥ 1.45 | not measured (quick) | — |');
+    expect(text[3]).toBe('| b | — | not measured | ≥ 2.8 | not measured | — |');
   });
 });

@@ -1,6 +1,8 @@
 import { formatTextTable } from '../../../tooling/text-table.js';
 import type { BandwidthResult } from './bandwidth/measure-bandwidth.js';
 import { bandwidthBound } from './bandwidth/measure-bandwidth.js';
+import { formatDispatches } from './dispatches.js';
+import type { PeerComparison } from './peers.js';
 import type { BenchReport, CpuTarget, ReportRow } from './report.js';
 
 /** Short numbers for tables: 3 significant digits. */
@@ -31,7 +33,19 @@ export function memoryText(row: ReportRow): string {
   return parts.filter(Boolean).join(', ');
 }
 
-/** Rows with timings, throughput, bound and memory; failed ones with their error, skipped ones only with `skipped`. */
+/** A row's dispatch count for the tables (`—` where none is counted). */
+export function dispatchText(
+  row: Pick<ReportRow, 'dispatchUnit' | 'submitsPerStep' | 'dispatchesRange'> & {
+    dispatchesPerStep?: number | null;
+  },
+): string {
+  return formatDispatches({ ...row, dispatchesPerStep: row.dispatchesPerStep ?? undefined });
+}
+
+/**
+ * Rows with timings, throughput, bound, what ran (tfjs: the kernel path), GPU dispatches per step
+ * and memory; failed ones with their error, skipped ones only with `skipped`.
+ */
 export function formatRows(report: BenchReport, { skipped = true } = {}): string {
   const header = [
     'where',
@@ -43,13 +57,16 @@ export function formatRows(report: BenchReport, { skipped = true } = {}): string
     'B/param',
     'of bound',
     '× scalar',
+    'ran',
+    'dispatches/step',
     'peak memory',
   ];
   const rows = report.rows
     .filter((r) => skipped || r.status !== 'skipped')
     .map((r) => {
       const id = [r.environment === 'node' ? 'node' : 'chromium', r.subject, r.shape, r.dtype];
-      if (!r.timing) return [...id, r.status === 'failed' ? `FAILED: ${r.reason}` : `skipped: ${r.reason}`, '', '', '', '', ''];
+      if (!r.timing)
+        return [...id, r.status === 'failed' ? `FAILED: ${r.reason}` : `skipped: ${r.reason}`, '', '', '', '', '', '', ''];
       const t = r.timing;
       return [
         ...id,
@@ -58,6 +75,8 @@ export function formatRows(report: BenchReport, { skipped = true } = {}): string
         String(r.bytesPerParam),
         pct(r.fractionOfBound),
         r.vsScalar === undefined ? '—' : `${r.vsScalar.toFixed(2)}×`,
+        r.kernelPath ?? r.detail ?? '',
+        dispatchText(r),
         memoryText(r),
       ];
     });
@@ -86,7 +105,7 @@ export function formatTargets(targets: readonly CpuTarget[], { markdown = false 
     t.subject ?? '—',
     t.value === undefined ? 'not measured' : t.comparison === '>=' ? `${t.value.toFixed(2)}×` : t.value.toFixed(2),
     `${t.comparison === '>=' ? '≥' : '≤'} ${t.goal}`,
-    t.met === undefined ? '—' : t.met ? 'met' : 'not met',
+    t.result,
     pct(t.fractionOfBound),
   ]);
   return formatTextTable(['cpu goal', 'measured on', 'value', 'goal', 'result', 'of bound'], rows, markdown);
@@ -94,7 +113,8 @@ export function formatTargets(targets: readonly CpuTarget[], { markdown = false 
 
 /**
  * The README's matrix: one line per measured subject × dtype × environment, one column per shape
- * with params/s, the fraction of the bandwidth bound and the ratio to scalar-js.
+ * with params/s, the fraction of the bandwidth bound, the ratio to scalar-js and, on GPU rows, the
+ * dispatches per step.
  */
 export function formatMatrix(report: BenchReport): string {
   const shapes = report.shapes.map((s) => s.name);
@@ -106,12 +126,60 @@ export function formatMatrix(report: BenchReport): string {
       const r = mine.find((x) => x.shape === shape);
       if (!r?.timing) return r?.status === 'failed' ? 'failed' : '—';
       const ratio = r.vsScalar === undefined ? '' : `, ${r.vsScalar.toFixed(2)}×`;
-      return `${fmt((r.paramsPerSec ?? 0) / 1e6)} (${pct(r.fractionOfBound)}${ratio})`;
+      const dispatches = r.dispatchesPerStep === null ? '' : `; ${dispatchText(r)}`;
+      return `${fmt((r.paramsPerSec ?? 0) / 1e6)} (${pct(r.fractionOfBound)}${ratio}${dispatches})`;
     });
     return [environment, subject, dtype, ...cells];
   });
   const header = ['where', 'subject', 'dtype', ...report.shapes.map((s) => `${s.name} (${s.description})`)];
   return formatTextTable(header, rows, true);
+}
+
+function ratio(x: number | undefined): string {
+  return x === undefined ? '—' : `${x.toFixed(2)}×`;
+}
+
+function dispatchCell(n: number | null): string {
+  return n === null ? '—' : String(n);
+}
+
+/**
+ * The peers side by side, one line per tfjs backend × shape: our kernel path, params/s of ours,
+ * `tf.train.adam` and Adam + decoupled decay, ours ÷ each (> 1: ours is faster) and the
+ * dispatches per step of the three (ours / adam / adamw).
+ */
+export function formatPeers(peers: readonly PeerComparison[], { markdown = false } = {}): string {
+  const mps = (x: number | undefined) => (x === undefined ? '—' : fmt(x / 1e6));
+  const rows = peers.map((p) => [
+    p.environment,
+    p.backend,
+    p.shape,
+    p.kernelPath ?? '—',
+    mps(p.paramsPerSec),
+    mps(p.adamParamsPerSec),
+    mps(p.adamwParamsPerSec),
+    ratio(p.vsAdam),
+    ratio(p.vsAdamW),
+    [p.dispatchesPerStep, p.adamDispatchesPerStep, p.adamwDispatchesPerStep].every((n) => n === null)
+      ? '—'
+      : [p.dispatchesPerStep, p.adamDispatchesPerStep, p.adamwDispatchesPerStep].map(dispatchCell).join(' / '),
+  ]);
+  return formatTextTable(
+    [
+      'where',
+      'tfjs backend',
+      'shape',
+      'kernel path',
+      'ours Mparam/s',
+      'tf.train.adam',
+      'adam + decay',
+      'ours ÷ adam',
+      'ours ÷ adamw',
+      'dispatches/step (ours / adam / adamw)',
+    ],
+    rows,
+    markdown,
+  );
 }
 
 const START = '<!-- bench-table:start -->';
@@ -126,9 +194,11 @@ function boundText(report: BenchReport): string {
 export function readmeBlock(report: BenchReport): string {
   const m = report.machine;
   return [
-    `_Generated by \`npm run bench -- --update-readme\` on ${report.generatedAt.slice(0, 10)}: ${m.cpu}, ${m.cores} cores${m.lastLevelCacheBytes ? `, ${Math.round(m.lastLevelCacheBytes / 2 ** 20)} MiB last-level cache` : ''}, Node ${m.node}${m.chromium ? `, ${m.chromium}` : ''}; median of ${report.options.steps} steps after ${report.options.warmup} warm-up steps${report.options.quick ? ' (--quick: tiny shapes, not representative)' : ''}. Cells: M params/s (fraction of the bandwidth bound, × scalar-js on the same shape and environment). Bound bandwidth (in-place axpy, best of two measurements): ${boundText(report)}; all figures in bench.json._`,
+    `_Generated by \`npm run bench -- --update-readme\` on ${report.generatedAt.slice(0, 10)}: ${m.cpu}, ${m.cores} cores${m.lastLevelCacheBytes ? `, ${Math.round(m.lastLevelCacheBytes / 2 ** 20)} MiB last-level cache` : ''}, Node ${m.node}${m.chromium ? `, ${m.chromium}` : ''}; median of ${report.options.steps} steps after ${report.options.warmup} warm-up steps${report.options.quick ? ' (--quick: tiny shapes, not representative)' : ''}. Cells: M params/s (fraction of the bandwidth bound, × scalar-js on the same shape and environment; GPU rows: dispatches, draw calls or gpu.js launches per step). Peers: ours ÷ tf.train.adam and ÷ Adam + decoupled weight decay on the same tfjs backend and shape (> 1: ours is faster). Bound bandwidth (in-place axpy, best of two measurements): ${boundText(report)}; all figures in bench.json._`,
     '',
     formatMatrix(report),
+    '',
+    formatPeers(report.peers, { markdown: true }),
     '',
     formatTargets(report.cpuTargets, { markdown: true }),
     '',

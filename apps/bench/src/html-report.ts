@@ -1,4 +1,4 @@
-import { fmt, formatRows, formatTargets, memoryText } from './format.js';
+import { fmt, formatPeers, formatRows, formatTargets, memoryText } from './format.js';
 import type { BenchReport, ReportRow } from './report.js';
 import { barChart, escapeHtml } from './svg-bars.js';
 
@@ -81,6 +81,8 @@ pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:11px}
 <div class="charts" id="throughput">${throughputCharts(report).join('')}</div>
 <h2>Fraction of the bound</h2>
 <div class="charts" id="bound">${boundCharts(report).join('')}</div>
+<h2>tfjs peers: ours ÷ tf.train.adam and ÷ Adam + decoupled decay</h2>
+<pre id="peers">${escapeHtml(formatPeers(report.peers))}</pre>
 <h2>cpu goals</h2>
 <pre id="targets">${escapeHtml(formatTargets(report.cpuTargets))}</pre>
 <h2>Notes</h2><ul>${report.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>

@@ -1,3 +1,4 @@
+import { InvalidParamError } from '@stable-adamw/core';
 import { describe, expect, it } from 'vitest';
 import { measureRow, skipReason } from './measure.js';
 import { shapes } from './shapes.js';
@@ -77,6 +78,53 @@ describe('measureRow', () => {
       options,
     );
     expect(skipped).toMatchObject({ status: 'skipped', reason: 'same as auto' });
+  });
+});
+
+describe('measureRow on GPU subjects', () => {
+  it('records the kernel path and the dispatches of the timed steps (not the warm-up)', async () => {
+    let step = 0;
+    const row = await measureRow(
+      subject(async () => ({
+        kernelPath: 'webgpu-multi-tensor',
+        detail: 'webgpu-multi-tensor',
+        step: () => {
+          step++;
+        },
+        // The first (warm-up) step creates state: more dispatches, which must not count.
+        dispatches: () => ({ unit: 'webgpu-dispatch', dispatches: step === 1 ? 40 : 3, submits: 1 }),
+        memory: () => ({}),
+        close: () => ({}),
+      })),
+      large,
+      'float32',
+      options,
+    );
+    expect(row).toMatchObject({
+      kernelPath: 'webgpu-multi-tensor',
+      dispatchUnit: 'webgpu-dispatch',
+      dispatchesPerStep: 3,
+      submitsPerStep: 1,
+    });
+    expect(row.dispatchesRange).toBeUndefined();
+  });
+
+  it('skips a shape the device cannot hold with the adapter’s reason, instead of failing', async () => {
+    const limit = new InvalidParamError(
+      'w0',
+      'has 67108864 elements, more than one WebGL texture holds (maxTextureSize 8192, so 67108864 elements)',
+      'Split the variable.',
+    );
+    const row = await measureRow(
+      subject(async () => {
+        throw limit;
+      }),
+      large,
+      'float32',
+      options,
+    );
+    expect(row.status).toBe('skipped');
+    expect(row.reason).toBe(`device limit: ${limit.message}`);
   });
 });
 

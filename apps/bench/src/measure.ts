@@ -1,8 +1,9 @@
 import type { BenchDtype } from './bytes.js';
+import { type DispatchSample, summarizeDispatches } from './dispatches.js';
 import type { BenchRow, PeakMemory } from './row.js';
 import { paramCount, type Shape } from './shapes.js';
 import { summarize } from './stats.js';
-import { type BenchSubject, SkipRow } from './subjects/subject.js';
+import { type BenchSubject, deviceLimitSkip, SkipRow } from './subjects/subject.js';
 
 /** Runs in Node and in the browser bundle: no Node-only imports here. */
 export interface MeasureOptions {
@@ -71,10 +72,13 @@ export async function measureRow(
       sample();
     }
     const times: number[] = [];
+    const dispatches: DispatchSample[] = [];
     for (let i = 0; i < options.steps; i++) {
       const started = performance.now();
       await stepper.step();
       times.push(performance.now() - started);
+      const counted = stepper.dispatches?.();
+      if (counted) dispatches.push(counted);
       sample();
     }
     const closing = stepper;
@@ -83,6 +87,8 @@ export async function measureRow(
     return {
       ...row,
       ...(closing.detail ? { detail: closing.detail } : {}),
+      ...(closing.kernelPath ? { kernelPath: closing.kernelPath } : {}),
+      ...summarizeDispatches(dispatches),
       warmup: options.warmup,
       timing: summarize(times),
       memory: peak,
@@ -90,7 +96,8 @@ export async function measureRow(
     };
   } catch (error) {
     await stepper?.close();
-    const reason = error instanceof Error ? error.message : String(error);
-    return { ...row, status: error instanceof SkipRow ? 'skipped' : 'failed', reason };
+    const cause = deviceLimitSkip(error);
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    return { ...row, status: cause instanceof SkipRow ? 'skipped' : 'failed', reason };
   }
 }

@@ -54,6 +54,16 @@ describe('deriveRows', () => {
     expect(bf16?.bytesPerParam).toBe(22);
     expect(bf16?.boundParamsPerSec).toBeCloseTo(36e9 / 22);
     expect(adam?.bytesPerParam).toBe(28);
+    // Rows with no GPU to count carry dispatchesPerStep: null; counted ones keep their figures.
+    expect(fast?.dispatchesPerStep).toBeNull();
+  });
+
+  it('keeps the dispatch count of GPU rows', () => {
+    const [gpu] = deriveRows(
+      [row('tfjs-webgpu', 'small', 2, { dispatchUnit: 'webgpu-dispatch', dispatchesPerStep: 3, submitsPerStep: 1 })],
+      bandwidth,
+    );
+    expect(gpu).toMatchObject({ dispatchUnit: 'webgpu-dispatch', dispatchesPerStep: 3, submitsPerStep: 1 });
   });
 
   it('leaves skipped rows without figures and compares only within an environment', () => {
@@ -87,9 +97,28 @@ describe('cpuTargets', () => {
     // The WASM kernel is preferred over the JS one: 300 / 200 = 1.5×.
     expect(one).toMatchObject({ subject: 'cpu-wasm', value: 1.5, met: true, goal: 1.45 });
     expect(one?.fractionOfBound).toBeCloseTo(64e6 / 0.2 / 1e9);
-    expect(two).toEqual({ label: expect.any(String), goal: 2.8, comparison: '>=' });
+    expect(two).toEqual({ label: expect.any(String), goal: 2.8, comparison: '>=', result: 'not measured' });
     // 20 ms / 4M vs 50 ms / 16M: 5 vs 3.125 ns per param = 1.6, over 1.5.
-    expect(small).toMatchObject({ subject: 'cpu-wasm', met: false });
+    expect(small).toMatchObject({ subject: 'cpu-wasm', met: false, result: 'not met' });
     expect(small?.value).toBeCloseTo(1.6);
+    expect(one?.result).toBe('met');
+  });
+
+  it('with --quick shows the values but judges no goal: "not measured (quick)"', () => {
+    const rows = deriveRows(
+      [
+        row('scalar-js', 'target', 3, { params: 256e3 }),
+        row('cpu-wasm', 'target', 3, { params: 256e3 }),
+        row('cpu-wasm', 'large', 1, { params: 64e3 }),
+        row('cpu-wasm', 'small', 1, { params: 16e3 }),
+      ],
+      bandwidth,
+    );
+    const [one, two, small] = cpuTargets(rows, { quick: true });
+    expect(one).toMatchObject({ subject: 'cpu-wasm', value: 1, result: 'not measured (quick)' });
+    expect(one?.met).toBeUndefined();
+    expect(small?.result).toBe('not measured (quick)');
+    // A goal whose row did not run is simply not measured.
+    expect(two?.result).toBe('not measured');
   });
 });

@@ -1,4 +1,5 @@
 import type { Algorithm, BenchDtype } from './bytes.js';
+import type { DispatchFields } from './dispatches.js';
 import type { ShapeName } from './shapes.js';
 import type { TimingSummary } from './stats.js';
 import type { MemorySample } from './subjects/subject.js';
@@ -11,8 +12,8 @@ export interface PeakMemory extends MemorySample {
   jsHeapBytes?: number;
 }
 
-/** One measured (or skipped) backend × implementation × shape × dtype. */
-export interface BenchRow {
+/** One measured (or skipped) backend × implementation × shape × dtype (GPU rows: with their dispatches per step). */
+export interface BenchRow extends DispatchFields {
   subject: string;
   backend: string;
   implementation: string;
@@ -27,8 +28,10 @@ export interface BenchRow {
   /** Why the row was skipped or failed. */
   reason?: string;
   note?: string;
-  /** What actually ran where the subject picks at open time (e.g. tfjs `fused kernels`). */
+  /** What actually ran where the subject picks at open time (e.g. `wasm-simd kernel, 2 threads`, tfjs `webgl-fused`). */
   detail?: string;
+  /** tfjs StableAdamW rows: the kernel path that ran (`webgpu-multi-tensor`, `webgl-fused` or `composed`). */
+  kernelPath?: string;
   warmup?: number;
   timing?: TimingSummary;
   memory?: PeakMemory;

@@ -20,9 +20,11 @@ export const BROWSER_SUBJECTS = [
   { id: 'tfjs-webgl' },
   { id: 'tfjs-webgl-composed' },
   { id: 'tfjs-webgl-adam' },
+  { id: 'tfjs-webgl-adamw' },
   { id: 'tfjs-webgpu' },
   { id: 'tfjs-webgpu-composed' },
   { id: 'tfjs-webgpu-adam' },
+  { id: 'tfjs-webgpu-adamw' },
   { id: 'gpujs-webgl2' },
   { id: 'gpujs-webgpu' },
 ] as const;

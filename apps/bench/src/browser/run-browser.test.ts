@@ -9,9 +9,9 @@ const bundle = fileURLToPath(new URL('../../dist/browser/entry.js', import.meta.
 
 // Needs the built page (npm run build; CI builds before testing) and Chromium.
 describe.runIf(existsSync(bundle) && existsSync(DEBIAN_CHROMIUM))('runInChromium', () => {
-  it('runs threaded WASM and fused tfjs-webgl rows in the cross-origin isolated page, streaming rows, no leaks', async () => {
+  it('runs threaded WASM, fused tfjs-webgl and tfjs-webgpu rows in the cross-origin isolated page, streaming rows, no leaks', async () => {
     const streamed: BenchRow[] = [];
-    const run = await runInChromium(['cpu-wasm-2t', 'tfjs-webgl'], {
+    const run = await runInChromium(['cpu-wasm-2t', 'tfjs-webgl', 'tfjs-webgpu', 'tfjs-webgpu-adamw'], {
       chromium: DEBIAN_CHROMIUM,
       bundle,
       shapes: ['small'],
@@ -27,14 +27,28 @@ describe.runIf(existsSync(bundle) && existsSync(DEBIAN_CHROMIUM))('runInChromium
       'cpu-wasm-2t/bfloat16/ok',
       'tfjs-webgl/float32/ok',
       'tfjs-webgl/bfloat16/skipped',
+      'tfjs-webgpu/float32/ok',
+      'tfjs-webgpu/bfloat16/skipped',
+      'tfjs-webgpu-adamw/float32/ok',
+      'tfjs-webgpu-adamw/bfloat16/skipped',
     ]);
-    expect(streamed).toHaveLength(4);
-    const [threaded, , webgl] = run.rows;
+    expect(streamed).toHaveLength(8);
+    const [threaded, , webgl, , webgpu, , adamw] = run.rows;
     expect(threaded?.environment).toBe('chromium');
     expect(threaded?.detail).toBe('wasm-simd kernel, 2 threads');
-    expect(webgl?.detail).toBe('fused kernels');
+    expect(threaded?.dispatchesPerStep).toBeUndefined();
+    // Each row names the kernel path that ran and counts its GPU work per step.
+    expect(webgl).toMatchObject({ kernelPath: 'webgl-fused', dispatchUnit: 'webgl-draw' });
+    expect(webgl?.dispatchesPerStep).toBeGreaterThan(0);
     expect(webgl?.note).toMatch(/SwiftShader/);
     expect(webgl?.leakedTensors).toBe(0);
     expect(webgl?.memory?.numTensors).toBeGreaterThan(0);
+    // The multi-tensor path: 3 dispatches and 1 submit for the 32 tensors of quick small.
+    expect(webgpu).toMatchObject({ kernelPath: 'webgpu-multi-tensor', dispatchesPerStep: 3, submitsPerStep: 1 });
+    expect(webgpu?.leakedTensors).toBe(0);
+    // tf.train.adam + a decay assign per variable: at least one dispatch per tensor.
+    expect(adamw?.kernelPath).toBeUndefined();
+    expect(adamw?.dispatchesPerStep).toBeGreaterThanOrEqual(32);
+    expect(adamw?.leakedTensors).toBe(0);
   });
 });

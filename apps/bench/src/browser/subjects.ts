@@ -1,12 +1,19 @@
 import { cpuJs } from '../subjects/cpu-js.js';
 import { cpuWasmSubject } from '../subjects/cpu-wasm.js';
 import { gpujsSubject } from '../subjects/gpujs.js';
-import { EMULATED_LIMIT, limited } from '../subjects/limits.js';
 import { scalarJs } from '../subjects/scalar-js.js';
 import type { BenchSubject } from '../subjects/subject.js';
 import { tfjsSubjects } from '../subjects/tfjs.js';
 
 const SWIFTSHADER = 'SwiftShader: a CPU emulation of the GPU, so this row checks the path runs, not GPU speed';
+
+/**
+ * A GPU subject in the page: every shape (large, small, llm); a shape the device cannot hold
+ * (SwiftShader's maxTextureSize 8192, a WebGPU binding limit) is skipped with the adapter's reason.
+ */
+function emulated(subject: BenchSubject): BenchSubject {
+  return { ...subject, note: SWIFTSHADER };
+}
 
 /** The typed-array subjects in the page: the 64M target (the cpu goals) is measured in Node only. */
 function inPage(subject: BenchSubject): BenchSubject {
@@ -15,7 +22,6 @@ function inPage(subject: BenchSubject): BenchSubject {
 
 /** Subjects that run inside the page (bundled into the browser entry); ids as in `BROWSER_SUBJECTS`. */
 export function browserSubjects(): BenchSubject[] {
-  const emulated = (s: BenchSubject) => limited(s, EMULATED_LIMIT, SWIFTSHADER);
   return [
     inPage(scalarJs),
     inPage(cpuJs),

@@ -44,13 +44,18 @@ async function openGpujs(mode: Mode, sizes: readonly number[]): Promise<Stepper>
     );
     kernels.push(probe);
     const opt = optimizer;
+    let launches = 0;
     return {
       async step() {
+        const before = opt.stats.launches;
         await opt.step();
+        launches = opt.stats.launches - before;
+        // The probe is gpu.js's own kernel, not the optimizer's: not in its stats.
         await probe((params[0] as GpuJsParam).data as Texture);
         const ran = opt.stats.executedModes;
         if (ran.some((m) => m !== mode)) throw new Error(`gpu.js fell back: its kernels ran on ${ran.join(', ')}`);
       },
+      dispatches: () => ({ unit: 'gpujs-launch', dispatches: launches }),
       memory: () => ({ deviceTensors: opt.stats.liveTensors, kernels: opt.stats.kernels }),
       close: () => release(),
     };

@@ -16,12 +16,6 @@ export const TFJS_CPU_LIMIT = upTo(
   "tfjs's cpu backend takes seconds per 16M-param step (run on the 4M small shape)",
 );
 
-/** SwiftShader emulates every shader invocation on the CPU (about 0.5–3 s per 4M-param step). */
-export const EMULATED_LIMIT = upTo(
-  SMALL_SHAPE_PARAMS,
-  'SwiftShader (CPU-emulated GPU) is too slow for 16M+ params within the time budget (run on the 4M small shape)',
-);
-
 /** The cpu adapter's JS bf16 kernel decodes and encodes every element through function calls (~35× its fp32 time). */
 export const CPU_JS_BF16_LIMIT = upTo(
   SMALL_SHAPE_PARAMS,

@@ -1,4 +1,6 @@
+import { StableAdamWError } from '@stable-adamw/core';
 import type { Algorithm, BenchDtype } from '../bytes.js';
+import type { DispatchSample } from '../dispatches.js';
 
 /** Adapter-specific memory figures, sampled after each step (peaks are kept). */
 export interface MemorySample {
@@ -13,9 +15,13 @@ export interface MemorySample {
 
 /** One optimizer set up on a shape: `step()` resolves once the step's work is complete. */
 export interface Stepper {
-  /** What actually ran, when the subject chooses at open time (e.g. `fused kernels`). */
+  /** What actually ran, when the subject chooses at open time (e.g. `wasm-simd kernel, 2 threads`). */
   detail?: string;
+  /** tfjs: the kernel path the optimizer really runs (`StableAdamW.kernelPath`, e.g. `webgpu-multi-tensor`). */
+  kernelPath?: string;
   step(): Promise<void> | void;
+  /** GPU subjects: the dispatches (draw calls, kernel launches) of the last step's optimizer call. */
+  dispatches?(): DispatchSample | undefined;
   memory(): MemorySample;
   /** Frees everything `open` made; resolves to tfjs tensors left behind (0 when none), if it can tell. */
   close(): Promise<{ leakedTensors?: number }> | { leakedTensors?: number };
@@ -28,6 +34,18 @@ export function upTo(maxParams: number, reason: string, dtype?: BenchDtype): Non
 
 /** Thrown by `open` for a combination this subject does not run (recorded as skipped, with the reason). */
 export class SkipRow extends Error {}
+
+/**
+ * A device limit the adapter refused a tensor for (WebGL's maxTextureSize², a WebGPU buffer
+ * binding, gpu.js's 2^24 elements) as a {@link SkipRow} naming it; any other error unchanged. The
+ * bench's own params are valid float32 1-D tensors, so an `invalid_param` error here is a limit.
+ */
+export function deviceLimitSkip(error: unknown): unknown {
+  if (StableAdamWError.isInstance(error) && error.code === 'invalid_param') {
+    return new SkipRow(`device limit: ${error.message}`);
+  }
+  return error;
+}
 
 /** Something the bench times: a backend running StableAdamW (or a baseline) one way. */
 export interface BenchSubject {
