@@ -2,6 +2,7 @@ import { InvalidParamError } from '@stable-adamw/core';
 import { andThen, type GradientProblem, type StableAdamWBackendV1, settle, type TensorInfo } from '@stable-adamw/core/adapter';
 import * as tf from '@tensorflow/tfjs-core';
 import { checkDeviceLimits } from './kernels/device-limits.js';
+import { findNonFiniteGradients } from './kernels/non-finite.js';
 import { KERNEL_CHOICES, type KernelChoice, resolveKernel, type TfjsKernel } from './kernels/resolve-kernel.js';
 import { createTfjsState, disposeTfjsState, exportTfjsState, importTfjsState, type TfjsState } from './state.js';
 
@@ -66,6 +67,9 @@ function checkGradient(param: tf.Variable, grad: tf.Tensor, info: TensorInfo): G
  * The v1 backend contract over `tf.Variable`s on whatever tfjs backend is active at each step
  * (`backendId` names it, e.g. `tfjs-webgl`). Gradients are always handed in (`step(grads)`,
  * `stepParam(variable, grad)`); the kernel is resolved once per step for every tensor of it.
+ * Every kernel folds a loss scaler's unscale (`gradScale`) into phase 1, and `nonFinite: 'skip' |
+ * 'throw'` costs one scalar-vector readback per step (`findNonFiniteGradients`); `'propagate'`
+ * reads nothing back.
  * `StableAdamW` builds on it; use it directly only to drive core's `StableAdamWOptimizer` yourself.
  *
  * @param options.kernel `auto` (default): fused kernels where the backend has them (webgl, webgpu),
@@ -86,6 +90,9 @@ export function createTfjsBackend(
     },
     describeParam: describeVariable,
     checkGrad: checkGradient,
+    // Composed, WebGL and WebGPU kernels all multiply the gradient by MomentScalars.gradScale in phase 1.
+    supportsGradScale: true,
+    findNonFinite: (items) => findNonFiniteGradients(items.map(({ grad }) => grad)),
     // Resolved before any tensor is touched: a refused kernel throws with nothing changed.
     stepTensors(items) {
       const { kernel, stepTensors } = resolveKernel(choice);

@@ -56,6 +56,14 @@ function checkOptimizer(optimizer: StableAdamW): void {
       'Construct it with { gradientRelease: true }, e.g. stableAdamW({ lr: 1e-3, gradientRelease: true }).',
     );
   }
+  if (optimizer.lossScaler) {
+    // Core moves the scale in step(), which gradient release's per-variable steps never call.
+    throw new InvalidParamError(
+      'optimizer',
+      'has a lossScaler, which gradient release on tfjs does not support (the scale would never be updated)',
+      'Leave lossScaler out of a gradient-release optimizer, or train without gradient release.',
+    );
+  }
   if (optimizerInternals.release(optimizer)) {
     throw new InvalidParamError(
       'optimizer',
@@ -95,8 +103,9 @@ function checkManaged(optimizer: StableAdamW, entries: readonly TargetVariable[]
  *
  * @param target a tfjs-layers model (its `trainableWeights`) or the variables to train.
  * @param optimizer the `StableAdamW` that manages them (or discovers them: `stableAdamW(...)`).
- * @throws InvalidParamError for an optimizer without `gradientRelease`, variables it does not manage,
- *   a target or optimizer already prepared, or an empty target; nothing is changed then.
+ * @throws InvalidParamError for an optimizer without `gradientRelease` or with a `lossScaler`,
+ *   variables it does not manage, a target or optimizer already prepared, or an empty target;
+ *   nothing is changed then.
  */
 export function prepareForGradientRelease(target: VariablesTarget, optimizer: StableAdamW): GradientRelease {
   checkOptimizer(optimizer);

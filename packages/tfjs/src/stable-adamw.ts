@@ -1,4 +1,5 @@
 import {
+  type DynamicLossScaler,
   InvalidParamError,
   type ParamGroup,
   type ParamGroupInput,
@@ -54,7 +55,17 @@ export interface OptimizerInternals {
 
 export const optimizerInternals = {} as OptimizerInternals;
 
-const OPTION_KEYS = ['lr', 'betas', 'weightDecay', 'eps', 'decoupleLr', 'maxLr', 'kahanSum', 'gradientRelease'] as const;
+const OPTION_KEYS = [
+  'lr',
+  'betas',
+  'weightDecay',
+  'eps',
+  'decoupleLr',
+  'maxLr',
+  'kahanSum',
+  'gradientRelease',
+  'nonFinite',
+] as const;
 
 /**
  * StableAdamW for TensorFlow.js, with optimi's semantics and defaults: a real `tf.Optimizer`, so
@@ -101,8 +112,10 @@ export class StableAdamW extends tf.Optimizer {
    */
   constructor(params: Params | null, options: TfjsStableAdamWOptions) {
     super();
-    const { kernel, ...rest } = options ?? ({} as TfjsStableAdamWOptions);
-    this.#options = options;
+    // Missing options reach core's validation, which names what is required (`lr`).
+    const given = options ?? ({} as TfjsStableAdamWOptions);
+    const { kernel, ...rest } = given;
+    this.#options = given;
     this.#backend = createTfjsBackend({ kernel });
     // Validates the options now, even when the variables come later.
     this.#core = params === null ? undefined : this.#build(params, rest);
@@ -155,6 +168,21 @@ export class StableAdamW extends tf.Optimizer {
     return resolveKernel(this.#options.kernel ?? 'auto').path;
   }
 
+  /** The `lossScaler` option: `minimize` multiplies the loss by its scale before differentiating. */
+  get lossScaler(): DynamicLossScaler | undefined {
+    return this.#options.lossScaler;
+  }
+
+  /** Steps skipped so far for a NaN/±Inf gradient under `nonFinite: 'skip'` (see core's `skippedSteps`). */
+  get skippedSteps(): number {
+    return this.#core?.skippedSteps ?? 0;
+  }
+
+  /** Whether the last step was skipped for a NaN/±Inf gradient. */
+  get lastStepSkipped(): boolean {
+    return this.#core?.lastStepSkipped ?? false;
+  }
+
   /** Optimizer accumulation (gradient release only): moment-only `stepParam` calls while true. */
   get accumulate(): boolean {
     return this.#core?.accumulate ?? false;
@@ -193,6 +221,9 @@ export class StableAdamW extends tf.Optimizer {
   /**
    * Computes the gradients of `f` and applies them. Without `varList`, an optimizer built with its
    * variables differentiates only those (tfjs's default is every trainable variable `f` touches).
+   * With a `lossScaler`, `f`'s loss is multiplied by the current scale before differentiation (as
+   * Keras's `LossScaleOptimizer`), the step divides the gradients by it, and the returned cost is
+   * the unscaled loss. If the step throws, the loss and gradients made here are freed.
    * With gradient release prepared, each variable is updated during backprop, in its read's hook.
    */
   override minimize(f: () => tf.Scalar, returnCost = false, varList?: tf.Variable[]): tf.Scalar | null {
@@ -202,7 +233,36 @@ export class StableAdamW extends tf.Optimizer {
       return cost;
     }
     const managed = this.#core?.paramGroups.flatMap((g) => g.params).filter((v) => v.trainable);
-    return super.minimize(f, returnCost, varList ?? managed);
+    const scale = this.#options.lossScaler?.scale;
+    let loss: tf.Scalar | undefined;
+    // tf.keep lets the unscaled loss outlive the forward pass's tidy; it is freed below.
+    const objective =
+      scale === undefined
+        ? f
+        : () => {
+            loss = tf.keep(f());
+            return tf.mul(loss, scale) as tf.Scalar;
+          };
+    let value: tf.Scalar | undefined;
+    try {
+      const computed = this.computeGradients(objective, varList ?? managed);
+      value = computed.value;
+      try {
+        this.applyGradients(
+          varList ? varList.map((v) => ({ name: v.name, tensor: computed.grads[v.name] as tf.Tensor })) : computed.grads,
+        );
+      } finally {
+        tf.dispose(computed.grads);
+      }
+    } catch (error) {
+      tf.dispose([loss, value].filter((t) => t !== undefined));
+      throw error;
+    }
+    const cost = loss ?? value;
+    if (loss) value.dispose();
+    if (returnCost) return cost;
+    cost.dispose();
+    return null;
   }
 
   /** Gradient release: updates `variable` with `grad` right away (see core's `stepParam`). */

@@ -25,14 +25,15 @@ const REDUCE_BLOCK = RUN * RUN;
 
 // Each program is one pass; tfjs caches the compiled shader by its source and input layouts, so
 // building the program object per call costs nothing after the first step.
+// Phase 1 reads every gradient as g·gradScale (a loss scaler's unscale, or 1).
 const FIRST_MOMENT = `void main() {
-  float g = getGAtOutCoords();
+  float g = getGAtOutCoords() * gradScale;
   float m = getMAtOutCoords();
   setOutput(m + w1 * (g - m));
 }`;
 
 const SECOND_MOMENT = `void main() {
-  float g = getGAtOutCoords();
+  float g = getGAtOutCoords() * gradScale;
   setOutput(getVAtOutCoords() * beta2 + w2 * (g * g));
 }`;
 
@@ -63,7 +64,7 @@ void main() {
 }
 
 // g² / max(v', ε²) from the already updated v', summed per block in the same pass.
-const RATIO_SUM = blockSum('float g = getG(i);\n  return (g * g) / max(getV(i), epsSq);');
+const RATIO_SUM = blockSum('float g = getG(i) * gradScale;\n  return (g * g) / max(getV(i), epsSq);');
 
 const PARTIAL_SUM = blockSum('return getX(i);');
 
@@ -106,12 +107,12 @@ function program(
 }
 
 /** Σ g²/max(v', ε²) on the GPU: one fused ratio+block pass, then block passes until one value is left. */
-function sumRatio(grad: tf.Tensor, expAvgSq: tf.Tensor, epsSq: number): tf.Scalar {
+function sumRatio(grad: tf.Tensor, expAvgSq: tf.Tensor, epsSq: number, gradScale: number): tf.Scalar {
   const n = grad.size;
   let partials = run(
-    program(['g', 'v'], [Math.ceil(n / REDUCE_BLOCK)], RATIO_SUM, ['epsSq'], ['len']),
+    program(['g', 'v'], [Math.ceil(n / REDUCE_BLOCK)], RATIO_SUM, ['epsSq', 'gradScale'], ['len']),
     [tf.reshape(grad, [n]), tf.reshape(expAvgSq, [n])],
-    [epsSq, n],
+    [epsSq, gradScale, n],
   );
   while (partials.size > 1) {
     const size = partials.size;
@@ -129,16 +130,20 @@ export const webglKernel: StableAdamWKernelV1<tf.Variable, tf.Tensor, TfjsState,
   updateMoments(_param, grad, state, s: MomentScalars): tf.Scalar {
     return tf.tidy(() => {
       const shape = grad.shape;
-      const m = run(program(['g', 'm'], shape, FIRST_MOMENT, ['w1']), [grad, state.expAvg], [1 - s.beta1Hat]);
+      const m = run(
+        program(['g', 'm'], shape, FIRST_MOMENT, ['w1', 'gradScale']),
+        [grad, state.expAvg],
+        [1 - s.beta1Hat, s.gradScale],
+      );
       const v = run(
-        program(['g', 'v'], shape, SECOND_MOMENT, ['beta2', 'w2']),
+        program(['g', 'v'], shape, SECOND_MOMENT, ['beta2', 'w2', 'gradScale']),
         [grad, state.expAvgSq],
-        [s.beta2Hat, 1 - s.beta2Hat],
+        [s.beta2Hat, 1 - s.beta2Hat, s.gradScale],
       );
       state.expAvg.assign(m);
       state.expAvgSq.assign(v);
       // tidy keeps the returned sum and frees everything else (the moments live on in the variables).
-      return s.reduce ? sumRatio(grad, v, s.epsSq) : (undefined as unknown as tf.Scalar);
+      return s.reduce ? sumRatio(grad, v, s.epsSq, s.gradScale) : (undefined as unknown as tf.Scalar);
     });
   },
 

@@ -31,18 +31,19 @@ const REDUCE_BLOCK = 4 * WORKGROUP;
 
 // Inputs are bound as flat `array<f32>` named by `variableNames`; tfjs supplies `uniforms.size`
 // (the output length), `setOutputAtIndex`, `localIndex` and its bit-exact `isnan`.
+// Phase 1 reads every gradient as g·gradScale (a loss scaler's unscale, or 1).
 const FIRST_MOMENT = `
 fn main(index : i32) {
   if (index < uniforms.size) {
     let m = expAvg[index];
-    setOutputAtIndex(index, m + uniforms.w1 * (gradient[index] - m));
+    setOutputAtIndex(index, m + uniforms.w1 * (gradient[index] * uniforms.gradScale - m));
   }
 }`;
 
 const SECOND_MOMENT = `
 fn main(index : i32) {
   if (index < uniforms.size) {
-    let g = gradient[index];
+    let g = gradient[index] * uniforms.gradScale;
     setOutputAtIndex(index, expAvgSq[index] * uniforms.beta2 + uniforms.w2 * (g * g));
   }
 }`;
@@ -82,7 +83,7 @@ fn main(index : i32) {
 
 // g² / max(v', ε²) from the already updated v', summed per block in the same pass.
 const RATIO_SUM = blockSum(
-  'let g = gradient[i];\n  return (g * g) / max(expAvgSq[i], uniforms.epsSq);',
+  'let g = gradient[i] * uniforms.gradScale;\n  return (g * g) / max(expAvgSq[i], uniforms.epsSq);',
   'uniforms.gradientShape',
 );
 
@@ -134,13 +135,13 @@ function run(prog: WgslProgram, inputs: tf.Tensor[], values: number[]): tf.Tenso
 }
 
 /** Σ g²/max(v', ε²) on the device: one fused ratio+block pass, then block passes until one value is left. */
-function sumRatio(grad: tf.Tensor1D, expAvgSq: tf.Tensor1D, epsSq: number): tf.Scalar {
+function sumRatio(grad: tf.Tensor1D, expAvgSq: tf.Tensor1D, epsSq: number, gradScale: number): tf.Scalar {
   const n = grad.size;
   const blocks = Math.ceil(n / REDUCE_BLOCK);
   let partials = run(
-    program('ratioSum', ['gradient', 'expAvgSq'], blocks, blocks * WORKGROUP, ['epsSq'], RATIO_SUM),
+    program('ratioSum', ['gradient', 'expAvgSq'], blocks, blocks * WORKGROUP, ['epsSq', 'gradScale'], RATIO_SUM),
     [grad, expAvgSq],
-    [epsSq],
+    [epsSq, gradScale],
   );
   while (partials.size > 1) {
     const next = Math.ceil(partials.size / REDUCE_BLOCK);
@@ -162,19 +163,19 @@ export const webgpuKernel: StableAdamWKernelV1<tf.Variable, tf.Tensor, TfjsState
       const n = grad.size;
       const g = tf.reshape(grad, [n]) as tf.Tensor1D;
       const m = run(
-        program('firstMoment', ['gradient', 'expAvg'], n, n, ['w1'], FIRST_MOMENT),
+        program('firstMoment', ['gradient', 'expAvg'], n, n, ['w1', 'gradScale'], FIRST_MOMENT),
         [g, tf.reshape(state.expAvg, [n])],
-        [1 - s.beta1Hat],
+        [1 - s.beta1Hat, s.gradScale],
       );
       const v = run(
-        program('secondMoment', ['gradient', 'expAvgSq'], n, n, ['beta2', 'w2'], SECOND_MOMENT),
+        program('secondMoment', ['gradient', 'expAvgSq'], n, n, ['beta2', 'w2', 'gradScale'], SECOND_MOMENT),
         [g, tf.reshape(state.expAvgSq, [n])],
-        [s.beta2Hat, 1 - s.beta2Hat],
+        [s.beta2Hat, 1 - s.beta2Hat, s.gradScale],
       );
       state.expAvg.assign(tf.reshape(m, grad.shape));
       state.expAvgSq.assign(tf.reshape(v, grad.shape));
       // tidy keeps the returned sum and frees everything else (the moments live on in the variables).
-      return s.reduce ? sumRatio(g, v, s.epsSq) : (undefined as unknown as tf.Scalar);
+      return s.reduce ? sumRatio(g, v, s.epsSq, s.gradScale) : (undefined as unknown as tf.Scalar);
     });
   },
 

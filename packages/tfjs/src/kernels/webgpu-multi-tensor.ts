@@ -22,16 +22,17 @@ import type { TfjsState } from '../state.js';
  * optimizer-owned buffer would save 32 of those, at the price of a second home for the state.
  *
  * Phases (optimi-spec §1):
- * 1. `moments`: m ← m + (1−β̂1)(g − m); v ← β̂2·v + (1−β̂2)·g²; one partial Σ g²/max(v′, ε²) per
- *    workgroup of 1024 elements (4 per thread, then a pairwise tree in workgroup memory).
+ * 1. `moments`: g ← g·gradScale (a loss scaler's unscale, or 1); m ← m + (1−β̂1)(g − m);
+ *    v ← β̂2·v + (1−β̂2)·g²; one partial Σ g²/max(v′, ε²) per workgroup of 1024 elements (4 per
+ *    thread, then a pairwise tree in workgroup memory).
  * 2. `totals`: one workgroup per tensor sums its partials (deterministic: no atomics).
  * 3. `update`: RMS = √(total/n); η = lr / max(1, RMS) with NaN → no clip; θ ← θ·(1 − η·λ′) − η·m/(√v + ε).
  */
 
 const WORKGROUP = 256;
 const BLOCK = 4 * WORKGROUP;
-/** Bytes of one table entry: 4 u32 + 8 f32. */
-const ENTRY_BYTES = 48;
+/** Bytes of one table entry: 4 u32 + 9 f32. */
+const ENTRY_BYTES = 52;
 /** Bytes of the table header: tensorCount, blockCount, rowWidth, padding. */
 const HEADER_BYTES = 16;
 
@@ -40,6 +41,7 @@ struct Entry {
   offset : u32, length : u32, firstBlock : u32, blocks : u32,
   w1 : f32, beta2 : f32, w2 : f32, epsSq : f32,
   lr : f32, eps : f32, decayPerLr : f32, numel : f32,
+  gradScale : f32,
 }
 struct Table { tensorCount : u32, blockCount : u32, rowWidth : u32, pad : u32, entries : array<Entry> }
 
@@ -90,7 +92,7 @@ fn moments(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_ind
       let i = first + k * ${WORKGROUP}u;
       if (i < e.length) {
         let j = e.offset + i;
-        let g = grad[j];
+        let g = grad[j] * e.gradScale;
         let m = expAvg[j];
         expAvg[j] = m + e.w1 * (g - m);
         let v = expAvgSq[j] * e.beta2 + e.w2 * (g * g);
@@ -240,7 +242,7 @@ function batches(residents: readonly Resident[], maxElements: number): Resident[
   return out;
 }
 
-/** The table of one batch: header, then (offset, length, firstBlock, blocks, scalars) per tensor. */
+/** The table of one batch: header, then (offset, length, firstBlock, blocks, scalars incl. gradScale) per tensor. */
 function tableOf(batch: readonly Resident[], rowWidth: number): ArrayBuffer {
   const bytes = new ArrayBuffer(HEADER_BYTES + ENTRY_BYTES * batch.length);
   const u32 = new Uint32Array(bytes);
@@ -262,6 +264,7 @@ function tableOf(batch: readonly Resident[], rowWidth: number): ArrayBuffer {
         update.eps,
         update.weightDecayPerLr,
         n,
+        moments.gradScale,
       ],
       at + 4,
     );

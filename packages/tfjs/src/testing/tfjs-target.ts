@@ -8,11 +8,15 @@ let harnesses = 0;
 /**
  * A conformance target for the tfjs adapter on whatever tfjs backend is active when a harness is
  * created (set it with `tf.setBackend` first). float32 only. Works in Node and browsers.
+ *
+ * @param options.nonFinite run the training-safety cases (`nonFinite`, `lossScaler`); default
+ *   true. They need a synchronous readback, which tfjs-webgpu refuses.
  */
-export function tfjsTarget(kernel: KernelChoice = 'auto'): ConformanceTarget {
+export function tfjsTarget(kernel: KernelChoice = 'auto', options: { nonFinite?: boolean } = {}): ConformanceTarget {
   return {
     id: `tfjs (${kernel} kernels)`,
     dtypes: ['float32'],
+    nonFinite: options.nonFinite ?? true,
     gradientRelease: true,
     create(spec: HarnessSpec): OptimizerHarness {
       const run = harnesses++;
