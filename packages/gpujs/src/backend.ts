@@ -11,6 +11,7 @@ import {
 import type { GPU } from 'gpu.js';
 import { describeDevice, type GpuJsMode } from './device.js';
 import { KernelCache } from './kernels/kernel-cache.js';
+import { findNonFiniteGrads } from './non-finite.js';
 import { checkGpuJsGrad, describeGpuJsParam, type GpuJsParam } from './param.js';
 import { exportedState, type GpuJsState, importedState, zeroState } from './state.js';
 import { type BatchItem, type StepEnvironment, stepBatch } from './step-batch.js';
@@ -90,7 +91,9 @@ function checkOptions(options: GpuJsBackendOptions | undefined): GPU {
 /**
  * Creates the gpu.js backend of core's `StableAdamWOptimizer` on `options.gpu`: params, gradients
  * and state stay on the device; each tensor's step launches the moments, a tree reduction for the
- * RMS and the update, and reads nothing back. Throws `InvalidHyperparameterError` for a missing
+ * RMS and the update, and reads nothing back. A loss scaler's unscale is folded into phase 1;
+ * `findNonFinite` (the `nonFinite` policies 'skip' and 'throw') counts NaN/±Inf on the device and
+ * reads one small table back per step. Throws `InvalidHyperparameterError` for a missing
  * GPU or `precision: 'unsigned'`, `UnsupportedBackendError` for a mode without float kernels.
  */
 export function createGpujsBackend(options: GpuJsBackendOptions): GpuJsBackend {
@@ -136,6 +139,17 @@ export function createGpujsBackend(options: GpuJsBackendOptions): GpuJsBackend {
       param.grad = null;
     },
     checkGrad: (_param, grad, info) => checkGpuJsGrad(grad, info, gpu),
+    // The moments and the RMS's sum kernels multiply every gradient value by MomentScalars.gradScale.
+    supportsGradScale: true,
+    // One table of counts for the step's device gradients, read back once (after pending steps).
+    findNonFinite: (items) =>
+      andThen(pending, () =>
+        findNonFiniteGrads(
+          env,
+          items.map(({ grad }) => grad),
+          read,
+        ),
+      ),
 
     createState: (param: GpuJsParam, info: TensorInfo) => zeroState(param, info.numel),
     importState: (param: GpuJsParam, _info: TensorInfo, values: TensorStateValues) => importedState(param, values),

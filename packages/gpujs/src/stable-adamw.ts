@@ -19,7 +19,9 @@ export interface GpuJsStableAdamWOptions extends StableAdamWOptions, GpuJsBacken
 /**
  * StableAdamW on gpu.js, with optimi's semantics and defaults. Params, gradients and optimizer
  * state stay on the device between steps; each step launches a fixed set of kernels per tensor
- * (moments, a tree reduction for the RMS, the update) and reads nothing back.
+ * (moments, a tree reduction for the RMS, the update) and reads nothing back — except one small
+ * table of non-finite counts per step for groups with `nonFinite: 'skip' | 'throw'` and texture
+ * gradients.
  *
  * `step()`, `stateDict()` and the reads return promises where gpu.js does (`webgpu`, `async`
  * mode) and plain values otherwise, so `await opt.step()` works in every mode.

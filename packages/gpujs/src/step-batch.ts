@@ -72,8 +72,8 @@ function checkBeforeLaunch(env: StepEnvironment, items: readonly BatchItem[]): v
   }
 }
 
-/** The typed error for a failure inside gpu.js part-way through a step (nothing was changed). */
-function deviceFailure(env: StepEnvironment, error: unknown): never {
+/** The typed error for a failure inside gpu.js part-way through a step or its gradient check (nothing was changed). */
+export function deviceFailure(env: StepEnvironment, error: unknown): never {
   if (StableAdamWError.isInstance(error)) throw error;
   const message = error instanceof Error ? error.message : String(error);
   const failure = new UnsupportedBackendError(
@@ -102,7 +102,7 @@ function runItem(env: StepEnvironment, tx: Transaction, item: BatchItem): MaybeP
           tx.made(next.expAvg);
           tx.made(next.expAvgSq);
           if (!update) return { item, ...next, data: null };
-          return andThen(reduceSumSquares(kernels, tx, numel, grad, next.expAvgSq, moments.epsSq), (sum) =>
+          return andThen(reduceSumSquares(kernels, tx, numel, grad, next.expAvgSq, moments), (sum) =>
             andThen(onDevice(item.param.data), (data) =>
               andThen(launchUpdate(kernels, numel, data, next.expAvg, next.expAvgSq, sum, update), (newData) => {
                 tx.free(sum);
@@ -157,7 +157,7 @@ function runTiledOnHost(env: StepEnvironment, item: BatchItem, tileSize: number)
         if (!update) return undefined;
         // Host arrays need no freeing: the reduction's intermediates go to a transaction of their own.
         return andThen(
-          reduceSumSquares(kernels, new Transaction(), end - start, grad.subarray(start, end), next.expAvgSq, moments.epsSq),
+          reduceSumSquares(kernels, new Transaction(), end - start, grad.subarray(start, end), next.expAvgSq, moments),
           (sum) => {
             total += (sum as Float32Array)[0] as number;
           },

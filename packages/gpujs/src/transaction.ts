@@ -45,13 +45,13 @@ export function guarded<T>(run: () => MaybePromise<T>, onError: (error: unknown)
   return result instanceof Promise ? result.catch(onError) : result;
 }
 
-/** Runs `fn` on each item in order, each after the previous one's result: synchronous when every result is. */
-export function inOrder<T, U>(items: readonly T[], fn: (item: T) => MaybePromise<U>): MaybePromise<U[]> {
+/** Runs `fn` on each item (and its index) in order, each after the previous one's result: synchronous when every result is. */
+export function inOrder<T, U>(items: readonly T[], fn: (item: T, index: number) => MaybePromise<U>): MaybePromise<U[]> {
   const results: U[] = [];
   let chain = undefined as MaybePromise<void>;
-  for (const item of items) {
+  for (const [index, item] of items.entries()) {
     chain = andThen(chain, () =>
-      andThen(fn(item), (result) => {
+      andThen(fn(item, index), (result) => {
         results.push(result);
       }),
     );

@@ -5,17 +5,25 @@ import type { GpuJsTensor } from '../tensor.js';
 import { KERNEL_SETTINGS, type KernelCache } from './kernel-cache.js';
 
 // Phase 1, the moments. gpu.js parses kernel bodies: only `this.thread` and the arguments, no
-// closures over module values; every output is 1-D, index i is `this.thread.x`.
+// closures over module values; every output is 1-D, index i is `this.thread.x`. Each gradient
+// value is first multiplied by the gradient scale s (a loss scaler's 1/scale, or 1) as it is read.
 
-/** m ← m + (1−β̂1)(g − m), torch's lerp. */
-export function expAvgKernel(this: IKernelFunctionThis, g: number[], m: number[], beta1c: number): number {
+/** m ← m + (1−β̂1)(s·g − m), torch's lerp. */
+export function expAvgKernel(this: IKernelFunctionThis, g: number[], m: number[], beta1c: number, gradScale: number): number {
   const mi = m[this.thread.x] as number;
-  return mi + beta1c * ((g[this.thread.x] as number) - mi);
+  return mi + beta1c * ((g[this.thread.x] as number) * gradScale - mi);
 }
 
-/** v ← β̂2·v + (1−β̂2)·g². */
-export function expAvgSqKernel(this: IKernelFunctionThis, g: number[], v: number[], beta2Hat: number, beta2c: number): number {
-  const gi = g[this.thread.x] as number;
+/** v ← β̂2·v + (1−β̂2)·(s·g)². */
+export function expAvgSqKernel(
+  this: IKernelFunctionThis,
+  g: number[],
+  v: number[],
+  beta2Hat: number,
+  beta2c: number,
+  gradScale: number,
+): number {
+  const gi = (g[this.thread.x] as number) * gradScale;
   return (v[this.thread.x] as number) * beta2Hat + beta2c * (gi * gi);
 }
 
@@ -33,8 +41,9 @@ export function momentsMapKernel(
   beta1c: number,
   beta2Hat: number,
   beta2c: number,
+  gradScale: number,
 ): number {
-  const gi = g[this.thread.x] as number;
+  const gi = (g[this.thread.x] as number) * gradScale;
   const mi = m[this.thread.x] as number;
   newExpAvg(mi + beta1c * (gi - mi));
   return (v[this.thread.x] as number) * beta2Hat + beta2c * (gi * gi);
@@ -54,7 +63,7 @@ export function launchMoments(
   grad: GpuJsTensor,
   expAvg: GpuJsTensor,
   expAvgSq: GpuJsTensor,
-  { beta1Hat, beta2Hat }: { beta1Hat: number; beta2Hat: number },
+  { beta1Hat, beta2Hat, gradScale }: { beta1Hat: number; beta2Hat: number; gradScale: number },
 ): MaybePromise<NewMoments> {
   const beta1c = 1 - beta1Hat;
   const beta2c = 1 - beta2Hat;
@@ -73,6 +82,7 @@ export function launchMoments(
       beta1c,
       beta2Hat,
       beta2c,
+      gradScale,
     );
     return andThen(result, (r) => {
       const out = r as { result: GpuJsTensor; expAvg: GpuJsTensor };
@@ -85,6 +95,7 @@ export function launchMoments(
     grad,
     expAvg,
     beta1c,
+    gradScale,
   );
   return andThen(m, (newM) =>
     andThen(
@@ -95,6 +106,7 @@ export function launchMoments(
         expAvgSq,
         beta2Hat,
         beta2c,
+        gradScale,
       ),
       (newV) => ({ expAvg: newM as GpuJsTensor, expAvgSq: newV as GpuJsTensor }),
     ),

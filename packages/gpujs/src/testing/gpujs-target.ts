@@ -69,6 +69,7 @@ export function gpujsTarget(mode: GpuJsTargetMode, { inputs = 'array' }: GpuJsTa
     id: inputs === 'texture' ? `gpujs-${mode} (texture inputs)` : `gpujs-${mode}`,
     dtypes: ['float32'],
     gradientRelease: true,
+    nonFinite: true,
     create(spec: HarnessSpec): MaybePromise<OptimizerHarness> {
       const shared = getGpu();
       const uploader = new Uploader(shared);

@@ -1,4 +1,4 @@
-import { REDUCTION_BLOCK } from '../kernels/rms-reduction.js';
+import { REDUCTION_BLOCK } from '../kernels/block-reduction.js';
 
 /** Expected launches for one tensor in one step: moments (one kernel map or two kernels), each reduction level, the update. */
 export function launchesPerStep(numel: number, kernelMap: boolean): number {

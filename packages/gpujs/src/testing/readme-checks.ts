@@ -1,19 +1,27 @@
 import { expect } from 'vitest';
 
-const checks: Record<string, (logged: unknown) => void> = {
-  'quick-start.ts': (logged) => {
+const checks: Record<string, (logged: unknown[]) => void> = {
+  'quick-start.ts': ([logged]) => {
     const fitted = logged as Float32Array;
     expect(fitted[0]).toBeCloseTo(3, 1);
     expect(fitted[1]).toBeCloseTo(-1, 1);
   },
-  'gradient-map.ts': (logged) => {
+  'gradient-map.ts': ([logged]) => {
     const [a, b] = logged as Float32Array[];
     expect(a?.[0]).toBeCloseTo(2, 1);
     expect(a?.[1]).toBeCloseTo(2, 1);
     expect(b?.[0]).toBeCloseTo(-1, 1);
   },
+  // One overflowing step skipped, the scale halved once.
+  'loss-scaling.ts': (logged) => {
+    const [fitted, skipped, scale] = logged as [Float32Array, number, number];
+    expect(fitted[0]).toBeCloseTo(3, 1);
+    expect(fitted[1]).toBeCloseTo(-1, 1);
+    expect(skipped).toBe(1);
+    expect(scale).toBe(2 ** 15);
+  },
   // y = 2·x0 − x1 + 0.5, the bias in the first (no-decay) group.
-  'training-loop.ts': (logged) => {
+  'training-loop.ts': ([logged]) => {
     const [bias, weight] = logged as Float32Array[];
     expect(bias?.[0]).toBeCloseTo(0.5, 2);
     expect(weight?.[0]).toBeCloseTo(2, 2);
@@ -21,9 +29,9 @@ const checks: Record<string, (logged: unknown) => void> = {
   },
 };
 
-/** What each README example must have fitted, from the first argument of its last `console.log`. */
-export function checkExampleOutput(file: string, logged: unknown): void {
+/** What each README example must have fitted, from the arguments of its last `console.log`. */
+export function checkExampleOutput(file: string, logged: unknown[] | undefined): void {
   const check = checks[file];
   if (!check) throw new Error(`examples/${file} has no output check: add one to readme-checks.ts`);
-  check(logged);
+  check(logged ?? []);
 }
