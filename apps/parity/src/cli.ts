@@ -3,21 +3,15 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEBIAN_CHROMIUM } from '../../../tooling/chromium.js';
+import { formatBackendSummary } from './backend-summary.js';
 import { BROWSER_BACKENDS } from './browser/protocol.js';
 import { runInChromium } from './browser/run-browser.js';
 import { renderHtml } from './html-report.js';
 import { nodeBackends } from './node-backends.js';
-import {
-  buildReport,
-  formatBackendSummary,
-  formatSummary,
-  formatTable,
-  replaceReadmeTable,
-  reportJson,
-  writeText,
-} from './report.js';
+import { buildReport, formatSummary, formatTable, replaceReadmeTable, reportJson, writeText } from './report.js';
 import { type BackendRun, combineRuns, runBackends } from './run.js';
 import { scenariosFor } from './scenarios.js';
+import { muteTfjsNodeBanner } from './tfjs-banner.js';
 
 const HELP = `Usage: stable-adamw-parity [options]
 
@@ -113,7 +107,10 @@ async function main(): Promise<number> {
     writeText(readme, replaceReadmeTable(readFileSync(readme, 'utf8'), formatBackendSummary(report), report.generatedAt));
   }
   if (values.json) console.log(reportJson(report));
-  else console.log(`${formatTable(report)}\n${formatSummary(report)}\nreport: ${out}/report.json, ${out}/report.html`);
+  else {
+    console.log(`${formatTable(report)}\n\n${formatBackendSummary(report, { markdown: false })}\n`);
+    console.log(`${formatSummary(report)}\nreport: ${out}/report.json, ${out}/report.html`);
+  }
   // A backend named with --backend must run; --strict requires every non-optional backend.
   const skipped =
     wanted.length > 0 ? report.backends.filter((b) => !b.available).length : values.strict ? report.summary.unavailable : 0;
@@ -121,12 +118,16 @@ async function main(): Promise<number> {
   return report.summary.failed > 0 || report.results.length === 0 || skippedFails ? 1 : 0;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    console.error(error instanceof Error ? error.message : error);
-    process.exitCode = 2;
-  },
-);
+// tfjs-backend-cpu's "install tfjs-node" notice is noise here: the report lists tfjs-node itself.
+const unmute = muteTfjsNodeBanner();
+main()
+  .then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      console.error(error instanceof Error ? error.message : error);
+      process.exitCode = 2;
+    },
+  )
+  .finally(unmute);

@@ -1,6 +1,7 @@
-import { type ConformanceTarget, measureScenario, type StepErrors } from '@stable-adamw/conformance';
+import type { ConformanceTarget, StepErrors } from '@stable-adamw/conformance';
 import type { Dtype } from '@stable-adamw/core';
 import type { FinalParams } from './agreement.js';
+import { measureWithLimit } from './measure-scenario.js';
 import type { ParityResult } from './report.js';
 import { type ScenarioOptions, scenariosFor } from './scenarios.js';
 
@@ -39,7 +40,7 @@ export async function measureBackend(
     const started = performance.now();
     const base = { backend, scenario: scenario.name, dtype, tolerance: scenario.tolerance.params };
     try {
-      const m = await measureScenario(target, scenario, against);
+      const m = await measureWithLimit(target, scenario, against);
       onResult({
         ...base,
         against: m.against,
@@ -47,6 +48,7 @@ export async function measureBackend(
         maxAbsError: m.maxAbsError,
         maxRelError: m.maxRelError,
         maxUlp: m.maxUlp,
+        worstErrorOverLimit: m.worstErrorOverLimit,
         ...(m.failure ? { failure: m.failure } : {}),
         durationMs: Math.round(performance.now() - started),
         trace: thin(m.trace),
@@ -62,6 +64,7 @@ export async function measureBackend(
         maxAbsError: null,
         maxRelError: null,
         maxUlp: null,
+        worstErrorOverLimit: null,
         failure: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
         durationMs: Math.round(performance.now() - started),
       });

@@ -27,6 +27,14 @@ export interface ParityResult {
   maxAbsError: number | null;
   maxRelError: number | null;
   maxUlp: number | null;
+  /**
+   * Worst error ÷ its tolerance over every compared element — params, exp_avg and exp_avg_sq at
+   * every compared step, each against its own tolerance: max of |Δ| ÷ (atol + rtol·|expected|) for
+   * elementwise tolerances, |Δ| ÷ max(ulps·ulp(expected), atol) for ulp ones (`errorOverLimit`).
+   * 0 is bit-identical; ≤ 1 means every element is within tolerance (a tolerance with
+   * `maxFractionOutside` may pass above 1); null when the run crashed or the ratio is infinite.
+   */
+  worstErrorOverLimit: number | null;
   /** The parameter tolerance the verdict used. */
   tolerance?: Tolerance;
   failure?: string;
@@ -49,13 +57,15 @@ export interface ParityReport {
   summary: { passed: number; failed: number; unavailable: number; optionalSkipped: number };
 }
 
-function formatNumber(x: number | null): string {
+/** An error in 3 significant digits (`1.31e-6`); null is "—". */
+export function formatNumber(x: number | null): string {
   if (x === null) return '—';
   if (x === 0) return '0';
   return Number.isFinite(x) ? x.toExponential(2) : String(x);
 }
 
-function formatUlp(x: number | null): string {
+/** A ULP distance; null is "—". */
+export function formatUlp(x: number | null): string {
   return x === null ? '—' : String(x);
 }
 
@@ -72,23 +82,6 @@ export function formatTable(report: ParityReport, { markdown = false } = {}): st
     r.pass ? 'pass' : 'FAIL',
   ]);
   return formatTextTable(header, rows, markdown);
-}
-
-/** One Markdown row per backend: scenarios passed and the worst errors (the README's table). */
-export function formatBackendSummary(report: ParityReport): string {
-  const rows = report.backends.map((b) => {
-    if (!b.available) return `| ${b.id} | ${b.environment ?? ''} | skipped: ${b.reason ?? ''} | | | |`;
-    const mine = report.results.filter((r) => r.backend === b.id);
-    const worst = (key: 'maxAbsError' | 'maxRelError' | 'maxUlp') =>
-      Math.max(...mine.map((r) => r[key] ?? Number.POSITIVE_INFINITY));
-    const passed = mine.filter((r) => r.pass).length;
-    return `| ${b.id} | ${b.environment ?? ''} | ${passed}/${mine.length} | ${formatNumber(worst('maxAbsError'))} | ${formatNumber(worst('maxRelError'))} | ${formatUlp(worst('maxUlp'))} |`;
-  });
-  return [
-    '| backend | where | scenarios passed | max abs err | max rel err | max ulp |',
-    '| --- | --- | --- | --- | --- | --- |',
-    ...rows,
-  ].join('\n');
 }
 
 /** Replaces the text between the parity markers of a README with `table`. */

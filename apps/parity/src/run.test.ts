@@ -1,8 +1,9 @@
 import type { ConformanceTarget } from '@stable-adamw/conformance';
 import { describe, expect, it } from 'vitest';
+import { formatBackendSummary } from './backend-summary.js';
 import type { ParityBackend } from './backends.js';
 import { nodeBackends } from './node-backends.js';
-import { buildReport, formatBackendSummary, formatSummary, formatTable, replaceReadmeTable, reportJson } from './report.js';
+import { buildReport, formatSummary, formatTable, replaceReadmeTable, reportJson } from './report.js';
 import { combineRuns, runBackends } from './run.js';
 
 const options = { steps: 8, seed: 3, quick: true, scenarioFilter: [] as string[] };
@@ -47,6 +48,8 @@ describe('runBackends', () => {
     ]);
     expect(run.results.length).toBeGreaterThan(25);
     expect(run.results.filter((r) => !r.pass)).toEqual([]);
+    // Passing with no tolerance allowing outliers: every element within its limit.
+    expect(run.results.filter((r) => r.worstErrorOverLimit === null || r.worstErrorOverLimit > 1)).toEqual([]);
   });
 
   it('fails a backend that is slightly wrong, and reports one that is missing', async () => {
@@ -56,6 +59,7 @@ describe('runBackends', () => {
       ['spikes-float32', false],
     ]);
     expect(run.results[0]?.failure).toMatch(/outside/);
+    for (const r of run.results) expect(r.worstErrorOverLimit).toBeGreaterThan(1);
     expect(run.backends).toEqual([
       { id: 'nudged-f32', available: true, environment: 'node' },
       { id: 'missing-f32', available: false, environment: 'node', reason: 'not installed here' },
@@ -81,7 +85,11 @@ describe('the report', () => {
       maxAbsError: expect.any(Number),
       maxRelError: expect.any(Number),
       maxUlp: expect.any(Number),
+      worstErrorOverLimit: expect.any(Number),
     });
+    expect(report.results[0].worstErrorOverLimit).toBeLessThanOrEqual(1);
+    expect(report.results[1]).toMatchObject({ backend: 'nudged-f32', pass: false });
+    expect(report.results[1].worstErrorOverLimit).toBeGreaterThan(1);
     expect(report.results[0].trace).toHaveLength(8);
     // cpu and the nudged cpu disagree by a visible margin.
     expect(report.agreement).toEqual([
@@ -113,6 +121,11 @@ describe('the README table', () => {
     expect(updated).not.toContain('old');
     expect(updated.endsWith('<!-- parity-table:end -->\noutro\n')).toBe(true);
     expect(() => replaceReadmeTable('no markers', table, report.generatedAt)).toThrow(/parity-table/);
+    // The terminal gets the same table aligned, the skip reason printed after it instead.
+    const text = formatBackendSummary(report, { markdown: false }).split('\n');
+    expect(text[0]).toMatch(/^backend +where +scenarios passed +max abs err +max rel err +max ulp$/);
+    expect(text[2]).toMatch(/^cpu-f32 +node +2\/2 +\d\.\d\de-\d+ +\d\.\d\de-\d+ +\d+$/);
+    expect(text[3]).toMatch(/^missing-f32 +node +skipped$/);
   });
 });
 

@@ -1,8 +1,8 @@
-/** Minimal self-contained SVG charts for the HTML report (no scripts, no external assets). */
+/** Minimal self-contained SVG line charts for the HTML report (no scripts, no external assets). */
 
 export interface Series {
   name: string;
-  /** [x, y]; y null or non-positive (on a log axis) leaves a gap. */
+  /** [x, y]; y null (or, on a log axis, negative) leaves a gap; y = 0 on a log axis is drawn at the "exact" floor. */
   points: readonly (readonly [number, number | null])[];
 }
 
@@ -18,7 +18,32 @@ export interface LineChartOptions {
   height?: number;
 }
 
-const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f'];
+/**
+ * Twenty colours that stay apart on white (d3's category10, then darker companions); past twenty a
+ * series reuses a colour with a dashed line.
+ */
+export const PALETTE = [
+  '#1f77b4',
+  '#d62728',
+  '#2ca02c',
+  '#ff7f0e',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#17becf',
+  '#bcbd22',
+  '#7f7f7f',
+  '#393b79',
+  '#637939',
+  '#8c6d31',
+  '#843c39',
+  '#7b4173',
+  '#3182bd',
+  '#e6550d',
+  '#31a354',
+  '#756bb1',
+  '#252525',
+];
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -38,13 +63,34 @@ function formatTick(v: number, log: boolean): string {
   return Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-2) ? v.toExponential(0) : String(v);
 }
 
-/** A line chart with one polyline per series, axes, ticks and a legend. */
+/**
+ * Where zeros go on a log axis: one decade below the smallest positive value (10⁻¹⁶ when every
+ * value is 0), in log10 units; undefined when no series has a zero.
+ */
+function exactFloor(series: readonly Series[]): number | undefined {
+  const ys = series.flatMap((s) => s.points.map(([, y]) => y));
+  if (!ys.includes(0)) return undefined;
+  const positive = ys.filter((y): y is number => y !== null && y > 0 && Number.isFinite(y));
+  return positive.length === 0 ? -16 : Math.floor(Math.log10(Math.min(...positive))) - 1;
+}
+
+/** Whether every point of a series is exactly 0. */
+export function isExact(series: Series): boolean {
+  return series.points.length > 0 && series.points.every(([, y]) => y === 0);
+}
+
+/**
+ * A line chart as a `<figure>`: the title as a caption (wraps, never cut), the SVG plot with axes
+ * and ticks, and an HTML legend under it (a series that is 0 throughout is marked "exact"). On a
+ * log axis zeros are drawn on a floor line labelled "exact".
+ */
 export function lineChart(o: LineChartOptions): string {
-  const width = o.width ?? 560;
-  const height = o.height ?? 260;
-  const pad = { left: 64, right: 150, top: 28, bottom: 40 };
-  const ty = (y: number) => (o.logY ? Math.log10(y) : y);
-  const valid = (y: number | null): y is number => y !== null && Number.isFinite(y) && (!o.logY || y > 0);
+  const width = o.width ?? 600;
+  const height = o.height ?? 240;
+  const pad = { left: 64, right: 16, top: 12, bottom: 40 };
+  const floor = o.logY ? exactFloor(o.series) : undefined;
+  const ty = (y: number) => (o.logY ? (y === 0 && floor !== undefined ? floor : Math.log10(y)) : y);
+  const valid = (y: number | null): y is number => y !== null && Number.isFinite(y) && (!o.logY || y >= 0);
   const xs = o.series.flatMap((s) => s.points.map(([x]) => x));
   const ys = o.series.flatMap((s) =>
     s.points
@@ -55,112 +101,67 @@ export function lineChart(o: LineChartOptions): string {
   if (o.yLine !== undefined) ys.push(ty(o.yLine));
   const plotW = width - pad.left - pad.right;
   const plotH = height - pad.top - pad.bottom;
-  const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeHtml(o.title)}">`,
-    `<text x="${pad.left}" y="16" class="title">${escapeHtml(o.title)}</text>`,
+  const caption = `<figcaption>${escapeHtml(o.title)}</figcaption>`;
+  const svg: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeHtml(o.title)}">`,
   ];
   if (xs.length === 0 || ys.length === 0) {
-    parts.push(`<text x="${pad.left}" y="${pad.top + plotH / 2}">no data</text></svg>`);
-    return parts.join('');
+    svg.push(`<text x="${pad.left}" y="${pad.top + plotH / 2}">no data</text></svg>`);
+    return `<figure class="chart">${caption}${svg.join('')}</figure>`;
   }
   let [x0, x1] = [Math.min(...xs), Math.max(...xs)];
   let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
   if (x1 === x0) x1 = x0 + 1;
   if (y1 === y0) [y0, y1] = [y0 - 1, y1 + 1];
   if (o.logY) [y0, y1] = [Math.floor(y0), Math.ceil(y1)];
+  // Nothing lies below the floor: the axis starts there, so "exact" is the bottom line.
+  if (floor !== undefined) [y0, y1] = [floor, Math.max(y1, floor + 1)];
   const sx = (x: number) => pad.left + ((x - x0) / (x1 - x0)) * plotW;
   const sy = (y: number) => pad.top + plotH - ((y - y0) / (y1 - y0)) * plotH;
-  parts.push(`<rect x="${pad.left}" y="${pad.top}" width="${plotW}" height="${plotH}" class="frame"/>`);
+  svg.push(`<rect x="${pad.left}" y="${pad.top}" width="${plotW}" height="${plotH}" class="frame"/>`);
   const yTicks = o.logY ? niceTicks(y0, y1, 6).filter(Number.isInteger) : niceTicks(y0, y1, 5);
-  for (const t of yTicks) {
-    parts.push(`<line x1="${pad.left}" x2="${pad.left + plotW}" y1="${sy(t)}" y2="${sy(t)}" class="grid"/>`);
-    parts.push(
+  for (const t of yTicks.filter((t) => t !== floor)) {
+    svg.push(`<line x1="${pad.left}" x2="${pad.left + plotW}" y1="${sy(t)}" y2="${sy(t)}" class="gridline"/>`);
+    svg.push(
       `<text x="${pad.left - 6}" y="${sy(t) + 4}" text-anchor="end" class="tick">${formatTick(t, Boolean(o.logY))}</text>`,
     );
   }
-  for (const t of niceTicks(x0, x1, 6)) {
-    parts.push(`<text x="${sx(t)}" y="${pad.top + plotH + 16}" text-anchor="middle" class="tick">${formatTick(t, false)}</text>`);
+  if (floor !== undefined) {
+    svg.push(`<line x1="${pad.left}" x2="${pad.left + plotW}" y1="${sy(floor)}" y2="${sy(floor)}" class="floor"/>`);
+    svg.push(`<text x="${pad.left - 6}" y="${sy(floor) + 4}" text-anchor="end" class="tick exact">exact</text>`);
   }
-  parts.push(
+  for (const t of niceTicks(x0, x1, 6)) {
+    svg.push(`<text x="${sx(t)}" y="${pad.top + plotH + 16}" text-anchor="middle" class="tick">${formatTick(t, false)}</text>`);
+  }
+  svg.push(
     `<text x="${pad.left + plotW / 2}" y="${height - 6}" text-anchor="middle" class="label">${escapeHtml(o.xLabel)}</text>`,
   );
-  parts.push(
+  svg.push(
     `<text x="14" y="${pad.top + plotH / 2}" transform="rotate(-90 14 ${pad.top + plotH / 2})" text-anchor="middle" class="label">${escapeHtml(o.yLabel)}</text>`,
   );
   if (o.yLine !== undefined) {
-    parts.push(
-      `<line x1="${pad.left}" x2="${pad.left + plotW}" y1="${sy(ty(o.yLine))}" y2="${sy(ty(o.yLine))}" class="refline"/>`,
-    );
+    svg.push(`<line x1="${pad.left}" x2="${pad.left + plotW}" y1="${sy(ty(o.yLine))}" y2="${sy(ty(o.yLine))}" class="refline"/>`);
   }
+  const legend: string[] = [];
   o.series.forEach((s, i) => {
-    const color = PALETTE[i % PALETTE.length];
+    const color = PALETTE[i % PALETTE.length] as string;
+    const dash = i >= PALETTE.length ? ' stroke-dasharray="5 3"' : '';
     const segments: string[][] = [[]];
     for (const [x, y] of s.points) {
       if (valid(y)) (segments.at(-1) as string[]).push(`${sx(x).toFixed(1)},${sy(ty(y)).toFixed(1)}`);
       else if ((segments.at(-1) as string[]).length > 0) segments.push([]);
     }
     for (const seg of segments.filter((g) => g.length > 0)) {
-      parts.push(
+      const [cx, cy] = (seg[0] as string).split(',');
+      svg.push(
         seg.length === 1
-          ? `<circle cx="${seg[0]?.split(',')[0]}" cy="${seg[0]?.split(',')[1]}" r="2.5" fill="${color}"/>`
-          : `<polyline points="${seg.join(' ')}" fill="none" stroke="${color}" stroke-width="1.5" class="series"/>`,
+          ? `<circle cx="${cx}" cy="${cy}" r="2.5" fill="${color}" class="series"/>`
+          : `<polyline points="${seg.join(' ')}" fill="none" stroke="${color}" stroke-width="1.5"${dash} class="series"/>`,
       );
     }
-    const ly = pad.top + 12 + i * 16;
-    parts.push(`<rect x="${width - pad.right + 10}" y="${ly - 9}" width="10" height="10" fill="${color}"/>`);
-    parts.push(`<text x="${width - pad.right + 24}" y="${ly}" class="legend">${escapeHtml(s.name)}</text>`);
+    const exact = isExact(s) ? ' <b class="exact">exact</b>' : '';
+    legend.push(`<li><i style="background:${color}"></i>${escapeHtml(s.name)}${exact}</li>`);
   });
-  parts.push('</svg>');
-  return parts.join('');
-}
-
-export interface HeatCell {
-  /** Colour scale position in [0, 1] (0 = exact, 1 = worst); ignored when `fail`. */
-  level: number;
-  label: string;
-  fail: boolean;
-  title: string;
-}
-
-/** A row × column grid of coloured cells (green exact → yellow → orange; red = fail; grey = not run). */
-export function heatMap(
-  rows: readonly string[],
-  cols: readonly string[],
-  cell: (row: string, col: string) => HeatCell | undefined,
-): string {
-  const cw = 74;
-  const ch = 22;
-  const left = 130;
-  const top = 150;
-  const width = left + cols.length * cw + 10;
-  const height = top + rows.length * ch + 10;
-  const parts = [
-    `<svg xmlns="http://www.w3.org/2000/svg" class="heatmap" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
-  ];
-  cols.forEach((col, j) => {
-    const x = left + j * cw + cw / 2;
-    parts.push(`<text x="${x}" y="${top - 6}" transform="rotate(-45 ${x} ${top - 6})" class="tick">${escapeHtml(col)}</text>`);
-  });
-  rows.forEach((row, i) => {
-    const y = top + i * ch;
-    parts.push(`<text x="${left - 6}" y="${y + ch / 2 + 4}" text-anchor="end" class="tick">${escapeHtml(row)}</text>`);
-    cols.forEach((col, j) => {
-      const c = cell(row, col);
-      const fill = !c
-        ? '#eee'
-        : c.fail
-          ? '#d62728'
-          : `hsl(${Math.round(120 - 90 * Math.min(1, Math.max(0, c.level)))}, 65%, 55%)`;
-      parts.push(
-        `<g class="cell"><title>${escapeHtml(c?.title ?? `${row} × ${col}: not run`)}</title>` +
-          `<rect x="${left + j * cw}" y="${y}" width="${cw - 2}" height="${ch - 2}" fill="${fill}"/>` +
-          (c
-            ? `<text x="${left + j * cw + cw / 2 - 1}" y="${y + ch / 2 + 4}" text-anchor="middle" class="cell-label">${escapeHtml(c.label)}</text>`
-            : '') +
-          '</g>',
-      );
-    });
-  });
-  parts.push('</svg>');
-  return parts.join('');
+  svg.push('</svg>');
+  return `<figure class="chart">${caption}${svg.join('')}<ul class="legend">${legend.join('')}</ul></figure>`;
 }
