@@ -133,6 +133,8 @@ export interface StableAdamWBackendV1<P, G, S, R> extends StableAdamWKernelV1<P,
   getGrad?(param: P): G | null | undefined;
   /** Drops the param's gradient (`zeroGrad`, and after `stepParam`); absent when params hold none. */
   clearGrad?(param: P): void;
+  /** Zeroes the param's gradient in place, if it has one (`zeroGrad({ setToNone: false })`). */
+  zeroGradInPlace?(param: P): void;
   /** Returns why `grad` cannot be used for a param described by `info`, or undefined. Must not mutate. */
   checkGrad(param: P, grad: G, info: TensorInfo): GradientProblem | undefined;
   /** Allocates zeroed state (with a zeroed Kahan buffer when `kahan`). */

@@ -40,4 +40,5 @@ export {
 export type { Hyperparameters, NonFinitePolicy, StableAdamWOptions } from './options.js';
 export type { ParamGroup, ParamGroupInput } from './param-groups.js';
 export type { ParamGroupEntry, ParamStateEntry, SerializedNumber, StateDict } from './state-dict.js';
-export type { WeightDecayGroupOptions } from './weight-decay-groups.js';
+export type { WeightDecayGroupOptions, WeightDecayNaming } from './weight-decay-groups.js';
+export type { ZeroGradOptions } from './zero-grad.js';

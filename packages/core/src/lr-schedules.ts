@@ -18,10 +18,15 @@ function requireFactor(name: string, value: number): void {
   }
 }
 
-/** The base lr, unchanged. */
-export function constantLr(factor = 1): LrSchedule {
+/**
+ * `factor`·lr for ever (default 1: the base lr). With `steps`, PyTorch's `ConstantLR(factor,
+ * total_iters=steps)`: `factor`·lr for the first `steps` steps, then the base lr.
+ */
+export function constantLr(factor = 1, { steps }: { steps?: number } = {}): LrSchedule {
   requireFactor('factor', factor);
-  return () => factor;
+  if (steps === undefined) return () => factor;
+  requireSteps('steps', steps);
+  return (t) => (t < steps ? factor : 1);
 }
 
 /** From `start`·lr to `end`·lr linearly over `steps`, then `end`·lr. */

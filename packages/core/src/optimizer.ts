@@ -23,6 +23,7 @@ import { type Hyperparameters, requireSkipWithScaler, resolveOptions, type Stabl
 import { buildParamGroups, decoupledDecayWarning, type ParamGroup, type ParamGroupInput, validateGroup } from './param-groups.js';
 import { groupEntry, type ParamStateEntry, parseStateDict, type StateDict, serializeValues } from './state-dict.js';
 import { momentScalars, weightDecayPerLr } from './step-scalars.js';
+import { type ZeroGradOptions, zeroGradSetToNone } from './zero-grad.js';
 
 interface ParamSlot<S> {
   state: S;
@@ -140,8 +141,20 @@ export class StableAdamWOptimizer<P, G, S, R> {
    * among them skips the whole step (no param, moment or counter changes; `skippedSteps` and
    * `lastStepSkipped` report it) or throws a `NonFiniteGradientError`. With a `lossScaler`, the
    * gradients are divided by its scale inside the kernels and the scale is updated afterwards.
+   *
+   * `step(closure)`, as in PyTorch: runs the closure (which sets the params' gradients), steps, and
+   * returns its loss — a Promise of it when the closure or the step is async.
    */
-  step(grads?: ReadonlyMap<P, G>): MaybePromise<void> {
+  step(grads?: ReadonlyMap<P, G>): MaybePromise<void>;
+  step(closureOrGrads?: ReadonlyMap<P, G> | (() => unknown)): MaybePromise<unknown>;
+  step(closureOrGrads?: ReadonlyMap<P, G> | (() => unknown)): MaybePromise<unknown> {
+    if (typeof closureOrGrads !== 'function') return this.#step(closureOrGrads);
+    this.#assertLive('step()');
+    this.#requireOwnGrads('closure', 'needs params that hold their gradients');
+    return andThen(closureOrGrads(), (loss) => andThen(this.#step(undefined), () => loss));
+  }
+
+  #step(grads: ReadonlyMap<P, G> | undefined): MaybePromise<void> {
     this.#assertLive('step()');
     this.paramGroups.forEach(validateGroup);
     this.#checkSafetyOptions();
@@ -244,11 +257,22 @@ export class StableAdamWOptimizer<P, G, S, R> {
     });
   }
 
-  /** Drops every param's gradient. */
-  zeroGrad(): void {
-    const { clearGrad } = this.backend;
+  /**
+   * PyTorch ≥ 2.0's `zero_grad`: drops every gradient (`grad = null`), or with `setToNone: false`
+   * zeroes it in place. A no-op where params hold no gradients (tfjs).
+   */
+  zeroGrad(options: ZeroGradOptions = {}): void {
+    const setToNone = zeroGradSetToNone(options);
+    const { clearGrad, zeroGradInPlace } = this.backend;
     if (!clearGrad) return;
-    for (const group of this.paramGroups) for (const param of group.params) clearGrad.call(this.backend, param);
+    if (!setToNone && !zeroGradInPlace) {
+      throw new UnsupportedBackendError(
+        `Backend \`${this.backend.backendId}\` cannot zero gradients in place`,
+        'Use zeroGrad() (setToNone: true) on this backend.',
+      );
+    }
+    const reset = setToNone ? clearGrad : (zeroGradInPlace as (param: P) => void);
+    for (const group of this.paramGroups) for (const param of group.params) reset.call(this.backend, param);
   }
 
   /** The optimizer state as a JSON-serializable object laid out like PyTorch's `state_dict()`. */
@@ -272,7 +296,7 @@ export class StableAdamWOptimizer<P, G, S, R> {
     let flat = 0;
     const paramGroups = this.paramGroups.map((group) =>
       groupEntry(
-        group,
+        { ...group, kahanSum: this.#resolvedKahanSum(group) },
         group.step,
         group.params.map(() => flat++),
       ),
@@ -348,6 +372,15 @@ export class StableAdamWOptimizer<P, G, S, R> {
     this.#disposeSlots();
     this.#slots = new Map();
     this.#disposed = true;
+  }
+
+  /**
+   * The group's `kahanSum` as optimi records it: `undefined` (auto) becomes true once a 16-bit
+   * param of the group has state (optimi sets the group flag when it allocates a Kahan buffer).
+   */
+  #resolvedKahanSum(group: ParamGroup<P>): boolean | undefined {
+    if (group.kahanSum !== undefined) return group.kahanSum;
+    return group.params.some((param) => this.#slots.get(param)?.kahan) ? true : undefined;
   }
 
   #assertLive(method: string): void {
@@ -477,20 +510,30 @@ export class StableAdamWOptimizer<P, G, S, R> {
     return slot;
   }
 
+  /** The backend's `getGrad`; throws naming `what` when its params hold no gradients (tfjs). */
+  #requireOwnGrads(what: string, problem: string): NonNullable<StableAdamWBackendV1<P, G, S, R>['getGrad']> {
+    const { getGrad } = this.backend;
+    if (!getGrad) {
+      throw new InvalidParamError(
+        what,
+        `${problem}: backend \`${this.backend.backendId}\` has no gradients of its own`,
+        'Pass step(new Map([[param, grad], ...])).',
+      );
+    }
+    return getGrad;
+  }
+
   #gradSource(grads: ReadonlyMap<P, G> | undefined): (param: P) => G | null | undefined {
     if (grads === undefined) {
-      const { getGrad } = this.backend;
-      if (!getGrad) {
-        throw new InvalidParamError(
-          'grads',
-          `is required: backend \`${this.backend.backendId}\` has no gradients of its own`,
-          'Pass step(new Map([[param, grad], ...])).',
-        );
-      }
+      const getGrad = this.#requireOwnGrads('grads', 'is required');
       return (param) => getGrad.call(this.backend, param);
     }
     if (!(grads instanceof Map)) {
-      throw new InvalidParamError('grads', `is ${typeof grads}, not a Map`, 'Pass step(new Map([[param, grad], ...])).');
+      throw new InvalidParamError(
+        'grads',
+        `is ${typeof grads}, not a Map or a closure`,
+        'Pass step(new Map([[param, grad], ...])), or step(closure) where the params hold their gradients.',
+      );
     }
     for (const param of grads.keys()) this.#entry(param);
     return (param) => grads.get(param);

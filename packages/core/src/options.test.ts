@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { arrayOptimizer, arrayParam } from '../examples/array-adapter.js';
 import { InvalidHyperparameterError, InvalidParamError, StableAdamWError } from './errors.js';
 import type { StableAdamWOptions } from './options.js';
+import type { StateDict } from './state-dict.js';
 
 function thrown(fn: () => unknown): InvalidHyperparameterError {
   try {
@@ -108,11 +109,53 @@ describe('param groups', () => {
     expect(thrown(() => arrayOptimizer(groups, { lr: 1e-3 })).parameter).toBe(parameter);
   });
 
-  it('rejects empty params, empty groups, duplicates and mixed lists', () => {
+  it('accepts an empty group, as PyTorch does (torch 1.13: SGD([{"params": []}, {"params": [p]}]) builds)', () => {
+    const p = arrayParam([1]);
+    const opt = arrayOptimizer([{ params: [] }, { params: [p], weightDecay: 0 }], { lr: 1 });
+    expect(opt.paramGroups.map((g) => g.params)).toEqual([[], [p]]);
+  });
+
+  // optimi's group keys are beta1/beta2 (optimi/stableadamw.py defaults dict); optimi ignores a group's betas.
+  it('accepts beta1/beta2 as group aliases of betas, so optimi group dicts load', () => {
+    const opt = arrayOptimizer(
+      [
+        { params: [arrayParam([1])], beta1: 0.8 },
+        { params: [arrayParam([2])], beta1: 0.5, beta2: 0.9 },
+        { params: [arrayParam([3])], betas: [0.7, 0.95], beta2: 0.95 },
+      ],
+      { lr: 1e-3, betas: [0.9, 0.98] },
+    );
+    expect(opt.paramGroups.map((g) => g.betas)).toEqual([
+      [0.8, 0.98],
+      [0.5, 0.9],
+      [0.7, 0.95],
+    ]);
+    // The state dict keeps optimi's keys.
+    const saved = opt.stateDict() as StateDict;
+    expect(saved.param_groups.map((g) => [g.beta1, g.beta2])).toEqual([
+      [0.8, 0.98],
+      [0.5, 0.9],
+      [0.7, 0.95],
+    ]);
+    expect(saved.param_groups[0]).not.toHaveProperty('betas');
+  });
+
+  it.each<[string, Record<string, unknown>, string]>([
+    ['beta1 disagreeing with betas', { betas: [0.9, 0.99], beta1: 0.8 }, 'paramGroups[0].beta1'],
+    ['beta2 disagreeing with betas', { betas: [0.9, 0.99], beta2: 0.9 }, 'paramGroups[0].beta2'],
+    ['beta1 out of range', { beta1: 1 }, 'paramGroups[0].betas[0]'],
+  ])('rejects %s with a typed error', (_, override, parameter) => {
+    expect(thrown(() => arrayOptimizer([{ params: [arrayParam([1])], ...override }], { lr: 1e-3 })).parameter).toBe(parameter);
+  });
+
+  it('keeps pointing constructor beta1 to betas (optimi takes betas there)', () => {
+    expect(thrown(() => arrayOptimizer([arrayParam([1])], { lr: 1e-3, beta1: 0.9 } as StableAdamWOptions)).fix).toMatch(/betas/);
+  });
+
+  it('rejects empty params, duplicates and mixed lists', () => {
     const p = arrayParam([1]);
     const cases: [unknown, string][] = [
       [[], 'params'],
-      [[{ params: [] }], 'paramGroups[0].params'],
       [[{ params: [p] }, { params: [p] }], 'paramGroups[1].params[0]'],
       [[{ params: [p] }, p], 'paramGroups[1]'],
     ];

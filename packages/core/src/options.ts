@@ -67,6 +67,7 @@ const SNAKE_CASE_HINTS: Record<string, string> = {
   gradient_release: 'gradientRelease',
   non_finite: 'nonFinite',
   loss_scaler: 'lossScaler',
+  set_to_none: 'setToNone',
   beta1: 'betas',
   beta2: 'betas',
   learning_rate: 'lr',

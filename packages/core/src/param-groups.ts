@@ -8,8 +8,16 @@ import {
   validateHyperparameters,
 } from './options.js';
 
-/** A param group as the user passes it: params plus any per-group overrides. */
-export type ParamGroupInput<P> = { params: readonly P[] } & Partial<Omit<StableAdamWOptions, 'gradientRelease' | 'lossScaler'>>;
+/** A param group as the user passes it: params (maybe none) and overrides; optimi's `beta1`/`beta2` alias `betas`. */
+export type ParamGroupInput<P> = { params: readonly P[] } & Partial<
+  Omit<StableAdamWOptions, 'gradientRelease' | 'lossScaler'>
+> & {
+    beta1?: number;
+    beta2?: number;
+  };
+
+/** Keys a group input may hold besides `params`. */
+const GROUP_KEYS = [...GROUP_OVERRIDABLE, 'beta1', 'beta2'] as const;
 
 /**
  * A live param group. Its hyperparameters may be changed between steps (that is how schedulers
@@ -26,8 +34,35 @@ function isGroupInput<P>(item: unknown): item is ParamGroupInput<P> {
 }
 
 /**
+ * A group's betas: its `betas`, else the defaults, with optimi's `beta1`/`beta2` keys filled in;
+ * a `beta1`/`beta2` that disagrees with the group's own `betas` is refused.
+ */
+function groupBetas(
+  overrides: Omit<ParamGroupInput<unknown>, 'params'>,
+  defaults: readonly number[],
+  where: string,
+): [number, number] {
+  const betas: number[] = overrides.betas === undefined ? [...defaults] : copyBetas(overrides.betas);
+  (['beta1', 'beta2'] as const).forEach((key, i) => {
+    const alias = overrides[key];
+    if (alias === undefined) return;
+    if (overrides.betas !== undefined && alias !== betas[i]) {
+      throw new InvalidHyperparameterError(
+        `${where}.${key}`,
+        alias,
+        `must equal betas[${i}] (${String(betas[i])}) when both are given`,
+        `Pass either betas or ${key}, not both.`,
+      );
+    }
+    betas[i] = alias;
+  });
+  return betas as [number, number];
+}
+
+/**
  * Normalises `params | paramGroups` into live groups with defaults filled in, validating every
- * group's overrides (optimi validates only the defaults).
+ * group's overrides (optimi validates only the defaults). A group may be empty, as in PyTorch
+ * (`paramGroupsWeightDecay` always returns optimi's two groups); the whole list may not.
  */
 export function buildParamGroups<P>(
   input: readonly P[] | readonly ParamGroupInput<P>[],
@@ -50,10 +85,7 @@ export function buildParamGroups<P>(
       );
     }
     const { params, ...overrides } = groupInput;
-    rejectUnknownKeys(overrides, where, GROUP_OVERRIDABLE);
-    if (params.length === 0) {
-      throw new InvalidParamError(`${where}.params`, 'is empty', 'Remove the group or give it params.');
-    }
+    rejectUnknownKeys(overrides, where, GROUP_KEYS);
     params.forEach((p, i) => {
       if (seen.has(p)) {
         throw new InvalidParamError(`${where}.params[${i}]`, 'appears in more than one place', 'List each param once.');
@@ -64,7 +96,7 @@ export function buildParamGroups<P>(
     const group: ParamGroup<P> = {
       params: [...params],
       lr: overrides.lr ?? defaults.lr,
-      betas: overrides.betas === undefined ? [...defaults.betas] : copyBetas(overrides.betas),
+      betas: groupBetas(overrides, defaults.betas, where),
       weightDecay: overrides.weightDecay ?? defaults.weightDecay,
       eps: overrides.eps ?? defaults.eps,
       decoupleLr,

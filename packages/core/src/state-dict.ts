@@ -24,6 +24,7 @@ export interface ParamGroupEntry {
   weight_decay: number;
   decouple_lr: boolean;
   max_lr: number | null;
+  /** As optimi: null (auto) until a 16-bit param of the group has state, then true. */
   kahan_sum: boolean | null;
   gradient_release: boolean;
   /** Absent in state dicts saved before the option existed: loading one keeps the group's policy. */

@@ -131,6 +131,10 @@ export function createCpuBackend(): StableAdamWBackendV1<CpuParam, CpuGradient, 
     clearGrad: (param) => {
       param.grad = null;
     },
+    // Zero bits are +0 in every format, 16-bit patterns included; buffer views stay attached.
+    zeroGradInPlace: (param) => {
+      param.grad?.fill(0);
+    },
     checkGrad: checkCpuGrad,
     // Every kernel (typed-array and WebAssembly) multiplies gradients by MomentScalars.gradScale.
     supportsGradScale: true,

@@ -44,8 +44,8 @@ export interface BufferParam extends CpuParam {
  * WebAssembly SIMD kernel call per phase for all of them, optionally on worker threads.
  *
  * Fill gradients in place: `param.grad` is a view into the buffer (`gradOf(param)`; `grads` spans
- * all of them). `optimizer.zeroGrad()` detaches them (`grad = null`, the param is skipped);
- * `zeroGrads()` zeroes and re-attaches every view. A `grad` set to any other array still works,
+ * all of them). `optimizer.zeroGrad()` detaches them (`grad = null`, the param is skipped) and
+ * `optimizer.zeroGrad({ setToNone: false })` zeroes them; `zeroGrads()` zeroes and re-attaches every view. A `grad` set to any other array still works,
  * through the typed-array kernels.
  */
 export interface ParamBuffer {

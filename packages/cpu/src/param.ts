@@ -9,6 +9,7 @@ export interface Float16ArrayLike {
   readonly length: number;
   readonly BYTES_PER_ELEMENT: number;
   [index: number]: number;
+  fill(value: number): unknown;
 }
 
 /** Storage of a parameter: float arrays, or 16-bit bit patterns in a `Uint16Array` (with `dtype`). */

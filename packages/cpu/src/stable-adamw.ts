@@ -1,4 +1,4 @@
-import type { ParamGroupInput, StableAdamWOptions, StateDict } from '@stable-adamw/core';
+import type { ParamGroupInput, StableAdamWOptions, StateDict, ZeroGradOptions } from '@stable-adamw/core';
 import { StableAdamWOptimizer } from '@stable-adamw/core/adapter';
 import { createCpuBackend } from './backend.js';
 import { checkNotBusy } from './buffer-registry.js';
@@ -31,14 +31,31 @@ export class StableAdamW extends StableAdamWOptimizer<CpuParam, CpuGradient, Cpu
    * gradient it maps the param to (params missing from it are skipped, whatever their `grad`).
    * Synchronous (returns undefined), except for params of a `ParamBuffer` with `threads > 1`: then
    * it returns a Promise that must be awaited before the params are read or stepped again.
+   *
+   * `step(closure)`, as in PyTorch and optimi: runs `closure` (which sets the params' `grad` and
+   * returns the loss), steps, and returns the loss — a Promise of it when the closure is async or
+   * the step is threaded.
    */
-  override step(grads?: ReadonlyMap<CpuParam, CpuGradient>): undefined | Promise<void> {
-    return super.step(grads) as undefined | Promise<void>;
+  override step<L>(closure: () => Promise<L>): Promise<L>;
+  override step<L>(closure: () => L): L | Promise<L>;
+  override step(grads?: ReadonlyMap<CpuParam, CpuGradient>): undefined | Promise<void>;
+  override step(closureOrGrads?: ReadonlyMap<CpuParam, CpuGradient> | (() => unknown)): unknown {
+    return super.step(closureOrGrads);
   }
 
   /** Gradient release: updates `param` with `grad` right away (see core's `stepParam`). */
   override stepParam(param: CpuParam, grad: CpuGradient): void {
     super.stepParam(param, grad);
+  }
+
+  /**
+   * Drops (default) or, with `{ setToNone: false }`, zeroes every param's `grad` (see core's
+   * `zeroGrad`); zeroing keeps a `ParamBuffer`'s gradient views attached. Zeroing is refused while
+   * a threaded `ParamBuffer` step reads the gradients.
+   */
+  override zeroGrad(options?: ZeroGradOptions): void {
+    if (options?.setToNone === false) checkNotBusy(this.#params(), 'zeroGrad({ setToNone: false })');
+    super.zeroGrad(options);
   }
 
   /**
