@@ -1,3 +1,4 @@
+import { type CheckpointLayout, checkpointToStateDict, stateDictToCheckpoint } from './checkpoint-layouts.js';
 import {
   type GradientCheck,
   type MaybePromise,
@@ -201,13 +202,18 @@ export class StableAdamWOptimizer<P, G, S, R> {
       const steps = items.map(({ param, grad, g }) =>
         this.#tensorStep(param, grad, this.paramGroups[g] as ParamGroup<P>, gradScale),
       );
-      try {
-        return this.backend.stepTensors(steps);
-      } catch (error) {
-        // A backend throws from stepTensors before changing anything: undo the counters and state.
+      // A backend fails stepTensors (throwing or rejecting) before changing anything: undo the
+      // step's counters and new state.
+      const undo = (error: unknown): never => {
         for (const group of this.paramGroups) group.step -= 1;
         this.#dropSlots(created);
         throw error;
+      };
+      try {
+        const result = this.backend.stepTensors(steps);
+        return result instanceof Promise ? result.catch(undo) : result;
+      } catch (error) {
+        return undo(error);
       }
     }
     const pending = items.map(({ param, grad, g }) => {
@@ -361,6 +367,33 @@ export class StableAdamWOptimizer<P, G, S, R> {
     this.#skippedSteps = parsed.skippedSteps;
     this.#disposeSlots();
     this.#slots = slots;
+  }
+
+  /**
+   * The optimizer state as safetensors bytes, in optimi's layout (`'optimi'`: debiased moments,
+   * optimi's group keys) or `torch.optim.AdamW`'s (`'torch-adamw'`: biased moments, per-param
+   * `step`), for `python/stable_adamw_checkpoint.py` or any adapter's `loadCheckpoint`. Params are
+   * named in it where they have names, so a checkpoint loads by name when the order changed.
+   */
+  saveCheckpoint({ layout }: { layout: CheckpointLayout }): MaybePromise<Uint8Array> {
+    return andThen(this.stateDict(), (stateDict) => stateDictToCheckpoint(stateDict, { layout, groups: this.#groupInfos() }));
+  }
+
+  /**
+   * Restores a checkpoint written by `saveCheckpoint` (any adapter) or by the Python module, in
+   * the layout it was saved in; validated like `loadStateDict`, and on error nothing changes.
+   */
+  loadCheckpoint(bytes: Uint8Array, { layout }: { layout: CheckpointLayout }): MaybePromise<void> {
+    const { stateDict } = checkpointToStateDict(bytes, {
+      layout,
+      groups: this.#groupInfos(),
+      gradientRelease: this.defaults.gradientRelease,
+    });
+    return this.loadStateDict(stateDict);
+  }
+
+  #groupInfos(): TensorInfo[][] {
+    return this.paramGroups.map((group) => group.params.map((param) => this.#entry(param).info));
   }
 
   /**

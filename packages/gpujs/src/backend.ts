@@ -1,4 +1,4 @@
-import { InvalidHyperparameterError, type MaybePromise } from '@stable-adamw/core';
+import { InvalidHyperparameterError, type MaybePromise, UnsupportedBackendError } from '@stable-adamw/core';
 import {
   andThen,
   keepPending,
@@ -137,6 +137,17 @@ export function createGpujsBackend(options: GpuJsBackendOptions): GpuJsBackend {
     getGrad: (param) => param.grad,
     clearGrad(param) {
       param.grad = null;
+    },
+    // zeroGrad({ setToNone: false }): host gradients are zeroed in place; gpu.js kernels cannot
+    // write into an existing texture or buffer, so a device gradient has no in-place zeroing.
+    zeroGradInPlace(param) {
+      if (isDeviceTensor(param.grad)) {
+        throw new UnsupportedBackendError(
+          `zeroGrad({ setToNone: false }) cannot zero ${param.name ?? 'a param'}'s device gradient in place on gpu.js`,
+          'Use zeroGrad() (setToNone: true) and hand in the next gradient as a new texture.',
+        );
+      }
+      param.grad?.fill(0);
     },
     checkGrad: (_param, grad, info) => checkGpuJsGrad(grad, info, gpu),
     // The moments and the RMS's sum kernels multiply every gradient value by MomentScalars.gradScale.

@@ -57,22 +57,15 @@ export class StableAdamW extends StableAdamWOptimizer<GpuJsParam, GpuJsTensor, G
   /**
    * Updates every param that has a gradient: those in `grads` when given (a `Map` from param to
    * gradient; params missing from it are skipped), else each param's `.grad`. A promise in
-   * promise-returning modes.
+   * promise-returning modes. `step(closure)`, as in PyTorch and optimi: runs `closure` (which sets
+   * the params' `grad` and returns the loss), steps, and returns the loss.
    */
-  override step(grads?: ReadonlyMap<GpuJsParam, GpuJsTensor>): MaybePromise<void> {
+  override step<L>(closure: () => Promise<L>): Promise<L>;
+  override step<L>(closure: () => L): MaybePromise<L>;
+  override step(grads?: ReadonlyMap<GpuJsParam, GpuJsTensor>): MaybePromise<void>;
+  override step(closureOrGrads?: ReadonlyMap<GpuJsParam, GpuJsTensor> | (() => unknown)): MaybePromise<unknown> {
     this.#assertLive();
-    const counters = this.paramGroups.map((group) => group.step);
-    const result = super.step(grads);
-    if (!(result instanceof Promise)) return result;
-    // Core undoes the counters of a step whose backend throws; in promise-returning modes a device
-    // failure arrives as a rejection instead (params and moments already untouched), so the
-    // counters are set back here. Setting, not decrementing, is right whoever undoes them first.
-    return result.catch((error: unknown) => {
-      this.paramGroups.forEach((group, g) => {
-        group.step = counters[g] as number;
-      });
-      throw error;
-    });
+    return super.step(closureOrGrads);
   }
 
   /** Gradient release: updates `param` with `grad` right away (see core's `stepParam`). */

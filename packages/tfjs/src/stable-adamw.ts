@@ -1,4 +1,5 @@
 import {
+  type CheckpointLayout,
   type DynamicLossScaler,
   InvalidParamError,
   type ParamGroup,
@@ -281,6 +282,24 @@ export class StableAdamW extends tf.Optimizer {
     if (!this.#core)
       throw new InvalidParamError('loadStateDict', 'has no variables yet', 'Construct the optimizer with its variables first.');
     this.#core.loadStateDict(stateDict);
+  }
+
+  /**
+   * The state as safetensors bytes in optimi's (`'optimi'`) or `torch.optim.AdamW`'s
+   * (`'torch-adamw'`) layout, named by variable, for `python/stable_adamw_checkpoint.py` or any
+   * adapter's `loadCheckpoint` (reads the moments back).
+   */
+  saveCheckpoint(options: { layout: CheckpointLayout }): Promise<Uint8Array> {
+    if (!this.#core)
+      throw new InvalidParamError('saveCheckpoint', 'has no variables yet', 'Call it after the first applyGradients.');
+    return Promise.resolve(this.#core.saveCheckpoint(options));
+  }
+
+  /** Restores a checkpoint from `saveCheckpoint` (any adapter) or the Python module, matched by variable name. */
+  loadCheckpoint(bytes: Uint8Array, options: { layout: CheckpointLayout }): void {
+    if (!this.#core)
+      throw new InvalidParamError('loadCheckpoint', 'has no variables yet', 'Construct the optimizer with its variables first.');
+    this.#core.loadCheckpoint(bytes, options);
   }
 
   /**

@@ -4,11 +4,14 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { targetVariables, type VariablesTarget } from './targets.js';
 
 /**
- * optimi's `param_groups_weight_decay` for tfjs: biases (names ending in `bias`, like
- * `dense_Dense1/bias`), 0-D and 1-D variables (norm scales) and names containing one of
- * `additionalLayers` go to a group with `weightDecay: 0`, the rest get `weightDecay` (default
- * `1e-2`). Takes a tfjs-layers model (its `trainableWeights`, by their layer names) or `tf.Variable`s
- * (by `variable.name`; non-trainable ones are left out). The groups go to `new StableAdamW(groups, options)`.
+ * optimi's `param_groups_weight_decay` for tfjs: 0-D and 1-D variables (norm scales), names
+ * containing one of `additionalLayers` (a string counts as one name) and, by tfjs's naming, biases
+ * and norm parameters (a last `/` segment `bias`, `gamma` or `beta`, like `dense_Dense1/bias`) go
+ * to a group with `weightDecay: 0`, the rest get `weightDecay` (default `1e-2`). Always returns
+ * `[noDecay, decay]`, one of them possibly empty, as optimi does. Takes a tfjs-layers model (its
+ * `trainableWeights`, by their layer names) or `tf.Variable`s (by `variable.name`; non-trainable
+ * ones are left out). Pass `naming: 'optimi'` for PyTorch-style dotted names (`.bias` suffix).
+ * The groups go to `new StableAdamW(groups, options)`.
  *
  * @example
  * ```ts
@@ -25,5 +28,5 @@ export function paramGroupsWeightDecay(
     shape: variable.shape,
     param: variable,
   }));
-  return splitByName(named, options);
+  return splitByName(named, { naming: 'tfjs', ...options });
 }
