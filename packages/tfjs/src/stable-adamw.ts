@@ -220,6 +220,23 @@ export class StableAdamW extends tf.Optimizer {
   }
 
   /**
+   * `step(closure)` as in optimi and PyTorch: differentiates the closure's loss with respect to the
+   * optimizer's variables (tfjs's gradient scope is `minimize`), steps, and returns the loss (yours
+   * to dispose). tfjs optimizers hold no gradients between calls, so there is no `step()` without a
+   * closure: use `applyGradients` to hand gradients in.
+   */
+  step(closure: () => tf.Scalar): tf.Scalar {
+    if (typeof closure !== 'function') {
+      throw new InvalidParamError(
+        'closure',
+        `is ${closure === null ? 'null' : typeof closure}, not a function`,
+        'Pass step(() => loss), or hand gradients to applyGradients.',
+      );
+    }
+    return this.minimize(closure, true) as tf.Scalar;
+  }
+
+  /**
    * Computes the gradients of `f` and applies them. Without `varList`, an optimizer built with its
    * variables differentiates only those (tfjs's default is every trainable variable `f` touches).
    * With a `lossScaler`, `f`'s loss is multiplied by the current scale before differentiation (as
