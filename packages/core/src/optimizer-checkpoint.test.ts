@@ -27,7 +27,9 @@ function train(steps: number, layout?: CheckpointLayout, resumeAt?: number): Flo
       const bytes = optimizer.saveCheckpoint({ layout }) as Uint8Array;
       const values = params.map((p) => p.values.slice());
       ({ params, optimizer } = make());
-      params.forEach((p, i) => p.values.set(values[i] as Float64Array));
+      params.forEach((p, i) => {
+        p.values.set(values[i] as Float64Array);
+      });
       optimizer.loadCheckpoint(bytes, { layout });
     }
     gradients(t).forEach((g, i) => {
