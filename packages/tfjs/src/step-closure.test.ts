@@ -20,7 +20,9 @@ describe('tfjs step(closure)', () => {
     expect(await loss.data()).toEqual(Float32Array.from([14]));
     const g = [2, -4, 6];
     const expected = [1, -2, 3].map((x, i) => Math.fround(x - (0.1 * (g[i] as number)) / (Math.abs(g[i] as number) + 1e-6)));
-    Array.from(await w.data()).forEach((x, i) => expect(x).toBeCloseTo(expected[i] as number, 6));
+    Array.from(await w.data()).forEach((x, i) => {
+      expect(x).toBeCloseTo(expected[i] as number, 6);
+    });
     loss.dispose();
     opt.dispose();
     w.dispose();
