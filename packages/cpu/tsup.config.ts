@@ -1,13 +1,3 @@
-import { defineConfig } from 'tsup';
+import { adapterBuild } from '../../tooling/tsup-adapter.js';
 
-export default defineConfig({
-  entry: { index: 'src/index.ts', testing: 'src/testing/index.ts' },
-  format: ['esm', 'cjs'],
-  dts: true,
-  clean: true,
-  // No source maps: the code ships unminified and readable as built; maps doubled the tarball.
-  sourcemap: false,
-  target: 'es2022',
-  // ./testing imports the package's own entry by name instead of bundling a second copy of it.
-  external: ['@stable-adamw/core', '@stable-adamw/cpu'],
-});
+export default adapterBuild('@stable-adamw/cpu');
