@@ -30,6 +30,7 @@ export {
   compareObserved,
   describeMismatch,
   type Field,
+  type MeasureOptions,
   measureScenario,
   type ScenarioMeasurement,
   type StepErrors,

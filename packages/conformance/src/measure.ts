@@ -93,6 +93,12 @@ export interface StepErrors {
   maxUlp: number;
 }
 
+/** Hooks into `measureScenario`. */
+export interface MeasureOptions {
+  /** Called with what was observed and what it was compared with, at every compared step. */
+  onCompared?(observed: ObservedValues, expected: ExpectedValues | ObservedValues): void;
+}
+
 /**
  * Replays a scenario on a fresh harness and compares it, after every step, with the scenario's
  * recorded values (`against: 'expected'`, at steps that have them) or the float64 reference.
@@ -101,6 +107,7 @@ export async function measureScenario(
   target: ConformanceTarget,
   scenario: Scenario,
   against: 'expected' | 'reference',
+  { onCompared }: MeasureOptions = {},
 ): Promise<ScenarioMeasurement> {
   const reference = against === 'reference' ? referenceFor(scenario) : undefined;
   const params: ErrorMetrics[] = [];
@@ -116,7 +123,9 @@ export async function measureScenario(
         expected = observeReference(reference);
       }
       if (!expected) return;
-      const metrics = compareObserved(await observe(harness, scenario), expected, scenario.tolerance, scenario.dtype);
+      const observed = await observe(harness, scenario);
+      onCompared?.(observed, expected);
+      const metrics = compareObserved(observed, expected, scenario.tolerance, scenario.dtype);
       if (metrics.params) {
         params.push(metrics.params);
         const { maxAbsError, maxRelError, maxUlp } = metrics.params;
