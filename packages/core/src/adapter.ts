@@ -34,6 +34,7 @@ export { andThen, keepPending, settle } from './maybe-promise.js';
 export { StableAdamWOptimizer } from './optimizer.js';
 export { resolveOptions } from './options.js';
 export { buildParamGroups } from './param-groups.js';
+export { checkedShape } from './param-shape.js';
 export { type ReferenceGroup, ReferenceStableAdamW, type ReferenceTensorState } from './reference.js';
 export {
   readSafetensors,

@@ -1,5 +1,5 @@
 import { type Dtype, InvalidParamError } from '@stable-adamw/core';
-import { type GradientProblem, isHalfPrecision, type TensorInfo } from '@stable-adamw/core/adapter';
+import { checkedShape, type GradientProblem, isHalfPrecision, type TensorInfo } from '@stable-adamw/core/adapter';
 
 /**
  * A native `Float16Array` (Node ≥ 24, recent browsers). Typed structurally so the package compiles
@@ -92,15 +92,7 @@ export function describeCpuParam(param: CpuParam, where: string): TensorInfo {
     dtype = stored;
   }
   const numel = param.data.length;
-  const shape = param.shape ?? [numel];
-  const product = shape.reduce((a, b) => a * b, 1);
-  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || product !== numel) {
-    throw new InvalidParamError(
-      label,
-      `has shape [${shape.join(', ')}] but ${numel} elements`,
-      'Give a shape whose product is data.length.',
-    );
-  }
+  const shape = checkedShape(param.shape, numel, label);
   if (numel === 0) {
     throw new InvalidParamError(label, 'has no elements', 'Leave empty tensors out of the optimizer.');
   }

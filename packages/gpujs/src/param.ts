@@ -1,5 +1,5 @@
 import { InvalidParamError } from '@stable-adamw/core';
-import type { GradientProblem, TensorInfo } from '@stable-adamw/core/adapter';
+import { checkedShape, type GradientProblem, type TensorInfo } from '@stable-adamw/core/adapter';
 import type { GPU } from 'gpu.js';
 import type { DeviceFacts } from './device.js';
 import { type GpuJsTensor, liveTensorProblem, numelOf, tensorProblem } from './tensor.js';
@@ -59,16 +59,8 @@ export function describeGpuJsParam(param: GpuJsParam, where: string, device: Dev
       'Split the tensor into several params of at most that many elements.',
     );
   }
-  const shape = param.shape ?? [numel];
-  const product = shape.reduce((a, b) => a * b, 1);
-  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || product !== numel) {
-    throw new InvalidParamError(
-      label,
-      `has shape [${shape.join(', ')}] but ${numel} elements`,
-      'Give a shape whose product is the element count.',
-    );
-  }
-  return { numel, dtype: 'float32', shape: [...shape], ...(param.name ? { name: param.name } : {}) };
+  const shape = checkedShape(param.shape, numel, label);
+  return { numel, dtype: 'float32', shape, ...(param.name ? { name: param.name } : {}) };
 }
 
 /**
