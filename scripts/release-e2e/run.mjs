@@ -1,10 +1,12 @@
 // End-to-end release test: versions the packages with changesets in a scratch copy, publishes
 // them to a throwaway verdaccio registry on loopback, installs them into a fresh project and runs
-// ESM, CJS and TypeScript smoke tests. Run after `npm run build`.
+// ESM, CJS and TypeScript smoke tests, then runs every package's README examples (examples/*.mjs)
+// there with plain `node`, each in its own process. Run after `npm run build`.
 import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { EXAMPLE_INSTALL, nodeExamples, runExample } from './examples.mjs';
 import { SMOKE } from './smoke.mjs';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -122,8 +124,9 @@ try {
   const adapters = published.filter((p) => !p.startsWith('@stable-adamw/core@'));
   const untested = adapters.filter((p) => !SMOKE[p.slice(0, p.lastIndexOf('@'))]);
   if (untested.length > 0) throw new Error(`no smoke test in smoke.mjs for ${untested.join(', ')}`);
-  const extra = adapters.flatMap((p) => SMOKE[p.slice(0, p.lastIndexOf('@'))].install);
-  sh(app, 'npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', ...adapters, ...extra], npmEnv);
+  const extra = [...new Set([...adapters.flatMap((p) => SMOKE[p.slice(0, p.lastIndexOf('@'))].install), ...EXAMPLE_INSTALL])];
+  // Core too: the examples import @stable-adamw/core/adapter, as a user names it in their install.
+  sh(app, 'npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', ...published, ...extra], npmEnv);
   for (const spec of adapters) {
     const name = spec.slice(0, spec.lastIndexOf('@'));
     const smoke = SMOKE[name];
@@ -150,7 +153,11 @@ try {
     }),
   );
   sh(app, bin('tsc'), ['-p', '.']);
-  console.log(`release e2e: installed ${adapters.join(', ')} from ${registry}; ESM, CJS and tsc checks passed`);
+  const examples = nodeExamples(root, app);
+  for (const example of examples) runExample(root, app, example);
+  console.log(
+    `release e2e: installed ${adapters.join(', ')} from ${registry}; ESM, CJS and tsc checks and ${examples.length} README examples passed`,
+  );
 } catch (error) {
   failed = true;
   console.error(error instanceof Error ? error.message : error);

@@ -281,7 +281,11 @@ export class StableAdamWOptimizer<P, G, S, R> {
     for (const group of this.paramGroups) for (const param of group.params) reset.call(this.backend, param);
   }
 
-  /** The optimizer state as a JSON-serializable object laid out like PyTorch's `state_dict()`. */
+  /**
+   * The optimizer state as a JSON-serializable object laid out like PyTorch's `state_dict()`.
+   * Synchronous where the backend allows (cpu), a Promise where it reads state back from a device
+   * (tfjs, gpu.js): `await optimizer.stateDict()` works on every adapter.
+   */
   stateDict(): MaybePromise<StateDict> {
     this.#assertLive('stateDict()');
     const entries: MaybePromise<[number, ParamStateEntry]>[] = [];
@@ -323,6 +327,7 @@ export class StableAdamWOptimizer<P, G, S, R> {
    * are `skipped_steps` and the `loss_scaler` state when present. It is fully validated first; on
    * error nothing changes. 16-bit params get a Kahan buffer unless the group's `kahan_sum` is
    * false — zeroed when the dict has none (e.g. saved from float32 params); other params drop it.
+   * A Promise (an unawaited `stateDict()`) is refused with a `StateDictError`: await it first.
    */
   loadStateDict(stateDict: StateDict): void {
     this.#assertLive('loadStateDict()');

@@ -114,6 +114,16 @@ describe('state dicts', () => {
     expect(JSON.stringify(opt.stateDict())).toBe(before);
   });
 
+  it('refuses an unawaited stateDict() (a Promise), saying to await it, and changes nothing', () => {
+    const { sd } = trained();
+    const opt = fresh();
+    const before = JSON.stringify(opt.stateDict());
+    const load = () => opt.loadStateDict(Promise.resolve(sd) as unknown as StateDict);
+    expect(pathOf(load)).toBe('(root)');
+    expect(load).toThrow(/await stateDict\(\) first/);
+    expect(JSON.stringify(opt.stateDict())).toBe(before);
+  });
+
   it('restores hyperparameters and step counters', () => {
     const { sd } = trained();
     const opt = fresh();

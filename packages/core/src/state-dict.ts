@@ -157,6 +157,14 @@ export interface ParsedStateDict {
  */
 export function parseStateDict(stateDict: unknown, groupInfos: readonly (readonly TensorInfo[])[]): ParsedStateDict {
   const fix = 'Pass the object returned by stateDict() (or its JSON.parse round trip).';
+  // tfjs's and gpu.js's stateDict() return a Promise: passing it unawaited is the likely mistake.
+  if (isRecord(stateDict) && typeof stateDict.then === 'function') {
+    throw new StateDictError(
+      '(root)',
+      'is a Promise or other thenable, not a state dict',
+      'await stateDict() first: `optimizer.loadStateDict(await saved.stateDict())`.',
+    );
+  }
   if (!isRecord(stateDict) || !isRecord(stateDict.state) || !Array.isArray(stateDict.param_groups)) {
     throw new StateDictError('(root)', 'must be an object with `state` and `param_groups`', fix);
   }

@@ -19,7 +19,7 @@ const README = readFileSync(new URL('README.md', ROOT), 'utf8');
 const SECTION = '## Continue a PyTorch run in JavaScript (and back)';
 const START = new URL('python/examples/start_in_torch.py', ROOT);
 const BACK = new URL('python/examples/back_in_torch.py', ROOT);
-const CONTINUE = new URL('../examples/torch-checkpoint/continue-in-js.ts', import.meta.url);
+const CONTINUE = new URL('../examples/torch-checkpoint/continue-in-js.mjs', import.meta.url);
 
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 const required = process.env.REQUIRE_TORCH === '1';

@@ -1,25 +1,20 @@
-import {
-  type GpuJsParam,
-  type GpuJsTensor,
-  isDeviceTensor,
-  LrScheduler,
-  paramGroupsWeightDecay,
-  StableAdamW,
-  warmupCosine,
-} from '@stable-adamw/gpujs';
-import { GPU, type IKernelFunctionThis } from 'gpu.js';
+import { isDeviceTensor, LrScheduler, paramGroupsWeightDecay, StableAdamW, warmupCosine } from '@stable-adamw/gpujs';
+import { GPU } from 'gpu.js';
 
 // Fit y = 2·x0 − x1 + 0.5 on the device with gradient release, 2 micro-batches per update, a
 // warmup-cosine schedule and no weight decay for the bias.
 const gpu = new GPU();
-const free = (tensor: GpuJsTensor) => isDeviceTensor(tensor) && tensor.delete();
-const weight: GpuJsParam = { data: new Float32Array(2), name: 'dense.weight', shape: [1, 2] };
-const bias: GpuJsParam = { data: new Float32Array(1), name: 'dense.bias', shape: [1] };
-const kernel = { pipeline: true, immutable: true, precision: 'single' } as const;
+/** @typedef {import('@stable-adamw/gpujs').GpuJsTensor} GpuJsTensor */
+/** @param {GpuJsTensor} tensor */
+const free = (tensor) => isDeviceTensor(tensor) && tensor.delete();
+const weight = { data: new Float32Array(2), name: 'dense.weight', shape: [1, 2] };
+const bias = { data: new Float32Array(1), name: 'dense.bias', shape: [1] };
+const kernel = /** @type {const} */ ({ pipeline: true, immutable: true, precision: 'single' });
 
 // Forward: the residual of each of a micro-batch's 4 samples (the activation backprop keeps).
 const residual = gpu.createKernel(
-  function (this: IKernelFunctionThis, w: [number, number], b: [number], batch: number): number {
+  /** @this {import('gpu.js').IKernelFunctionThis} @param {number[]} w @param {number[]} b @param {number} batch */
+  function (w, b, batch) {
     const s = batch * 4 + this.thread.x;
     const x0 = s / 4 - 1;
     const x1 = ((s * 3) % 8) / 4 - 1;
@@ -29,7 +24,8 @@ const residual = gpu.createKernel(
 );
 // Backward: each gradient comes from the residual alone, so stepping one param cannot change another's.
 const weightGrad = gpu.createKernel(
-  function (this: IKernelFunctionThis, err: number[], batch: number): number {
+  /** @this {import('gpu.js').IKernelFunctionThis} @param {number[]} err @param {number} batch */
+  function (err, batch) {
     let grad = 0;
     for (let i = 0; i < 4; i++) {
       const s = batch * 4 + i;
@@ -37,16 +33,17 @@ const weightGrad = gpu.createKernel(
       if (this.thread.x === 1) {
         x = ((s * 3) % 8) / 4 - 1;
       }
-      grad += ((err[i] as number) * x) / 2;
+      grad += (err[i] * x) / 2;
     }
     return grad;
   },
   { ...kernel, output: [2] },
 );
-function sumOverBatch(err: number[]): number {
+/** @param {number[]} err */
+function sumOverBatch(err) {
   let grad = 0;
   for (let i = 0; i < 4; i++) {
-    grad += (err[i] as number) / 2;
+    grad += err[i] / 2;
   }
   return grad;
 }
@@ -62,12 +59,12 @@ for (let update = 0; update < updates; update++) {
   for (const batch of [0, 1]) {
     // Moment-only calls for the first micro-batch; the last one applies the update.
     optimizer.accumulate = batch === 0;
-    const err = (await residual(weight.data, bias.data, batch)) as GpuJsTensor;
+    const err = /** @type {GpuJsTensor} */ (await residual(weight.data, bias.data, batch));
     // Gradient release, last layer first: each gradient is stepped and freed as soon as it exists.
-    const gb = (await biasGrad(err)) as GpuJsTensor;
+    const gb = /** @type {GpuJsTensor} */ (await biasGrad(err));
     await optimizer.stepParam(bias, gb);
     free(gb);
-    const gw = (await weightGrad(err, batch)) as GpuJsTensor;
+    const gw = /** @type {GpuJsTensor} */ (await weightGrad(err, batch));
     await optimizer.stepParam(weight, gw);
     free(gw);
     free(err);

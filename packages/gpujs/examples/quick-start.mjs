@@ -1,12 +1,14 @@
-import { type GpuJsParam, isDeviceTensor, StableAdamW } from '@stable-adamw/gpujs';
-import { GPU, type IKernelFunctionThis, type Texture } from 'gpu.js';
+import { isDeviceTensor, StableAdamW } from '@stable-adamw/gpujs';
+import { GPU } from 'gpu.js';
 
 // Fit y = 3x − 1 without leaving the device: your gpu.js kernel computes the gradient from the
 // param texture, the optimizer consumes it, and only the final values are read back.
 const gpu = new GPU(); // webgl2 in browsers; webasm in Node without the optional `gl` addon
-const line: GpuJsParam = { data: new Float32Array([0, 0]), name: 'slope and intercept' };
+/** @type {import('@stable-adamw/gpujs').GpuJsParam} */
+const line = { data: new Float32Array([0, 0]), name: 'slope and intercept' };
 const backward = gpu.createKernel(
-  function (this: IKernelFunctionThis, p: [number, number]): number {
+  /** @this {import('gpu.js').IKernelFunctionThis} @param {number[]} p */
+  function (p) {
     let grad = 0;
     for (let i = 0; i < 5; i++) {
       const x = -1 + 0.5 * i;
@@ -25,7 +27,7 @@ const optimizer = new StableAdamW([line], { gpu, lr: 0.05, weightDecay: 0 });
 
 for (let step = 0; step < 300; step++) {
   if (isDeviceTensor(line.grad)) line.grad.delete(); // gradients are yours to free
-  line.grad = (await backward(line.data)) as Texture;
+  line.grad = /** @type {import('gpu.js').Texture} */ (await backward(line.data));
   await optimizer.step(); // a promise only on webgpu / async mode; awaiting always works
 }
 const [fitted] = await optimizer.readParams(); // the one readback

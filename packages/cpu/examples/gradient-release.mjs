@@ -3,8 +3,8 @@ import { StableAdamW } from '@stable-adamw/cpu';
 // Gradient release: step each param as soon as its gradient is ready (e.g. inside your backward
 // pass, last layer first), so all gradients never have to be alive at once.
 const layers = [
-  { data: new Float32Array(64).fill(0.1), grad: null as Float32Array | null, name: 'layer0.weight', shape: [8, 8] },
-  { data: new Float32Array(8).fill(0.1), grad: null as Float32Array | null, name: 'layer1.weight', shape: [8] },
+  { data: new Float32Array(64).fill(0.1), grad: null, name: 'layer0.weight', shape: [8, 8] },
+  { data: new Float32Array(8).fill(0.1), grad: null, name: 'layer1.weight', shape: [8] },
 ];
 const optimizer = new StableAdamW(layers, { lr: 1e-3, gradientRelease: true });
 
@@ -17,4 +17,5 @@ for (let call = 0; call < 8; call++) {
     optimizer.stepParam(layer, grad); // updates the moments (and the param on full steps), drops layer.grad
   }
 }
-console.log(optimizer.stateDict().state[0]?.step); // 8: one per call, per parameter
+const state = await optimizer.stateDict();
+console.log(state.state[0].step); // 8: one per call, per parameter

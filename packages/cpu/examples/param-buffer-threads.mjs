@@ -11,5 +11,5 @@ buffer.grads.fill(0x3c00); // bfloat16 bits of 0.0078125 for every gradient at o
 await optimizer.step(); // threads > 1: step() returns a Promise
 optimizer.zeroGrad(); // detaches the gradient views: the next step() would skip every param
 buffer.zeroGrads(); // zeroes them and attaches them again
-console.log(buffer.threads, buffer.params[0]?.data[0]); // 2, 47747 (bfloat16 bits of ≈ −0.001)
+console.log(buffer.threads, buffer.params[0].data[0]); // 2, 47747 (bfloat16 bits of ≈ −0.001)
 await buffer.dispose(); // stops the workers

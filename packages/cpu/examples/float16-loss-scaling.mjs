@@ -8,18 +8,20 @@ import { DynamicLossScaler, float16ToNumber, numberToFloat16, StableAdamW } from
 const truth = [0.5, -0.25, 0.75, -1];
 const xs = Array.from({ length: 16 }, (_, i) => truth.map((_, j) => 1e-4 * Math.sin(7.3 * i * (j + 1))));
 
-function train(lossScaler?: DynamicLossScaler) {
-  const w = { data: new Uint16Array(4), dtype: 'float16' as const, grad: null as Uint16Array | null };
+/** @param {DynamicLossScaler} [lossScaler] */
+function train(lossScaler) {
+  /** @type {import('@stable-adamw/cpu').CpuParam & { data: Uint16Array }} */
+  const w = { data: new Uint16Array(4), dtype: 'float16', grad: null };
   const optimizer = new StableAdamW([w], { lr: 0.01, weightDecay: 0, lossScaler });
   for (let step = 0; step < 300; step++) {
     const scale = lossScaler?.scale ?? 1;
     // Your float16 backward pass of loss · scale, with loss = 5e8 · Σ (x·w − x·truth)².
     const grad = [0, 0, 0, 0];
     for (const x of xs) {
-      const error = x.reduce((sum, xj, j) => sum + xj * (float16ToNumber(w.data[j] ?? 0) - (truth[j] ?? 0)), 0);
+      const error = x.reduce((sum, xj, j) => sum + xj * (float16ToNumber(w.data[j]) - truth[j]), 0);
       const dy = float16ToNumber(numberToFloat16(1e9 * error * scale));
       x.forEach((xj, j) => {
-        grad[j] = (grad[j] ?? 0) + xj * dy;
+        grad[j] += xj * dy;
       });
     }
     w.grad = Uint16Array.from(grad, numberToFloat16);

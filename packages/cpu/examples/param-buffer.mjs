@@ -1,4 +1,4 @@
-import { type BufferParam, createParamBuffer, StableAdamW } from '@stable-adamw/cpu';
+import { createParamBuffer, StableAdamW } from '@stable-adamw/cpu';
 
 // Two tensors in one flat buffer; the optimizer runs one WebAssembly SIMD call per phase for both.
 const buffer = await createParamBuffer(
@@ -8,7 +8,7 @@ const buffer = await createParamBuffer(
   ],
   { dtype: 'float32' },
 );
-const [weight, bias] = buffer.params as [BufferParam, BufferParam];
+const [weight, bias] = buffer.params;
 const optimizer = new StableAdamW(buffer.params, { lr: 1e-2 });
 
 for (let step = 0; step < 3; step++) {

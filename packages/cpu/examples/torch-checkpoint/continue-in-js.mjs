@@ -9,7 +9,7 @@ const params = ['0.weight', '0.bias', '2.weight', '2.bias'].map((name) => {
   const stored = saved.get(name);
   if (!stored) throw new Error(`run.safetensors has no params.${name}`);
   const { shape, values } = stored;
-  return { name, shape, data: Float32Array.from(values), grad: null as Float32Array | null };
+  return { name, shape, data: Float32Array.from(values), grad: /** @type {Float32Array | null} */ (null) };
 });
 
 // loadCheckpoint restores lr, betas and weight decay, as torch's load_state_dict does, and the
@@ -23,8 +23,9 @@ for (let step = 0; step < 5; step++) {
   optimizer.step();
 }
 
-const groups = [params.map(({ name, shape, data }) => ({ name, shape, dtype: 'float32' as const, numel: data.length }))];
-const out = stateDictToCheckpoint(optimizer.stateDict(), {
+/** @type {import('@stable-adamw/core/adapter').TensorInfo[][]} */
+const groups = [params.map(({ name, shape, data }) => ({ name, shape, dtype: 'float32', numel: data.length }))];
+const out = stateDictToCheckpoint(await optimizer.stateDict(), {
   layout: 'torch-adamw',
   groups,
   params: params.map((p) => p.data),

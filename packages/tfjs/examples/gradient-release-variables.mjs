@@ -1,5 +1,6 @@
 import '@tensorflow/tfjs-backend-cpu';
-import '@tensorflow/tfjs-core/dist/register_all_gradients'; // or import '@tensorflow/tfjs'
+// Registers tfjs's gradient functions, which tf.variableGrads needs (so does `@tensorflow/tfjs`).
+import '@tensorflow/tfjs-layers';
 import { prepareForGradientRelease, StableAdamW } from '@stable-adamw/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -14,7 +15,7 @@ const { read } = prepareForGradientRelease([w, b], optimizer);
 const xs = tf.randomNormal([32, 8], 0, 1, 'float32', 2);
 const ys = tf.sum(xs, 1, true);
 for (let step = 0; step < 50; step++) {
-  optimizer.minimize(() => tf.losses.meanSquaredError(ys, tf.add(tf.matMul(xs, read(w)), read(b))) as tf.Scalar);
+  optimizer.minimize(() => tf.losses.meanSquaredError(ys, tf.add(tf.matMul(xs, read(w)), read(b))));
 }
 console.log('w after 50 steps', await w.data()); // moving towards all ones
 tf.dispose([xs, ys, w, b]);

@@ -1,9 +1,10 @@
 import { LrScheduler, paramGroupsWeightDecay, StableAdamW, warmupCosine } from '@stable-adamw/cpu';
 
+/** @type {import('@stable-adamw/cpu').CpuParam[]} */
 const params = [
-  { data: new Float32Array(32 * 16), grad: null as Float32Array | null, name: 'dense.weight', shape: [32, 16] },
-  { data: new Float32Array(32), grad: null as Float32Array | null, name: 'dense.bias', shape: [32] },
-  { data: new Float32Array(32).fill(1), grad: null as Float32Array | null, name: 'norm.weight', shape: [32] },
+  { data: new Float32Array(32 * 16), grad: null, name: 'dense.weight', shape: [32, 16] },
+  { data: new Float32Array(32), grad: null, name: 'dense.bias', shape: [32] },
+  { data: new Float32Array(32).fill(1), grad: null, name: 'norm.weight', shape: [32] },
 ];
 // Biases and norm scales get weightDecay 0; the weight matrix gets 0.1.
 const optimizer = new StableAdamW(paramGroupsWeightDecay(params, { weightDecay: 0.1 }), { lr: 3e-3 });

@@ -1,15 +1,18 @@
-import { type GpuJsParam, type GpuJsTensor, isDeviceTensor, StableAdamW } from '@stable-adamw/gpujs';
-import { GPU, type IKernelFunctionThis } from 'gpu.js';
+import { isDeviceTensor, StableAdamW } from '@stable-adamw/gpujs';
+import { GPU } from 'gpu.js';
 
 // Gradients handed to step() as a Map (params missing from it are skipped) instead of via `.grad`.
 // Minimises ½‖a − 2‖² + ½‖b + 1‖²; ∂/∂θ = θ − target, computed on the device.
 const gpu = new GPU();
-const a: GpuJsParam = { data: new Float32Array([0, 0]), name: 'a' };
-const b: GpuJsParam = { data: new Float32Array([0]), name: 'b' };
-const gradient = (n: number) =>
+/** @typedef {import('@stable-adamw/gpujs').GpuJsTensor} GpuJsTensor */
+const a = { data: new Float32Array([0, 0]), name: 'a' };
+const b = { data: new Float32Array([0]), name: 'b' };
+/** @param {number} n */
+const gradient = (n) =>
   gpu.createKernel(
-    function (this: IKernelFunctionThis, p: number[], target: number): number {
-      return (p[this.thread.x] as number) - target;
+    /** @this {import('gpu.js').IKernelFunctionThis} @param {number[]} p @param {number} target */
+    function (p, target) {
+      return p[this.thread.x] - target;
     },
     { output: [n], pipeline: true, immutable: true, precision: 'single' },
   );
@@ -17,9 +20,9 @@ const [gradA, gradB] = [gradient(2), gradient(1)];
 const optimizer = new StableAdamW([a, b], { gpu, lr: 0.05, weightDecay: 0 });
 
 for (let step = 0; step < 300; step++) {
-  const grads = new Map<GpuJsParam, GpuJsTensor>([
-    [a, (await gradA(a.data, 2)) as GpuJsTensor],
-    [b, (await gradB(b.data, -1)) as GpuJsTensor],
+  const grads = new Map([
+    [a, /** @type {GpuJsTensor} */ (await gradA(a.data, 2))],
+    [b, /** @type {GpuJsTensor} */ (await gradB(b.data, -1))],
   ]);
   await optimizer.step(grads);
   for (const g of grads.values()) if (isDeviceTensor(g)) g.delete(); // still yours to free

@@ -21,12 +21,13 @@ await model.fit(xs, ys, { epochs: 5, batchSize: 16, verbose: 0 });
 // Optimizer accumulation: moments only for 3 micro-batches of 16, the full update on the 4th.
 for (let i = 0; i < 8; i++) {
   optimizer.accumulate = (i + 1) % 4 !== 0;
-  const [x, y] = [xs, ys].map((t) => tf.slice(t, [(i % 4) * 16, 0], [16, -1]));
-  await model.trainOnBatch(x as tf.Tensor, y as tf.Tensor);
+  const x = tf.slice(xs, [(i % 4) * 16, 0], [16, -1]);
+  const y = tf.slice(ys, [(i % 4) * 16, 0], [16, -1]);
+  await model.trainOnBatch(x, y);
   tf.dispose([x, y]);
 }
 removeGradientRelease(model); // back to plain training; the optimizer state is kept
 
 const state = await optimizer.stateDict();
-console.log('steps per variable', state.state[0]?.step); // 20 from fit + 8 micro-batches
+console.log('steps per variable', state.state[0].step); // 20 from fit + 8 micro-batches
 tf.dispose([xs, ys]);

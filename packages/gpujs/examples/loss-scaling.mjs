@@ -1,14 +1,16 @@
-import { DynamicLossScaler, type GpuJsParam, isDeviceTensor, StableAdamW } from '@stable-adamw/gpujs';
-import { GPU, type IKernelFunctionThis, type Texture } from 'gpu.js';
+import { DynamicLossScaler, isDeviceTensor, StableAdamW } from '@stable-adamw/gpujs';
+import { GPU } from 'gpu.js';
 
 // Fit y = 3x − 1 with a loss scaler. The backward kernel multiplies its gradient by the loss scale;
 // at step 5 an outlier input (x = 10^20) overflows float32 to −Inf. The optimizer finds it on the
 // device, skips that step (nothing changes) and halves the scale; on every other step its kernels
 // divide the gradient by the scale as they read it.
 const gpu = new GPU();
-const line: GpuJsParam = { data: new Float32Array([0, 0]), name: 'slope and intercept' };
+/** @type {import('@stable-adamw/gpujs').GpuJsParam} */
+const line = { data: new Float32Array([0, 0]), name: 'slope and intercept' };
 const backward = gpu.createKernel(
-  function (this: IKernelFunctionThis, p: [number, number], scale: number, outlier: number): number {
+  /** @this {import('gpu.js').IKernelFunctionThis} @param {number[]} p @param {number} scale @param {number} outlier */
+  function (p, scale, outlier) {
     let grad = 0;
     for (let i = 0; i < 5; i++) {
       const x = (-1 + 0.5 * i) * (i === 4 ? outlier : 1);
@@ -28,7 +30,7 @@ const optimizer = new StableAdamW([line], { gpu, lr: 0.05, weightDecay: 0, lossS
 
 for (let step = 0; step < 300; step++) {
   if (isDeviceTensor(line.grad)) line.grad.delete();
-  line.grad = (await backward(line.data, lossScaler.scale, step === 5 ? 1e20 : 1)) as Texture;
+  line.grad = /** @type {import('gpu.js').Texture} */ (await backward(line.data, lossScaler.scale, step === 5 ? 1e20 : 1));
   await optimizer.step(); // one small readback per step: did any gradient hold NaN or ±Inf?
 }
 const [fitted] = await optimizer.readParams();
