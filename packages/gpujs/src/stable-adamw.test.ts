@@ -1,10 +1,5 @@
 import { SeededRandom } from '@stable-adamw/conformance';
-import {
-  GradientMismatchError,
-  InvalidHyperparameterError,
-  InvalidParamError,
-  UnsupportedBackendError,
-} from '@stable-adamw/core';
+import { GradientMismatchError, InvalidHyperparameterError, InvalidParamError, OptimizerDisposedError } from '@stable-adamw/core';
 import { StableAdamW as CpuStableAdamW } from '@stable-adamw/cpu';
 import { GPU, type Texture } from 'gpu.js';
 import { describe, expect, it } from 'vitest';
@@ -50,7 +45,12 @@ describe.each(modes)('gpujs %s', (mode) => {
     await opt.dispose();
     expect(opt.stats.liveTensors).toBe(0);
     expect(opt.stats.kernels).toBe(0);
-    expect(() => opt.step()).toThrow(UnsupportedBackendError);
+    // The same typed error as core, cpu and tfjs give after dispose().
+    expect(() => opt.step()).toThrow(OptimizerDisposedError);
+    expect(() => opt.stepParam(params[0] as GpuJsParam, new Float32Array(40))).toThrow(OptimizerDisposedError);
+    expect(() => opt.stateDict()).toThrow(OptimizerDisposedError);
+    expect(() => opt.loadStateDict({ state: {}, param_groups: [] })).toThrow(OptimizerDisposedError);
+    expect(() => opt.readParams()).toThrow(OptimizerDisposedError);
   });
 
   it('steps synchronously: step() returns no promise', () => {

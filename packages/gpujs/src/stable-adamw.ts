@@ -1,10 +1,10 @@
 import {
   InvalidParamError,
   type MaybePromise,
+  OptimizerDisposedError,
   type ParamGroupInput,
   type StableAdamWOptions,
   type StateDict,
-  UnsupportedBackendError,
 } from '@stable-adamw/core';
 import { andThen, StableAdamWOptimizer, settle } from '@stable-adamw/core/adapter';
 import { createGpujsBackend, type GpuJsBackend, type GpuJsBackendOptions, type GpuJsStats, type GpuJsSum } from './backend.js';
@@ -64,38 +64,38 @@ export class StableAdamW extends StableAdamWOptimizer<GpuJsParam, GpuJsTensor, G
   override step<L>(closure: () => L): MaybePromise<L>;
   override step(grads?: ReadonlyMap<GpuJsParam, GpuJsTensor>): MaybePromise<void>;
   override step(closureOrGrads?: ReadonlyMap<GpuJsParam, GpuJsTensor> | (() => unknown)): MaybePromise<unknown> {
-    this.#assertLive();
+    this.#assertLive('step()');
     return super.step(closureOrGrads);
   }
 
   /** Gradient release: updates `param` with `grad` right away (see core's `stepParam`). */
   override stepParam(param: GpuJsParam, grad: GpuJsTensor): MaybePromise<void> {
-    this.#assertLive();
+    this.#assertLive('stepParam()');
     // Core ignores phase 1's result on accumulation-only calls; wait for it so the caller may free `grad`.
     return andThen(super.stepParam(param, grad), () => this.#gpujs.whenReady(param));
   }
 
   /** The state as a JSON-serializable, PyTorch-shaped object (reads the moments back). */
   override stateDict(): MaybePromise<StateDict> {
-    this.#assertLive();
+    this.#assertLive('stateDict()');
     return andThen(this.#gpujs.settle(), () => super.stateDict());
   }
 
   /** Restores a state dict from this or any other adapter (cpu, tfjs): same layout. */
   override loadStateDict(stateDict: StateDict): MaybePromise<void> {
-    this.#assertLive();
+    this.#assertLive('loadStateDict()');
     return andThen(this.#gpujs.settle(), () => super.loadStateDict(stateDict));
   }
 
   /** Reads every param (flat order across groups) back to the host: the only param readback. */
   readParams(): MaybePromise<Float32Array[]> {
-    this.#assertLive();
+    this.#assertLive('readParams()');
     return settle(this.paramGroups.flatMap((group) => group.params.map((p) => this.#gpujs.readParam(p))));
   }
 
   /** Reads one param back to the host. */
   readParam(param: GpuJsParam): MaybePromise<Float32Array> {
-    this.#assertLive();
+    this.#assertLive('readParam()');
     if (!this.paramGroups.some((group) => group.params.includes(param))) {
       throw new InvalidParamError('param', 'is not managed by this optimizer', 'Pass one of the params it was constructed with.');
     }
@@ -110,7 +110,8 @@ export class StableAdamW extends StableAdamWOptimizer<GpuJsParam, GpuJsTensor, G
   /**
    * Frees every kernel and tensor the optimizer created, the params' current device tensors
    * included (read them first). Tensors you passed in are left alone. The optimizer is unusable
-   * afterwards.
+   * afterwards: `step()`, `stepParam()`, `stateDict()`, `loadStateDict()` and the reads throw an
+   * `OptimizerDisposedError`.
    */
   override dispose(): MaybePromise<void> {
     if (this.#disposed) return undefined;
@@ -121,9 +122,8 @@ export class StableAdamW extends StableAdamWOptimizer<GpuJsParam, GpuJsTensor, G
     });
   }
 
-  #assertLive(): void {
-    if (this.#disposed) {
-      throw new UnsupportedBackendError('This optimizer was disposed and its kernels freed', 'Create a new StableAdamW.');
-    }
+  /** Core's own check runs only after `dispose()` has settled the device, so the gpu.js side refuses at once. */
+  #assertLive(method: string): void {
+    if (this.#disposed) throw new OptimizerDisposedError(method);
   }
 }

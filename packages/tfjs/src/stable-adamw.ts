@@ -1,11 +1,13 @@
 import {
   type CheckpointLayout,
-  type DynamicLossScaler,
+  DynamicLossScaler,
+  InvalidHyperparameterError,
   InvalidParamError,
   type ParamGroup,
   type ParamGroupInput,
   type StableAdamWOptions,
   type StateDict,
+  StateDictError,
 } from '@stable-adamw/core';
 import { resolveOptions, StableAdamWOptimizer } from '@stable-adamw/core/adapter';
 import * as tf from '@tensorflow/tfjs-core';
@@ -296,8 +298,16 @@ export class StableAdamW extends tf.Optimizer {
 
   /** Restores a state dict from any adapter (cpu, gpu.js, tfjs). */
   loadStateDict(stateDict: StateDict): void {
-    if (!this.#core)
+    if (!this.#core) {
+      if (typeof (stateDict as { then?: unknown } | null)?.then === 'function') {
+        throw new StateDictError(
+          '(root)',
+          'is a Promise or other thenable, not a state dict',
+          'await stateDict() first: `optimizer.loadStateDict(await saved.stateDict())`.',
+        );
+      }
       throw new InvalidParamError('loadStateDict', 'has no variables yet', 'Construct the optimizer with its variables first.');
+    }
     this.#core.loadStateDict(stateDict);
   }
 
@@ -377,32 +387,78 @@ export class StableAdamW extends tf.Optimizer {
     super.dispose();
   }
 
-  /** optimi's options (as given) and the kernel choice, for tfjs serialization. */
+  /**
+   * optimi's options (as given), the kernel choice and the `lossScaler`'s settings and current
+   * state (scale, growth tracker), for tfjs serialization.
+   */
   getConfig(): tf.serialization.ConfigDict {
     const config: tf.serialization.ConfigDict = {};
     for (const key of [...OPTION_KEYS, 'kernel'] as const) {
       const value = this.#options[key];
       if (value !== undefined) config[key] = Array.isArray(value) ? [...value] : (value as tf.serialization.ConfigDictValue);
     }
+    if (this.#options.lossScaler) config.lossScaler = lossScalerConfig(this.#options.lossScaler);
     return config;
   }
 
   /**
-   * Rebuilds the optimizer from `getConfig()` output (variables are discovered at the first step).
-   * Keys other than the options are ignored: tfjs-layers adds its own, such as `customObjects`.
+   * Rebuilds the optimizer from `getConfig()` output (variables are discovered at the first step),
+   * with a new `DynamicLossScaler` in the saved state when the config has one. Keys other than the
+   * options are ignored: tfjs-layers adds its own, such as `customObjects`.
    */
   static override fromConfig<T extends tf.serialization.Serializable>(
     cls: tf.serialization.SerializableConstructor<T>,
     config: tf.serialization.ConfigDict,
   ): T {
-    const options = Object.fromEntries(
+    const options: Record<string, unknown> = Object.fromEntries(
       [...OPTION_KEYS, 'kernel'].filter((key) => key in config).map((key) => [key, config[key]]),
     );
+    if (config.lossScaler != null) options.lossScaler = lossScalerFromConfig(config.lossScaler);
     return new (cls as unknown as new (params: null, options: TfjsStableAdamWOptions) => T)(
       null,
       options as unknown as TfjsStableAdamWOptions,
     );
   }
+}
+
+/**
+ * A loss scaler's settings and state in camelCase: tfjs-layers converts config keys to snake_case
+ * when it saves a model and back when it loads one, which only camelCase keys survive unchanged.
+ */
+function lossScalerConfig(scaler: DynamicLossScaler): tf.serialization.ConfigDict {
+  const s = scaler.stateDict();
+  return {
+    scale: s.scale,
+    growthFactor: s.growth_factor,
+    backoffFactor: s.backoff_factor,
+    growthInterval: s.growth_interval,
+    growthTracker: s.growth_tracker,
+    minScale: s.min_scale,
+    maxScale: s.max_scale,
+  };
+}
+
+/** A new scaler from `lossScalerConfig` output: settings validated as options, then the growth tracker restored. */
+function lossScalerFromConfig(value: tf.serialization.ConfigDictValue): DynamicLossScaler {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidHyperparameterError(
+      'lossScaler',
+      value,
+      'must be the object getConfig() saved',
+      'Pass the config StableAdamW.getConfig() returned, or leave lossScaler out.',
+    );
+  }
+  const c = value as Record<string, number | undefined>;
+  const scaler = new DynamicLossScaler({
+    initScale: c.scale,
+    growthFactor: c.growthFactor,
+    backoffFactor: c.backoffFactor,
+    growthInterval: c.growthInterval,
+    minScale: c.minScale,
+    maxScale: c.maxScale,
+  });
+  scaler.loadStateDict({ ...scaler.stateDict(), growth_tracker: c.growthTracker ?? 0 });
+  return scaler;
 }
 
 /** A StableAdamW that picks up its variables at the first step: `model.compile({ optimizer: stableAdamW({ lr: 1e-3 }), loss })`. */
