@@ -72,7 +72,7 @@ function checkGradient(param: tf.Variable, grad: tf.Tensor, info: TensorInfo): G
  * reads nothing back.
  * `StableAdamW` builds on it; use it directly only to drive core's `StableAdamWOptimizer` yourself.
  *
- * @param options.kernel `auto` (default): fused kernels where the backend has them (webgl, webgpu),
+ * @param options.kernel `auto` (default): fused kernels where the backend has them (webgl, webgpu, cpu, wasm),
  *   composed ops elsewhere; `fused` throws an `UnsupportedBackendError` at a step on other backends.
  * @throws InvalidParamError for an unknown `kernel`.
  */

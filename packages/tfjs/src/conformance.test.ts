@@ -10,12 +10,14 @@ import { tfjsTarget } from './testing/tfjs-target.js';
 const wasmDir = `${dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'))}/`;
 
 for (const backend of ['cpu', 'wasm'] as const) {
-  describe(`tfjs-${backend} conformance (composed kernels)`, () => {
-    beforeAll(async () => {
-      if (backend === 'wasm') setWasmPaths(wasmDir);
-      await tf.setBackend(backend);
-      await tf.ready();
+  for (const kernel of ['fused', 'composed'] as const) {
+    describe(`tfjs-${backend} conformance (${kernel} kernels)`, () => {
+      beforeAll(async () => {
+        if (backend === 'wasm') setWasmPaths(wasmDir);
+        await tf.setBackend(backend);
+        await tf.ready();
+      });
+      for (const c of conformanceCases(tfjsTarget(kernel))) it(c.name, c.run);
     });
-    for (const c of conformanceCases(tfjsTarget('auto'))) it(c.name, c.run);
-  });
+  }
 }

@@ -1,4 +1,4 @@
-import '@tensorflow/tfjs-backend-cpu';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
@@ -94,12 +94,28 @@ describe('StableAdamW API (tfjs-cpu)', () => {
     expect(await run(true)).toEqual(await run(false));
   });
 
-  it("rejects kernel: 'fused' on a backend without fused kernels before changing anything", async () => {
-    const v = tf.variable(tf.zeros([2]), true, unique('nofused'));
+  it("runs kernel: 'fused' in the backend's memory (host-fused)", () => {
+    const v = tf.variable(tf.zeros([2]), true, unique('hostfused'));
     const opt = new StableAdamW([v], { lr: 1e-3, kernel: 'fused' });
+    expect(opt.kernelPath).toBe('host-fused');
+    opt.dispose();
+    v.dispose();
+  });
+
+  it("rejects kernel: 'fused' on a backend without fused kernels before changing anything", async () => {
+    // A cpu backend under another name: tfjs runs no op there, the optimizer knows no fused kernel for it.
+    tf.registerBackend('no-fused', () => new MathBackendCPU());
+    const v = tf.variable(tf.zeros([2]), true, unique('nofused'));
     const g = tf.ones([2]);
-    expect(() => opt.applyGradients({ [v.name]: g })).toThrow(UnsupportedBackendError);
-    expect(() => opt.applyGradients({ [v.name]: g })).toThrow(/`cpu` has no fused StableAdamW kernels/);
+    const opt = new StableAdamW([v], { lr: 1e-3, kernel: 'fused' });
+    try {
+      expect(await tf.setBackend('no-fused')).toBe(true);
+      expect(() => opt.applyGradients({ [v.name]: g })).toThrow(UnsupportedBackendError);
+      expect(() => opt.applyGradients({ [v.name]: g })).toThrow(/`no-fused` has no fused StableAdamW kernels/);
+    } finally {
+      await tf.setBackend('cpu');
+      tf.removeBackend('no-fused');
+    }
     expect(await values(v)).toEqual([0, 0]);
     expect(opt.paramGroups[0]?.step).toBe(0);
     tf.dispose([g, v]);

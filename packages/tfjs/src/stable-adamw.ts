@@ -18,7 +18,7 @@ import type { TfjsState } from './state.js';
 
 /** Options of the tfjs adapter: optimi's, plus the kernel choice. */
 export interface TfjsStableAdamWOptions extends StableAdamWOptions {
-  /** `auto` (default): fused kernels where the backend has them (webgl, webgpu), composed ops elsewhere. */
+  /** `auto` (default): fused kernels where the backend has them (webgl, webgpu, cpu, wasm), composed ops elsewhere. */
   kernel?: KernelChoice;
 }
 

@@ -2,6 +2,7 @@ import { UnsupportedBackendError } from '@stable-adamw/core';
 import { createComposedKernel, type StableAdamWKernelV1, type TensorStep } from '@stable-adamw/core/adapter';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TfjsState } from '../state.js';
+import { stepHostTensors } from './host-kernel.js';
 import { tfjsOps } from './tensor-ops.js';
 import { webglKernel } from './webgl-kernel.js';
 import { webgpuKernel } from './webgpu-kernel.js';
@@ -23,12 +24,13 @@ export type TfjsMultiTensorStep = (steps: readonly TensorStep<tf.Variable, tf.Te
  * The kernel that runs on the active backend: `kernel` for single-tensor calls (gradient release),
  * `stepTensors` where a whole step runs in a constant number of dispatches, and `path`, what
  * really runs: `webgpu-multi-tensor` (3 dispatches per step), `webgl-fused` (one program per
- * phase and tensor) or `composed` (tfjs ops).
+ * phase and tensor), `host-fused` (one loop per phase over the cpu and wasm backends' memory; `step()` only) or
+ * `composed` (tfjs ops).
  */
 export interface ResolvedKernel {
   readonly kernel: TfjsKernel;
   readonly name: 'fused' | 'composed';
-  readonly path: 'webgpu-multi-tensor' | 'webgl-fused' | 'composed';
+  readonly path: 'webgpu-multi-tensor' | 'webgl-fused' | 'host-fused' | 'composed';
   readonly stepTensors?: TfjsMultiTensorStep;
 }
 
@@ -40,10 +42,19 @@ const stepWebGPU: TfjsMultiTensorStep = (steps) => {
   stepWebGPUMultiTensor(backend, steps);
 };
 
+// Gradient release keeps the composed ops here (see stepHostTensors).
+const hostFused: Omit<ResolvedKernel, 'name'> = {
+  kernel: composedKernel,
+  path: 'host-fused',
+  stepTensors: (steps) => stepHostTensors(steps, composedKernel),
+};
+
 /** Backends with fused kernels. */
 const FUSED: Record<string, Omit<ResolvedKernel, 'name'>> = {
   webgl: { kernel: webglKernel, path: 'webgl-fused' },
   webgpu: { kernel: webgpuKernel, path: 'webgpu-multi-tensor', stepTensors: stepWebGPU },
+  cpu: hostFused,
+  wasm: hostFused,
 };
 
 /** Picks the kernel for the active tfjs backend, or explains why `fused` cannot run there. */
