@@ -164,7 +164,8 @@ export class StableAdamW extends tf.Optimizer {
 
   /**
    * The kernels a step runs on the active backend: `webgpu-multi-tensor` (every tensor in 3
-   * dispatches), `webgl-fused` (custom programs per tensor) or `composed` (tfjs ops).
+   * dispatches), `webgl-fused` (custom programs per tensor), `host-fused` (loops over the cpu and
+   * wasm backends' memory; gradient release runs the composed ops there) or `composed` (tfjs ops).
    * @throws UnsupportedBackendError with `kernel: 'fused'` on a backend without fused kernels.
    */
   get kernelPath(): ResolvedKernel['path'] {
