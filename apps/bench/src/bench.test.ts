@@ -12,28 +12,40 @@ describe('runBench --quick (Node only)', () => {
     vi.restoreAllMocks();
   });
 
-  it('measures cpu and tfjs-cpu end to end, writes a valid report and the README block', async () => {
+  it('measures cpu, native-c, tfjs-cpu and checkpoints end to end, writes a valid report and the README block', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bench-'));
     writeFileSync(join(dir, 'README.md'), '# r\n<!-- bench-table:start -->\n<!-- bench-table:end -->\n');
     process.env.INIT_CWD = dir;
     const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
     vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-    const code = await runBench(['--quick', '--no-browser', '--backend', 'scalar-js,cpu,tfjs-cpu', '--update-readme']);
+    const code = await runBench([
+      '--quick',
+      '--no-browser',
+      '--backend',
+      'scalar-js,cpu,native-c,tfjs-cpu,checkpoint',
+      '--update-readme',
+    ]);
     expect(code).toBe(0);
     const report = JSON.parse(readFileSync(join(dir, 'bench-report/bench.json'), 'utf8')) as BenchReport;
     expect(report.machine.cores).toBeGreaterThan(0);
     expect(report.bandwidth.map((b) => `${b.op}/${b.threads}`)).toContain('wasm-axpy/2');
     const ok = report.rows.filter((r) => r.status === 'ok');
-    // scalar-js: 4 shapes fp32; each cpu subject: 4 fp32 + 3 bf16 (target is fp32 only); tfjs-cpu 'auto', adam and adamw: 3 shapes each.
+    // The tfjs adapter picks its cpu kernel path itself; a composed row runs only where 'auto' is not composed already.
+    const tfjsPath = ok.find((r) => r.subject === 'tfjs-cpu')?.kernelPath;
+    const composedRuns = tfjsPath !== 'composed';
+    // scalar-js and each native-c build: 4 shapes fp32; cpu-js: 4 fp32 + 3 bf16 (target is fp32 only);
+    // cpu-wasm: 3 f16 more; tfjs-cpu 'auto', adam and adamw: 3 shapes each. (CI has gcc: native-c runs.)
     expect(ok.map((r) => r.subject).sort()).toEqual(
       [
         ...Array(4).fill('scalar-js'),
         ...Array(7).fill('cpu-js'),
-        ...Array(7).fill('cpu-wasm'),
-        ...Array(7).fill('cpu-wasm-2t'),
+        ...Array(10).fill('cpu-wasm'),
+        ...Array(10).fill('cpu-wasm-2t'),
+        ...['native-c-128', 'native-c-128-2t', 'native-c-native', 'native-c-native-2t'].flatMap((s) => Array(4).fill(s)),
         ...Array(3).fill('tfjs-cpu'),
         ...Array(3).fill('tfjs-cpu-adam'),
         ...Array(3).fill('tfjs-cpu-adamw'),
+        ...Array(composedRuns ? 3 : 0).fill('tfjs-cpu-composed'),
       ].sort(),
     );
     for (const r of ok) {
@@ -42,20 +54,52 @@ describe('runBench --quick (Node only)', () => {
       expect(r.fractionOfBound).toBeGreaterThan(0);
       expect(r.vsScalar).toBeGreaterThan(0);
     }
-    // tfjs rows free every tensor they made; the composed row is skipped with its reason on cpu.
+    // tfjs rows free every tensor they made; the composed row is skipped with its reason where 'auto' is composed.
     for (const r of ok.filter((r) => r.backend === 'tfjs-cpu')) expect(r.leakedTensors).toBe(0);
-    expect(report.rows.find((r) => r.subject === 'tfjs-cpu-composed')?.reason).toMatch(/already runs the composed ops/);
-    expect(report.rows.find((r) => r.subject === 'tfjs-cpu' && r.dtype === 'bfloat16')?.reason).toBe('n/a: tfjs has no bfloat16');
-    // The goals are measured on the WASM kernel, on 1 and 2 threads; 2-thread rows use the 2-thread bound.
-    expect(report.cpuTargets.map((t) => t.subject)).toEqual(['cpu-wasm', 'cpu-wasm-2t', 'cpu-wasm']);
-    // --quick's tiny shapes judge no goal.
-    expect(report.cpuTargets.map((t) => t.result)).toEqual(Array(3).fill('not measured (quick)'));
-    // The peers side by side on each shape: the composed path ran (no fused kernels on tfjs-cpu), nothing to count.
-    expect(report.peers.map((p) => `${p.backend}/${p.shape}/${p.kernelPath}`)).toEqual([
-      'tfjs-cpu/large/composed',
-      'tfjs-cpu/small/composed',
-      'tfjs-cpu/llm/composed',
+    if (!composedRuns) {
+      expect(report.rows.find((r) => r.subject === 'tfjs-cpu-composed')?.reason).toMatch(/already runs the composed ops/);
+    }
+    expect(report.rows.find((r) => r.subject === 'tfjs-cpu' && r.dtype === 'bfloat16')?.reason).toBe(
+      'n/a: tfjs has no 16-bit float dtype',
+    );
+    // The goals are measured on the WASM kernel, on 1 and 2 threads (issue #17's as ratios to native-c-128,
+    // to float32, to scalar-js); 2-thread rows use the 2-thread bound.
+    expect(
+      report.cpuTargets.map((t) => `${t.subject}${t.baseline ? ` ÷ ${t.baseline.subject} ${t.baseline.dtype}` : ''}`),
+    ).toEqual([
+      'cpu-wasm',
+      'cpu-wasm-2t',
+      'cpu-wasm',
+      'cpu-wasm ÷ native-c-128 float32',
+      'cpu-wasm-2t ÷ native-c-128-2t float32',
+      'cpu-wasm ÷ cpu-wasm float32',
+      'cpu-wasm-2t ÷ cpu-wasm-2t float32',
+      'cpu-wasm ÷ cpu-wasm float32',
+      'cpu-wasm-2t ÷ cpu-wasm-2t float32',
+      'cpu-js ÷ scalar-js float32',
+      'cpu-js ÷ scalar-js float32',
     ]);
+    // --quick's tiny shapes judge no goal.
+    expect(report.cpuTargets.map((t) => t.result)).toEqual(Array(11).fill('not measured (quick)'));
+    // native-c names what ran: compiler, flags, vector extension, threads.
+    expect(ok.find((r) => r.subject === 'native-c-128-2t')?.detail).toMatch(
+      /-O3 .*-fopenmp.*, (sse4\.2|baseline|neon), 2 threads$/,
+    );
+    // Checkpoints at --quick's size: copy, safetensors at 256k and 64k, JSON at 64k.
+    expect(report.checkpoint.map((c) => `${c.op}/${c.params}`)).toEqual([
+      'copy/262144',
+      'safetensors-save/262144',
+      'safetensors-load/262144',
+      'copy/65536',
+      'safetensors-save/65536',
+      'safetensors-load/65536',
+      'json-save/65536',
+      'json-load/65536',
+    ]);
+    // The peers side by side on each shape, with the path that ran; no GPU, nothing to count.
+    expect(report.peers.map((p) => `${p.backend}/${p.shape}/${p.kernelPath}`)).toEqual(
+      ['large', 'small', 'llm'].map((shape) => `tfjs-cpu/${shape}/${tfjsPath}`),
+    );
     for (const p of report.peers) {
       expect(p.vsAdam).toBeGreaterThan(0);
       expect(p.vsAdamW).toBeGreaterThan(0);
@@ -69,7 +113,10 @@ describe('runBench --quick (Node only)', () => {
     expect(twoThreads?.detail).toBe('wasm-simd kernel, 2 threads');
     expect(readFileSync(join(dir, 'bench-report/bench.html'), 'utf8')).toContain('<svg');
     expect(readFileSync(join(dir, 'bench-report/.gitignore'), 'utf8')).toBe('*\n');
-    expect(readFileSync(join(dir, 'README.md'), 'utf8')).toContain('| node | cpu-js | bfloat16 |');
+    const readme = readFileSync(join(dir, 'README.md'), 'utf8');
+    expect(readme).toContain('| node | cpu-js | bfloat16 |');
+    expect(readme).toContain('| node | native-c-128 | float32 |');
+    expect(readme).toMatch(/\| saveCheckpoint \(safetensors\) \| 256k \|/);
     const printed = log.mock.calls.flat().join('\n');
     expect(printed).toMatch(/cpu goal/);
     expect(printed).toMatch(/not measured \(quick\)/);

@@ -1,14 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { getHeapStatistics } from 'node:v8';
 import { DEBIAN_CHROMIUM } from '../../../tooling/chromium.js';
 import { lastLevelCacheBytes, streamFloats } from './bandwidth/cache-size.js';
 import { bestOf, measureBandwidth } from './bandwidth/measure-bandwidth.js';
 import { BROWSER_SUBJECTS } from './browser/protocol.js';
 import { runInChromium } from './browser/run-browser.js';
-import type { BenchDtype } from './bytes.js';
+import { BENCH_DTYPES, type BenchDtype } from './bytes.js';
+import { type CheckpointResult, checkpointSizes, measureCheckpoints } from './checkpoint/measure-checkpoint.js';
 import {
   formatBandwidth,
+  formatCheckpoint,
   formatPeers,
   formatRows,
   formatSkipped,
@@ -26,6 +29,9 @@ import type { BenchRow } from './row.js';
 import { runSubjects } from './run.js';
 import { SHAPE_NAMES, type ShapeName, shapes } from './shapes.js';
 
+/** The `--backend` id of the checkpoint measurement. */
+const CHECKPOINT = 'checkpoint';
+
 const HELP = `Usage: stable-adamw-bench [options]
 
 Times StableAdamW steps (and the tfjs peers: tf.train.adam, and Adam + decoupled weight decay) on
@@ -34,9 +40,10 @@ target shape, fp32 and bf16; measures the machine's bandwidth in the same run an
 result as a fraction of the bound, with GPU dispatches per step. Prints a table and writes
 bench-report/bench.json, bench.html and table.md.
 
-  --backend <id>     only these subjects (repeatable or comma-separated; an id or a prefix like "tfjs")
+  --backend <id>     only these subjects (repeatable or comma-separated; an id or a prefix like "tfjs");
+                     "checkpoint": the checkpoint save/load measurement (runs by default, not with other --backend ids)
   --shape <name>     only these shapes: ${SHAPE_NAMES.join(', ')} (repeatable or comma-separated)
-  --dtype <dtype>    only float32 or bfloat16 (repeatable or comma-separated)
+  --dtype <dtype>    only float32, bfloat16 or float16 (repeatable or comma-separated)
   --steps <n>        timed steps per row, the median is reported (default 10)
   --warmup <n>       untimed steps first (default 2)
   --quick            tiny shapes, 3 steps, 1 warm-up, a short bandwidth run (CI smoke; not for figures:
@@ -104,10 +111,10 @@ export async function runBench(args: readonly string[]): Promise<number> {
   const warmup = positiveInteger('warmup', values.warmup ?? (quick ? '1' : '2'), 0);
   const shapeNames = pick<ShapeName>('shape', list(values.shape), SHAPE_NAMES);
   const selectedShapes = shapes(quick).filter((s) => shapeNames.includes(s.name));
-  const dtypes = pick<BenchDtype>('dtype', list(values.dtype), ['float32', 'bfloat16']);
+  const dtypes = pick<BenchDtype>('dtype', list(values.dtype), BENCH_DTYPES);
   const node = nodeSubjects();
   const browserIds = values['no-browser'] ? [] : BROWSER_SUBJECTS.map((s) => s.id);
-  const known = [...node.map((s) => s.id), ...BROWSER_SUBJECTS.map((s) => s.id)];
+  const known = [...node.map((s) => s.id), ...BROWSER_SUBJECTS.map((s) => s.id), CHECKPOINT];
   const wanted = list(values.backend);
   const matches = (id: string) => wanted.length === 0 || wanted.some((w) => id === w || id.startsWith(`${w}-`));
   const unknown = wanted.filter((w) => !known.some((id) => id === w || id.startsWith(`${w}-`)));
@@ -115,6 +122,7 @@ export async function runBench(args: readonly string[]): Promise<number> {
   if (values.list) {
     for (const s of node.filter((s) => matches(s.id))) console.log(`node ${s.id}: ${s.implementation} (${s.dtypes.join(', ')})`);
     for (const s of BROWSER_SUBJECTS.filter((s) => browserIds.includes(s.id) && matches(s.id))) console.log(`chromium ${s.id}`);
+    if (matches(CHECKPOINT)) console.log(`node ${CHECKPOINT}: saveCheckpoint/loadCheckpoint vs JSON vs Uint8Array.set`);
     for (const s of selectedShapes) console.log(`shape ${s.name}: ${s.description}`);
     return 0;
   }
@@ -132,6 +140,12 @@ export async function runBench(args: readonly string[]): Promise<number> {
   );
   // Measured again after the Node rows; the best of both is the bound (see bestOf).
   const bandwidth = bestOf(before, await measureBandwidth(stream));
+  let checkpoint: CheckpointResult[] = [];
+  if (matches(CHECKPOINT)) {
+    if (onRow) process.stderr.write('checkpoint: measuring save/load…\n');
+    checkpoint = await measureCheckpoints(checkpointSizes(quick, getHeapStatistics().heap_size_limit));
+    if (onRow) process.stderr.write(`${formatCheckpoint(checkpoint)}\n`);
+  }
   const inBrowser = browserIds.filter(matches);
   const notes = [...REPORT_NOTES, ...cacheNote(selectedShapes, cacheBytes)];
   let chromium: string | undefined;
@@ -159,6 +173,7 @@ export async function runBench(args: readonly string[]): Promise<number> {
     machine: machineInfo(cacheBytes, chromium),
     options: { warmup, steps, quick },
     notes,
+    checkpoint,
   });
   const out = resolve(process.env.INIT_CWD ?? process.cwd(), values.out ?? 'bench-report');
   // The folder ignores itself, wherever --out puts it (npm run bench writes it at the repository root).
@@ -173,11 +188,13 @@ export async function runBench(args: readonly string[]): Promise<number> {
   if (values.json) console.log(reportJson(report));
   else {
     const peers = report.peers.length > 0 ? `\n\n${formatPeers(report.peers)}` : '';
+    const saved = report.checkpoint.length > 0 ? `\n\n${formatCheckpoint(report.checkpoint)}` : '';
     console.log(
-      `${formatRows(report, { skipped: false })}\n\n${formatSkipped(report)}${peers}\n\nbandwidth: ${formatBandwidth(report.bandwidth)}\n\n${formatTargets(report.cpuTargets)}`,
+      `${formatRows(report, { skipped: false })}\n\n${formatSkipped(report)}${peers}\n\nbandwidth: ${formatBandwidth(report.bandwidth)}\n\n${formatTargets(report.cpuTargets)}${saved}`,
     );
     console.log(`\nreport: ${out}/bench.json, ${out}/bench.html, ${out}/table.md`);
   }
   // A failed row (a crash, not a skip) fails the run; so does a run that measured nothing.
-  return report.rows.some((r) => r.status === 'failed') || !report.rows.some((r) => r.timing) ? 1 : 0;
+  const measured = report.rows.some((r) => r.timing) || report.checkpoint.length > 0;
+  return report.rows.some((r) => r.status === 'failed') || !measured ? 1 : 0;
 }

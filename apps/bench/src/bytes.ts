@@ -6,9 +6,11 @@
  */
 
 export type Algorithm = 'stable-adamw' | 'adam' | 'adamw';
-export type BenchDtype = 'float32' | 'bfloat16';
+export type BenchDtype = 'float32' | 'bfloat16' | 'float16';
 
-export const DTYPE_BYTES: Record<BenchDtype, number> = { float32: 4, bfloat16: 2 };
+export const BENCH_DTYPES: readonly BenchDtype[] = ['float32', 'bfloat16', 'float16'];
+
+export const DTYPE_BYTES: Record<BenchDtype, number> = { float32: 4, bfloat16: 2, float16: 2 };
 
 export interface TrafficOptions {
   /** Kahan compensation buffer (StableAdamW on 16-bit params; on by default there, as in optimi). */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   dispatchText,
+  formatCheckpoint,
   formatMatrix,
   formatPeers,
   formatRows,
@@ -63,6 +64,7 @@ function report(): BenchReport {
         fractionOfBound: 0.1,
       },
     ],
+    checkpoint: [],
     notes: ['a note'],
   };
 }
@@ -196,5 +198,68 @@ describe('formatTargets', () => {
     ).split('\n');
     expect(text[2]).toBe('| a | cpu-wasm | 1.10× | ≥ 1.45 | not measured (quick) | — |');
     expect(text[3]).toBe('| b | — | not measured | ≥ 2.8 | not measured | — |');
+  });
+
+  it('shows ratio goals as row ÷ baseline with both fractions of the bound, and why a goal was not measured', () => {
+    const text = formatTargets(
+      [
+        {
+          label: 'vs native',
+          subject: 'cpu-wasm',
+          dtype: 'float32',
+          baseline: { subject: 'native-c-128', dtype: 'float32', fractionOfBound: 0.84 },
+          value: 0.75,
+          goal: 0.9,
+          comparison: '>=',
+          met: false,
+          result: 'not met',
+          fractionOfBound: 0.62,
+        },
+        {
+          label: 'f16',
+          goal: 1,
+          comparison: '>=',
+          result: 'not measured',
+          reason: 'native-c-128 target float32: unavailable here: no C compiler found ($CC, cc, gcc)',
+        },
+      ],
+      { markdown: true },
+    ).split('\n');
+    expect(text[2]).toBe('| vs native | cpu-wasm fp32 ÷ native-c-128 fp32 | 0.75× | ≥ 0.9 | not met | 62 % (÷ 84 %) |');
+    expect(text[3]).toBe(
+      '| f16 | — | not measured | ≥ 1 | not measured: native-c-128 target float32: unavailable here: no C compiler found ($CC, cc, gcc) | — |',
+    );
+  });
+});
+
+describe('formatCheckpoint', () => {
+  it('one line per operation and size: state MiB, encoded MiB, median ms, state MB/s and ÷ copy', () => {
+    const text = formatCheckpoint(
+      [
+        {
+          op: 'copy',
+          params: 64 << 20,
+          stateBytes: 2 ** 29,
+          encodedBytes: 2 ** 29,
+          medianMs: 100,
+          reps: 3,
+          mbPerSec: 5368.70912,
+        },
+        {
+          op: 'safetensors-save',
+          params: 64 << 20,
+          stateBytes: 2 ** 29,
+          encodedBytes: 2 ** 29 + 1000,
+          medianMs: 1000,
+          reps: 1,
+          mbPerSec: 536.870912,
+          vsCopy: 0.1,
+        },
+      ],
+      { markdown: true },
+    ).split('\n');
+    expect(text[0]).toBe('| checkpoint (cpu, fp32) | params | state | encoded | ms | state MB/s | ÷ copy |');
+    expect(text[2]).toBe('| Uint8Array.set (same bytes) | 64M | 512 MiB | 512 MiB | 100 (median of 3) | 5369 | — |');
+    expect(text[3]).toBe('| saveCheckpoint (safetensors) | 64M | 512 MiB | 512 MiB | 1000 | 537 | 0.100× |');
   });
 });

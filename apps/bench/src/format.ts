@@ -1,9 +1,15 @@
 import { formatTextTable } from '../../../tooling/text-table.js';
 import type { BandwidthResult } from './bandwidth/measure-bandwidth.js';
 import { bandwidthBound } from './bandwidth/measure-bandwidth.js';
+import type { BenchDtype } from './bytes.js';
+import type { CheckpointOp, CheckpointResult } from './checkpoint/measure-checkpoint.js';
 import { formatDispatches } from './dispatches.js';
 import type { PeerComparison } from './peers.js';
 import type { BenchReport, CpuTarget, ReportRow } from './report.js';
+import { sizeLabel } from './shapes.js';
+
+/** Short dtype names for labels. */
+export const DTYPE_LABEL: Record<BenchDtype, string> = { float32: 'fp32', bfloat16: 'bf16', float16: 'f16' };
 
 /** Short numbers for tables: 3 significant digits. */
 export function fmt(x: number | undefined, digits = 3): string {
@@ -98,15 +104,27 @@ export function formatBandwidth(bandwidth: readonly BandwidthResult[]): string {
   return bandwidth.map((b) => `${b.op} ${b.threads}t ${b.gbPerSec.toFixed(1)} GB/s`).join(', ');
 }
 
-/** One line per cpu goal: value, goal, met or not, and the fraction of the bound beside it. */
+/** A goal's row, and for ratio goals `row ÷ baseline`. */
+function measuredOn(t: CpuTarget): string {
+  if (!t.subject) return '—';
+  if (!t.baseline) return t.subject;
+  const row = `${t.subject} ${t.dtype ? DTYPE_LABEL[t.dtype] : ''}`.trim();
+  return `${row} ÷ ${t.baseline.subject} ${DTYPE_LABEL[t.baseline.dtype]}`;
+}
+
+/**
+ * One line per cpu goal: what it is measured on (`row ÷ baseline` for ratios), value, goal, met or
+ * not (with why, when not measured), and the fraction of the memory bound beside it (the
+ * baseline's after `÷`).
+ */
 export function formatTargets(targets: readonly CpuTarget[], { markdown = false } = {}): string {
   const rows = targets.map((t) => [
     t.label,
-    t.subject ?? '—',
+    measuredOn(t),
     t.value === undefined ? 'not measured' : t.comparison === '>=' ? `${t.value.toFixed(2)}×` : t.value.toFixed(2),
     `${t.comparison === '>=' ? '≥' : '≤'} ${t.goal}`,
-    t.result,
-    pct(t.fractionOfBound),
+    t.reason ? `${t.result}: ${t.reason}` : t.result,
+    t.baseline ? `${pct(t.fractionOfBound)} (÷ ${pct(t.baseline.fractionOfBound)})` : pct(t.fractionOfBound),
   ]);
   return formatTextTable(['cpu goal', 'measured on', 'value', 'goal', 'result', 'of bound'], rows, markdown);
 }
@@ -182,6 +200,31 @@ export function formatPeers(peers: readonly PeerComparison[], { markdown = false
   );
 }
 
+const CHECKPOINT_OP: Record<CheckpointOp, string> = {
+  'safetensors-save': 'saveCheckpoint (safetensors)',
+  'safetensors-load': 'loadCheckpoint (safetensors)',
+  'json-save': 'JSON.stringify(stateDict())',
+  'json-load': 'loadStateDict(JSON.parse(…))',
+  copy: 'Uint8Array.set (same bytes)',
+};
+
+/**
+ * Checkpoint throughput, one line per operation and size: state MB/s (exp_avg and exp_avg_sq,
+ * 8 B per param) and the ratio to copying the same bytes.
+ */
+export function formatCheckpoint(results: readonly CheckpointResult[], { markdown = false } = {}): string {
+  const rows = results.map((r) => [
+    CHECKPOINT_OP[r.op],
+    sizeLabel(r.params),
+    `${fmt(r.stateBytes / 2 ** 20)} MiB`,
+    `${fmt(r.encodedBytes / 2 ** 20)} MiB`,
+    `${fmt(r.medianMs)}${r.reps > 1 ? ` (median of ${r.reps})` : ''}`,
+    fmt(r.mbPerSec),
+    r.vsCopy === undefined ? '—' : `${fmt(r.vsCopy)}×`,
+  ]);
+  return formatTextTable(['checkpoint (cpu, fp32)', 'params', 'state', 'encoded', 'ms', 'state MB/s', '÷ copy'], rows, markdown);
+}
+
 const START = '<!-- bench-table:start -->';
 const END = '<!-- bench-table:end -->';
 
@@ -202,6 +245,7 @@ export function readmeBlock(report: BenchReport): string {
     '',
     formatTargets(report.cpuTargets, { markdown: true }),
     '',
+    ...(report.checkpoint.length > 0 ? [formatCheckpoint(report.checkpoint, { markdown: true }), ''] : []),
     ...report.notes.map((n) => `- ${n}`),
   ].join('\n');
 }

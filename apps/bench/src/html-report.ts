@@ -1,9 +1,9 @@
-import { fmt, formatPeers, formatRows, formatTargets, memoryText } from './format.js';
+import { DTYPE_LABEL, fmt, formatCheckpoint, formatPeers, formatRows, formatTargets, memoryText } from './format.js';
 import type { BenchReport, ReportRow } from './report.js';
 import { barChart, escapeHtml } from './svg-bars.js';
 
 function label(r: ReportRow): string {
-  return `${r.subject} ${r.dtype === 'bfloat16' ? 'bf16' : 'fp32'}${r.environment === 'chromium' ? ' (chromium)' : ''}`;
+  return `${r.subject} ${DTYPE_LABEL[r.dtype]}${r.environment === 'chromium' ? ' (chromium)' : ''}`;
 }
 
 function throughputCharts(report: BenchReport): string[] {
@@ -85,7 +85,7 @@ pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:11px}
 <pre id="peers">${escapeHtml(formatPeers(report.peers))}</pre>
 <h2>cpu goals</h2>
 <pre id="targets">${escapeHtml(formatTargets(report.cpuTargets))}</pre>
-<h2>Notes</h2><ul>${report.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>
+${report.checkpoint.length > 0 ? `<h2>Checkpoints: saveCheckpoint / loadCheckpoint against JSON and a plain copy</h2>\n<pre id="checkpoint">${escapeHtml(formatCheckpoint(report.checkpoint))}</pre>\n` : ''}<h2>Notes</h2><ul>${report.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>
 <h2>Skipped and failed rows</h2>
 <table id="skipped"><tr><th>where</th><th>subject</th><th>shape</th><th>dtype</th><th>status</th><th>reason</th></tr>${skippedRows}</table>
 <h2>All rows</h2><pre>${escapeHtml(formatRows(report))}</pre>

@@ -50,6 +50,25 @@ describe('measureRow', () => {
     expect(row.params).toBe(large.tensors.reduce((a, b) => a + b));
   });
 
+  it("times a step by the subject's own clock when it reports one (a child process timing itself)", async () => {
+    let step = 0;
+    const row = await measureRow(
+      subject(async () => ({
+        step: () => {
+          step++;
+        },
+        // Warm-up steps 1–2, then 10, 20, 30, 40, 50 ms.
+        lastStepMs: () => (step - 2) * 10,
+        memory: () => ({}),
+        close: () => ({}),
+      })),
+      large,
+      'float32',
+      options,
+    );
+    expect(row.timing).toMatchObject({ medianMs: 30, minMs: 10, maxMs: 50, q1Ms: 20, q3Ms: 40 });
+  });
+
   it('records a crash as failed (closing what was opened) and SkipRow as skipped', async () => {
     let closed = 0;
     const failing = await measureRow(

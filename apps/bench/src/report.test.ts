@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BandwidthResult } from './bandwidth/measure-bandwidth.js';
-import { cpuTargets, deriveRows } from './report.js';
+import { cpuTargets, deriveRows, NATIVE_GOALS, ratioTarget } from './report.js';
 import type { BenchRow } from './row.js';
 
 const bandwidth: BandwidthResult[] = [
@@ -120,5 +120,82 @@ describe('cpuTargets', () => {
     expect(small?.result).toBe('not measured (quick)');
     // A goal whose row did not run is simply not measured.
     expect(two?.result).toBe('not measured');
+  });
+});
+
+describe('issue #17 goals: ratios to rows of the same run', () => {
+  const M64 = { params: 64e6 };
+  it('cpu-wasm ÷ native-c-128 on the 64M shape, with both fractions of the bound', () => {
+    const rows = deriveRows(
+      [
+        row('cpu-wasm', 'target', 100, M64),
+        row('native-c-128', 'target', 80, M64),
+        row('cpu-wasm-2t', 'target', 60, { ...M64, threads: 2 }),
+        row('native-c-128-2t', 'target', 50, { ...M64, threads: 2 }),
+      ],
+      bandwidth,
+    );
+    const [one, two] = NATIVE_GOALS.map((goal) => ratioTarget(rows, goal));
+    // params/s ratio = 80 ms / 100 ms = 0.8, under 0.9.
+    expect(one).toMatchObject({ subject: 'cpu-wasm', dtype: 'float32', goal: 0.9, met: false, result: 'not met' });
+    expect(one?.value).toBeCloseTo(0.8);
+    expect(one?.baseline?.subject).toBe('native-c-128');
+    // 64e6 / 0.08 s ÷ (36e9 / 36) params/s.
+    expect(one?.baseline?.fractionOfBound).toBeCloseTo(0.8);
+    expect(one?.fractionOfBound).toBeCloseTo(0.64);
+    // 50 / 60 = 0.833: two threads against two threads.
+    expect(two).toMatchObject({ subject: 'cpu-wasm-2t', result: 'not met' });
+    expect(two?.value).toBeCloseTo(50 / 60);
+  });
+
+  it('bf16 and f16 ÷ fp32 of the same subject on the llm shape; cpu-js ÷ scalar-js', () => {
+    const rows = deriveRows(
+      [
+        row('cpu-wasm', 'llm', 10),
+        row('cpu-wasm', 'llm', 8, { dtype: 'bfloat16' }),
+        row('cpu-wasm', 'llm', 12.5, { dtype: 'float16' }),
+        row('scalar-js', 'target', 300, M64),
+        row('cpu-js', 'target', 250, M64),
+        row('scalar-js', 'small', 10),
+        row('cpu-js', 'small', 40, { dtype: 'bfloat16' }),
+      ],
+      bandwidth,
+    );
+    const byLabel = new Map(NATIVE_GOALS.map((goal) => [goal.label, ratioTarget(rows, goal)]));
+    expect(byLabel.get('cpu-wasm bf16 vs fp32, llm, 1 thread')).toMatchObject({ value: 1.25, met: true, dtype: 'bfloat16' });
+    expect(byLabel.get('cpu-wasm f16 vs fp32, llm, 1 thread')).toMatchObject({ value: 0.8, met: false });
+    expect(byLabel.get('cpu-js fp32 vs scalar-js, 64M')).toMatchObject({ value: 1.2, met: true });
+    // 10 / 40 = 0.25 < 0.3.
+    expect(byLabel.get('cpu-js bf16 vs scalar-js fp32, small (4M)')).toMatchObject({ value: 0.25, met: false });
+  });
+
+  it('not measured names the missing row and its skip reason; --quick judges nothing', () => {
+    const rows = deriveRows(
+      [
+        row('cpu-wasm', 'target', 100, M64),
+        {
+          ...row('native-c-128', 'target', 1, M64),
+          status: 'skipped',
+          reason: 'unavailable here: no C compiler',
+          timing: undefined,
+        },
+        row('cpu-wasm', 'llm', 10),
+        row('cpu-wasm', 'llm', 8, { dtype: 'bfloat16' }),
+      ],
+      bandwidth,
+    );
+    const [one, two, bf16] = NATIVE_GOALS.map((goal) => ratioTarget(rows, goal));
+    expect(one).toEqual({
+      label: 'cpu-wasm vs native-c-128, 64M fp32, 1 thread',
+      goal: 0.9,
+      comparison: '>=',
+      result: 'not measured',
+      reason: 'native-c-128 target float32: unavailable here: no C compiler',
+    });
+    expect(two?.reason).toBe('cpu-wasm-2t target float32 was not run; native-c-128-2t target float32 was not run');
+    const quick = ratioTarget(rows, NATIVE_GOALS[2] as (typeof NATIVE_GOALS)[number], { quick: true });
+    expect(bf16?.result).toBe('met');
+    expect(quick).toMatchObject({ value: 1.25, result: 'not measured (quick)' });
+    expect(quick.met).toBeUndefined();
   });
 });

@@ -1,5 +1,6 @@
 import { type BandwidthResult, bandwidthBound } from './bandwidth/measure-bandwidth.js';
-import { bytesPerParam } from './bytes.js';
+import { type BenchDtype, bytesPerParam } from './bytes.js';
+import type { CheckpointResult } from './checkpoint/measure-checkpoint.js';
 import { type PeerComparison, peerComparisons } from './peers.js';
 import type { BenchRow } from './row.js';
 import { paramCount, type Shape, type ShapeName } from './shapes.js';
@@ -29,6 +30,12 @@ export interface CpuTarget {
   label: string;
   /** The row it was measured on (undefined: that row did not run). */
   subject?: string;
+  /** That row's dtype, for goals that compare dtypes. */
+  dtype?: BenchDtype;
+  /** The row the value is a ratio of params/s to, measured in the same run, with its fraction of the bound. */
+  baseline?: { subject: string; dtype: BenchDtype; fractionOfBound?: number };
+  /** Why a goal is not measured: the skip or failure reason of a row it needs, or that the row was not run. */
+  reason?: string;
   value?: number;
   goal: number;
   comparison: '>=' | '<=';
@@ -56,6 +63,8 @@ export interface BenchReport {
   /** Each tfjs backend × shape: ours ÷ `tf.train.adam` and ÷ Adam + decoupled decay. */
   peers: PeerComparison[];
   cpuTargets: CpuTarget[];
+  /** Checkpoint save and load throughput (empty when not run): safetensors, JSON and a plain copy. */
+  checkpoint: CheckpointResult[];
   notes: string[];
 }
 
@@ -147,6 +156,102 @@ export function cpuTargets(rows: readonly ReportRow[], { quick = false } = {}): 
   ];
 }
 
+/** One row of a ratio goal. */
+export interface GoalRow {
+  subject: string;
+  shape: ShapeName;
+  dtype: BenchDtype;
+}
+
+/** A goal of the form `row` params/s ÷ `baseline` params/s ≥ `goal`, both from the same run. */
+export interface RatioGoal {
+  label: string;
+  row: GoalRow;
+  baseline: GoalRow;
+  goal: number;
+}
+
+const f32 = (subject: string, shape: ShapeName): GoalRow => ({ subject, shape, dtype: 'float32' });
+
+/**
+ * Issue #17's goals: the float32 WASM kernel at ≥ 0.9× the same two-pass kernel in C with 128-bit
+ * SIMD (native-c-128) on the 64M shape, 1 and 2 threads; bf16 and f16 at ≥ 1.0× float32 in params/s
+ * on the llm shape; the JS kernels at ≥ 1.0× (fp32) and ≥ 0.3× (bf16, on the 4M small shape, the
+ * largest it runs) the scalar loop.
+ */
+export const NATIVE_GOALS: readonly RatioGoal[] = [
+  {
+    label: 'cpu-wasm vs native-c-128, 64M fp32, 1 thread',
+    row: f32('cpu-wasm', 'target'),
+    baseline: f32('native-c-128', 'target'),
+    goal: 0.9,
+  },
+  {
+    label: 'cpu-wasm vs native-c-128, 64M fp32, 2 threads',
+    row: f32('cpu-wasm-2t', 'target'),
+    baseline: f32('native-c-128-2t', 'target'),
+    goal: 0.9,
+  },
+  ...(['bfloat16', 'float16'] as const).flatMap((dtype) =>
+    (['cpu-wasm', 'cpu-wasm-2t'] as const).map((subject) => ({
+      label: `cpu-wasm ${dtype === 'bfloat16' ? 'bf16' : 'f16'} vs fp32, llm, ${subject === 'cpu-wasm' ? '1 thread' : '2 threads'}`,
+      row: { subject, shape: 'llm' as const, dtype },
+      baseline: f32(subject, 'llm'),
+      goal: 1,
+    })),
+  ),
+  { label: 'cpu-js fp32 vs scalar-js, 64M', row: f32('cpu-js', 'target'), baseline: f32('scalar-js', 'target'), goal: 1 },
+  {
+    label: 'cpu-js bf16 vs scalar-js fp32, small (4M)',
+    row: { subject: 'cpu-js', shape: 'small', dtype: 'bfloat16' },
+    baseline: f32('scalar-js', 'small'),
+    goal: 0.3,
+  },
+];
+
+function describeRow(key: GoalRow): string {
+  return `${key.subject} ${key.shape} ${key.dtype}`;
+}
+
+/** Why a goal's row has no figure: its skip or failure reason, or that it was not run. */
+function missing(rows: readonly ReportRow[], key: GoalRow): string {
+  const row = rows.find(
+    (r) => r.environment === 'node' && r.subject === key.subject && r.shape === key.shape && r.dtype === key.dtype,
+  );
+  return row?.reason ? `${describeRow(key)}: ${row.reason}` : `${describeRow(key)} was not run`;
+}
+
+/** A {@link RatioGoal} judged on the Node rows (with `quick`: shown, not judged). */
+export function ratioTarget(rows: readonly ReportRow[], goal: RatioGoal, { quick = false } = {}): CpuTarget {
+  const timed = (key: GoalRow) =>
+    rows.find(
+      (r) =>
+        r.environment === 'node' && r.subject === key.subject && r.shape === key.shape && r.dtype === key.dtype && r.paramsPerSec,
+    );
+  const row = timed(goal.row);
+  const base = timed(goal.baseline);
+  const head = { label: goal.label, goal: goal.goal, comparison: '>=' as const };
+  if (!row || !base) {
+    const reasons = [row ? undefined : missing(rows, goal.row), base ? undefined : missing(rows, goal.baseline)];
+    return { ...head, result: 'not measured', reason: reasons.filter(Boolean).join('; ') };
+  }
+  const value = (row.paramsPerSec as number) / (base.paramsPerSec as number);
+  const met = value >= goal.goal;
+  return {
+    ...head,
+    subject: row.subject,
+    dtype: row.dtype,
+    baseline: {
+      subject: base.subject,
+      dtype: base.dtype,
+      ...(base.fractionOfBound === undefined ? {} : { fractionOfBound: base.fractionOfBound }),
+    },
+    value,
+    ...(quick ? { result: 'not measured (quick)' as const } : { met, result: met ? ('met' as const) : ('not met' as const) }),
+    ...(row.fractionOfBound === undefined ? {} : { fractionOfBound: row.fractionOfBound }),
+  };
+}
+
 /** Assembles the report (machine info comes from the caller: Node-only facts). */
 export function buildReport(input: {
   rows: readonly BenchRow[];
@@ -155,6 +260,7 @@ export function buildReport(input: {
   machine: BenchReport['machine'];
   options: BenchReport['options'];
   notes: readonly string[];
+  checkpoint?: readonly CheckpointResult[];
 }): BenchReport {
   const rows = deriveRows(input.rows, input.bandwidth);
   return {
@@ -170,7 +276,11 @@ export function buildReport(input: {
     bandwidth: [...input.bandwidth],
     rows,
     peers: peerComparisons(rows),
-    cpuTargets: cpuTargets(rows, { quick: input.options.quick }),
+    cpuTargets: [
+      ...cpuTargets(rows, { quick: input.options.quick }),
+      ...NATIVE_GOALS.map((goal) => ratioTarget(rows, goal, { quick: input.options.quick })),
+    ],
+    checkpoint: [...(input.checkpoint ?? [])],
     notes: [...input.notes],
   };
 }

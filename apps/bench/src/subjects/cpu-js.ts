@@ -23,6 +23,7 @@ export const cpuJs: BenchSubject = {
   algorithm: 'stable-adamw',
   threads: 1,
   dtypes: ['float32', 'bfloat16'],
+  dtypeNote: 'float16 is measured on cpu-wasm only (the goals need it there; the JS 16-bit kernels are timed on bfloat16)',
   cpuShapes: true,
   limit: CPU_JS_BF16_LIMIT,
   async open(sizes, dtype) {

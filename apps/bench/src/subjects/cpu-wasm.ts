@@ -1,4 +1,4 @@
-import { createParamBuffer, numberToBfloat16, StableAdamW } from '@stable-adamw/cpu';
+import { createParamBuffer, numberToBfloat16, numberToFloat16, StableAdamW } from '@stable-adamw/cpu';
 import { HYPER } from './scalar-js.js';
 import type { BenchSubject } from './subject.js';
 import { seededValues } from './values.js';
@@ -15,7 +15,7 @@ export function cpuWasmSubject(threads: number): BenchSubject {
       threads === 1 ? 'WASM SIMD kernels, flat buffer' : `WASM SIMD kernels, flat buffer, ${threads} worker threads`,
     algorithm: 'stable-adamw',
     threads,
-    dtypes: ['float32', 'bfloat16'],
+    dtypes: ['float32', 'bfloat16', 'float16'],
     cpuShapes: true,
     async open(sizes, dtype) {
       const buffer = await createParamBuffer(
@@ -23,11 +23,11 @@ export function cpuWasmSubject(threads: number): BenchSubject {
         { dtype, threads },
       );
       try {
-        // Gradients are written into the buffer's views, as a backward pass would (bf16: bit patterns).
+        // Gradients are written into the buffer's views, as a backward pass would (16-bit: bit patterns).
         for (const [i, param] of buffer.params.entries()) {
           const g = seededValues(param.data.length, 2 * i + 2, 1e-2);
           if (dtype === 'float32') buffer.gradOf(param).set(g);
-          else buffer.gradOf(param).set(Uint16Array.from(g, numberToBfloat16));
+          else buffer.gradOf(param).set(Uint16Array.from(g, dtype === 'bfloat16' ? numberToBfloat16 : numberToFloat16));
         }
         const { lr, beta1, beta2, eps, weightDecay } = HYPER;
         const optimizer = new StableAdamW(buffer.params, { lr, betas: [beta1, beta2], eps, weightDecay });

@@ -20,6 +20,11 @@ export interface Stepper {
   /** tfjs: the kernel path the optimizer really runs (`StableAdamW.kernelPath`, e.g. `webgpu-multi-tensor`). */
   kernelPath?: string;
   step(): Promise<void> | void;
+  /**
+   * The last step's time in ms as the subject measured it, used instead of the wall clock around
+   * `step()`: a child process timing its own step, without the pipe's round trip.
+   */
+  lastStepMs?(): number | undefined;
   /** GPU subjects: the dispatches (draw calls, kernel launches) of the last step's optimizer call. */
   dispatches?(): DispatchSample | undefined;
   memory(): MemorySample;

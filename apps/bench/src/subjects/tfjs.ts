@@ -123,7 +123,7 @@ export function tfjsSubjects(name: string, prepare: () => Promise<void>): BenchS
     backend: `tfjs-${name}`,
     threads: 1,
     dtypes: ['float32'] as const,
-    dtypeNote: 'tfjs has no bfloat16',
+    dtypeNote: 'tfjs has no 16-bit float dtype',
     prepare,
   };
   return [
