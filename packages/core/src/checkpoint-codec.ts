@@ -35,6 +35,8 @@ export function readValues(values: unknown, numel: number, path: string, fix: st
   if (list.length !== numel) {
     throw new StateDictError(path, `has ${list.length} values but the param has ${numel} elements`, fix);
   }
+  // Float arrays hold numbers only (NaN and ±Inf included): one copy, no per-element parse.
+  if (values instanceof Float64Array || values instanceof Float32Array) return new Float64Array(values);
   const out = new Float64Array(numel);
   for (let i = 0; i < numel; i++) {
     const x = parseSerialized(list[i]);

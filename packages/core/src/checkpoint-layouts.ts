@@ -55,6 +55,11 @@ export interface LoadCheckpointOptions extends Partial<CheckpointParams> {
    * without gradient release counts steps per group).
    */
   readonly gradientRelease?: boolean;
+  /**
+   * Keep the moments as the `Float64Array`s decoded from the file instead of JSON-serializable
+   * number arrays: much faster for large states, and `loadStateDict` accepts either.
+   */
+  readonly typedValues?: boolean;
 }
 
 /** A param stored in a checkpoint. */
@@ -469,8 +474,11 @@ function loadState(
   numel: number | undefined,
   group: LoadedGroup,
   perParamSteps: boolean,
+  typedValues: boolean,
 ): { entry: ParamStateEntry; step: number | undefined } {
   const path = `state.${id}`;
+  // Typed values go into the entry as they are; loadStateDict validates typed arrays too.
+  const serialize = typedValues ? (values: Float64Array) => values as unknown as ParamStateEntry['exp_avg'] : serializeValues;
   for (const key of state.keys()) {
     if (key === 'max_exp_avg_sq') {
       throw new StateDictError(
@@ -509,11 +517,11 @@ function loadState(
   const stepTensor = state.get('step');
   const step = stepTensor === undefined ? undefined : stepOf(stepTensor, `${path}.step`);
   if (layout === 'optimi') {
-    const kahan = state.has('kahan_comp') ? serializeValues(moment('kahan_comp')) : null;
+    const kahan = state.has('kahan_comp') ? serialize(moment('kahan_comp')) : null;
     return {
       entry: {
-        exp_avg: serializeValues(moment('exp_avg')),
-        exp_avg_sq: serializeValues(moment('exp_avg_sq')),
+        exp_avg: serialize(moment('exp_avg')),
+        exp_avg_sq: serialize(moment('exp_avg_sq')),
         kahan_comp: kahan,
         ...(step === undefined ? {} : { step }),
       },
@@ -523,7 +531,7 @@ function loadState(
   if (step === undefined) throw new StateDictError(`${path}.step`, 'is missing', LOAD_FIX);
   const c1 = 1 - group.beta1 ** step;
   const c2 = 1 - group.beta2 ** step;
-  const debias = (values: Float64Array, c: number) => serializeValues(step === 0 ? values.fill(0) : values.map((x) => x / c));
+  const debias = (values: Float64Array, c: number) => serialize(step === 0 ? values.fill(0) : values.map((x) => x / c));
   return {
     entry: {
       exp_avg: debias(moment('exp_avg'), c1),
@@ -597,6 +605,7 @@ export function checkpointToStateDict(bytes: Uint8Array, options: LoadCheckpoint
       infos?.[target]?.numel,
       groups[g] as LoadedGroup,
       options.gradientRelease === true,
+      options.typedValues === true,
     );
     if (layout === 'torch-adamw' && step !== undefined) {
       const steps = groupSteps[g] as number[];

@@ -288,6 +288,11 @@ export class StableAdamWOptimizer<P, G, S, R> {
    */
   stateDict(): MaybePromise<StateDict> {
     this.#assertLive('stateDict()');
+    return this.#collectStateDict(serializeValues);
+  }
+
+  /** The state dict with each moment passed through `values` (serialized, or kept typed for checkpoints). */
+  #collectStateDict(values: (array: ArrayLike<number>) => ParamStateEntry['exp_avg']): MaybePromise<StateDict> {
     const entries: MaybePromise<[number, ParamStateEntry]>[] = [];
     for (const [param, slot] of this.#slots) {
       const { info, index } = this.#entry(param);
@@ -295,9 +300,9 @@ export class StableAdamWOptimizer<P, G, S, R> {
         andThen(this.backend.exportState(slot.state, info), (v): [number, ParamStateEntry] => [
           index,
           {
-            exp_avg: serializeValues(v.expAvg),
-            exp_avg_sq: serializeValues(v.expAvgSq),
-            kahan_comp: slot.kahan && v.kahanComp ? serializeValues(v.kahanComp) : null,
+            exp_avg: values(v.expAvg),
+            exp_avg_sq: values(v.expAvgSq),
+            kahan_comp: slot.kahan && v.kahanComp ? values(v.kahanComp) : null,
             ...(this.defaults.gradientRelease ? { step: slot.step } : {}),
           },
         ]),
@@ -381,7 +386,10 @@ export class StableAdamWOptimizer<P, G, S, R> {
    * named in it where they have names, so a checkpoint loads by name when the order changed.
    */
   saveCheckpoint({ layout }: { layout: CheckpointLayout }): MaybePromise<Uint8Array> {
-    return andThen(this.stateDict(), (stateDict) => stateDictToCheckpoint(stateDict, { layout, groups: this.#groupInfos() }));
+    this.#assertLive('saveCheckpoint()');
+    // Moments stay typed arrays on the way to the file: no JSON-shaped copy of a large state.
+    const typed = this.#collectStateDict((array) => array as unknown as ParamStateEntry['exp_avg']);
+    return andThen(typed, (stateDict) => stateDictToCheckpoint(stateDict, { layout, groups: this.#groupInfos() }));
   }
 
   /**
@@ -393,6 +401,7 @@ export class StableAdamWOptimizer<P, G, S, R> {
       layout,
       groups: this.#groupInfos(),
       gradientRelease: this.defaults.gradientRelease,
+      typedValues: true,
     });
     return this.loadStateDict(stateDict);
   }

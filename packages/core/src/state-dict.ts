@@ -62,6 +62,10 @@ const NON_FINITE: Record<string, number> = {
 };
 
 function parseValues(value: unknown, numel: number, path: string): Float64Array {
+  // Float arrays (a typed `checkpointToStateDict`, a backend's export) hold numbers only: one copy.
+  if ((value instanceof Float64Array || value instanceof Float32Array) && value.length === numel) {
+    return new Float64Array(value);
+  }
   if (!Array.isArray(value)) {
     throw new StateDictError(path, 'must be an array of numbers', 'Pass a state dict produced by stateDict().');
   }

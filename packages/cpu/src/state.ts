@@ -18,14 +18,25 @@ function like(data: CpuArray): CpuArray {
   return new Ctor(data.length);
 }
 
+// Plain loops and set(): TypedArray.from with a map function takes V8's slow generic path.
 function filled(data: CpuArray, values: ArrayLike<number>, codec: HalfCodec | undefined): CpuArray {
   const out = like(data);
-  for (let i = 0; i < values.length; i++) out[i] = codec ? codec.encode(values[i] as number) : (values[i] as number);
+  if (!codec) {
+    (out as Float32Array).set(values);
+    return out;
+  }
+  for (let i = 0; i < values.length; i++) out[i] = codec.encode(values[i] as number);
   return out;
 }
 
 function decoded(data: CpuArray, codec: HalfCodec | undefined): Float64Array {
-  return Float64Array.from(data as ArrayLike<number>, (x) => (codec ? codec.decode(x) : x));
+  const out = new Float64Array(data.length);
+  if (!codec) {
+    out.set(data as ArrayLike<number>);
+    return out;
+  }
+  for (let i = 0; i < data.length; i++) out[i] = codec.decode(data[i] as number);
+  return out;
 }
 
 /** Zeroed state arrays of the param's storage type (with a Kahan buffer when `kahan`). */
