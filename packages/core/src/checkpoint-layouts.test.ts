@@ -51,6 +51,21 @@ const twoParams: StateDict = {
 };
 
 describe("'torch-adamw' layout", () => {
+  it('keeps the group step of steps without gradients (no param state yet), and a torch file stepped further wins', () => {
+    const groups = [[f64([1], 'b')]];
+    const noState: StateDict = { state: {}, param_groups: [group(3, [0])] };
+    const bytes = stateDictToCheckpoint(noState, { layout: 'torch-adamw', groups });
+    expect(checkpointToStateDict(bytes, { layout: 'torch-adamw', groups }).stateDict.param_groups[0]?.step).toBe(3);
+    // The same metadata beside per-param steps of 5 (torch trained on): the larger count is the group's.
+    const stepped: StateDict = {
+      state: { 0: { exp_avg: [1], exp_avg_sq: [1], kahan_comp: null } },
+      param_groups: [group(5, [0])],
+    };
+    const { tensors } = readSafetensors(stateDictToCheckpoint(stepped, { layout: 'torch-adamw', groups }));
+    const withStaleStep = writeSafetensors(tensors, readSafetensors(bytes).metadata);
+    expect(checkpointToStateDict(withStaleStep, { layout: 'torch-adamw', groups }).stateDict.param_groups[0]?.step).toBe(5);
+  });
+
   it("writes torch's biased moments m̂·(1−β1^t), v̂·(1−β2^t), a float32 step and torch's group keys", () => {
     const bytes = stateDictToCheckpoint(twoParams, { layout: 'torch-adamw', groups: [[f64([2, 2], 'w'), f64([1], 'b')]] });
     const { tensors, metadata } = readSafetensors(bytes);

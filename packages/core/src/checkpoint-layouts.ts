@@ -248,7 +248,8 @@ export function stateDictToCheckpoint(stateDict: StateDict, options: SaveCheckpo
     ...(stateDict.loss_scaler === undefined ? {} : { loss_scaler: stateDict.loss_scaler }),
     groups: stateDict.param_groups.map((group) => ({
       ...(group.non_finite === undefined ? {} : { non_finite: group.non_finite }),
-      ...(layout === 'torch-adamw' ? { kahan_sum: group.kahan_sum } : {}),
+      // torch counts steps per param; steps without gradients still advance the group's counter.
+      ...(layout === 'torch-adamw' ? { kahan_sum: group.kahan_sum, step: group.step } : {}),
     })),
   };
   return writeSafetensors(tensors, {
@@ -463,6 +464,16 @@ function loadGroup(
   return { entry, beta1: betas[0], beta2: betas[1], amsgrad: requireBoolean(raw, 'amsgrad', path, false) as boolean };
 }
 
+/**
+ * The group step this library saved beside a torch-adamw checkpoint (0 when absent or invalid);
+ * the loader takes the larger of it and the per-param steps, so a file torch stepped further wins.
+ */
+function savedGroupStep(extras: Record<string, unknown>, g: number): number {
+  const group = Array.isArray(extras.groups) && isRecord(extras.groups[g]) ? extras.groups[g] : {};
+  const step = group.step;
+  return typeof step === 'number' && Number.isSafeInteger(step) && step >= 0 ? step : 0;
+}
+
 const OPTIMI_KEYS = new Set(['exp_avg', 'exp_avg_sq', 'kahan_comp', 'step', 'eps_sq', 'mean_square']);
 const TORCH_KEYS = new Set(['exp_avg', 'exp_avg_sq', 'step']);
 
@@ -629,9 +640,7 @@ export function checkpointToStateDict(bytes: Uint8Array, options: LoadCheckpoint
     const step =
       layout === 'optimi'
         ? ((requireNumber(group.raw, 'step', `__metadata__.param_groups[${g}]`, 0) as number) ?? 0)
-        : steps.length > 0
-          ? Math.max(...steps)
-          : 0;
+        : Math.max(0, ...steps, savedGroupStep(extras, g));
     const params = group.params.map(() => offset++);
     return {
       ...loaded.entry,

@@ -258,10 +258,6 @@ async function run(gpu: GPU, policy: NonFinitePolicy, scaled: boolean, ops: Op[]
             await refused(() => opt.loadCheckpoint(bytes.subarray(0, bytes.length - 1), { layout: op.layout }));
             break;
           }
-          // torch AdamW counts steps per param: with no param state yet, the group's step count
-          // (advanced by steps without gradients) is not in the file, so that load is left out.
-          const saved = JSON.parse(before) as { state: StateDict };
-          if (op.layout === 'torch-adamw' && Object.keys(saved.state.state).length === 0) break;
           await opt.loadCheckpoint(bytes, { layout: op.layout });
           // optimi's layout stores the float32 moments as they are: bit for bit. torch's biases them
           // by (1 − β^t) and back, so its moments may move by float32 rounding: the reference check
