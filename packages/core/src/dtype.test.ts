@@ -20,6 +20,8 @@ describe('bfloat16', () => {
     // Largest finite bf16 is (2 − 2^-7)·2^127; anything at or past the next tie overflows.
     [(2 - 2 ** -7) * 2 ** 127, 0x7f7f],
     [(2 - 2 ** -8) * 2 ** 127, 0x7f80],
+    // Just below that tie (by 2^80, within what a decimal threshold 5.8e24 too low would send to inf) stays finite.
+    [(2 - 2 ** -8) * 2 ** 127 - 2 ** 80, 0x7f7f],
   ])('encodes %d as 0x%s', (x, bits) => {
     expect(numberToBfloat16(x)).toBe(bits);
   });

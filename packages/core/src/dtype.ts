@@ -47,7 +47,8 @@ export function numberToBfloat16(x: number): number {
   if (Number.isNaN(x)) return 0x7fc0;
   const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
   const a = Math.abs(x);
-  if (a >= 3.3961775292304023e38) return sign | 0x7f80; // max finite + half an ulp rounds up to inf
+  // Max finite 2^128·(1 − 2^-8) plus half an ulp (2^119) rounds up to inf (the tie goes to even).
+  if (a >= 2 ** 128 * (1 - 2 ** -9)) return sign | 0x7f80;
   const ulp = 2 ** (exponentOf(a, -126) - 7);
   f32[0] = roundHalfEven(a / ulp) * ulp;
   return sign | ((u32[0] as number) >>> 16);

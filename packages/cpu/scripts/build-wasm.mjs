@@ -1,7 +1,7 @@
 // Generates the memory layout shared by host and kernel from src/kernels/wasm/memory-layout.json
 // (a TypeScript and an AssemblyScript constants module, both git-ignored), then compiles
 // src/kernels/wasm/assembly/kernel.ts with AssemblyScript into src/kernels/wasm/generated/kernel-wasm.ts,
-// a git-ignored module embedding both wasm variants as base64, so tsup bundles them into the ESM and
+// a git-ignored module embedding the wasm variants as base64, so tsup bundles them into the ESM and
 // CJS builds and browsers need no fetch. Writes a file only when its content changes, and compiles
 // only when the wasm module is older than its inputs.
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
@@ -19,11 +19,17 @@ const output = 'src/kernels/wasm/generated/kernel-wasm.ts';
 const inputs = [source, layoutAs, 'scripts/build-wasm.mjs'];
 
 const common = ['--runtime', 'stub', '-O3', '--noAssert', '--enable', 'simd', '--importMemory', '--initialMemory', '1'];
+const shared = ['--enable', 'threads', '--sharedMemory', '--maximumMemory', '65536'];
+// Relaxed SIMD: the float32 kernels' multiply-adds fused (ASC_FEATURE_RELAXED_SIMD in kernel.ts).
+const relaxed = ['--enable', 'relaxed-simd'];
 const variants = {
   // Shared memory for worker threads (needs SharedArrayBuffer: Node, or cross-origin isolated pages).
-  SHARED_KERNEL_BASE64: ['--enable', 'threads', '--sharedMemory', '--maximumMemory', '65536'],
+  SHARED_KERNEL_BASE64: shared,
   // Ordinary memory for single-threaded use anywhere WebAssembly SIMD runs.
   PLAIN_KERNEL_BASE64: [],
+  // The same two with relaxed SIMD, for engines that validate it (see kernel-module.ts).
+  SHARED_RELAXED_KERNEL_BASE64: [...shared, ...relaxed],
+  PLAIN_RELAXED_KERNEL_BASE64: relaxed,
 };
 
 async function mtime(path) {

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { numberToBfloat16, numberToFloat16, StableAdamWError } from '@stable-adamw/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { hasRelaxedSimd } from './kernels/wasm/kernel-module.js';
 import { BLOCK_ELEMENTS } from './kernels/wasm/layout.js';
 import { type BufferDtype, createParamBuffer, type ParamBuffer, type ParamSpec } from './param-buffer.js';
 import { StableAdamW } from './stable-adamw.js';
@@ -73,7 +74,10 @@ describe('ParamBuffer threads', () => {
     const wasm = await train('float32', 2);
     const js = await train('float32', 1, 'js');
     expect(wasm.b.kernel).toBe('wasm-simd');
+    // The build that ran is the one the engine's relaxed-SIMD support picks.
+    expect(wasm.b.kernelModule).toBe(hasRelaxedSimd() ? 'wasm-relaxed-simd' : 'wasm-simd');
     expect(js.b.kernel).toBe('js');
+    expect(js.b.kernelModule).toBeUndefined();
     wasm.b.params.forEach((p, i) => {
       const expected = js.b.params[i]?.data as Float32Array;
       p.data.forEach((x, j) => {

@@ -2,7 +2,7 @@ import { InvalidParamError, UnsupportedBackendError } from '@stable-adamw/core';
 import { type BufferDtype, type BufferLayout, MAX_PAGES, PAGE_BYTES, planLayout, RESERVED_BYTES } from './buffer-layout.js';
 import { type BufferView, placementOf, registerBufferParam } from './buffer-registry.js';
 import { storageEncoder } from './kernels/half-codecs.js';
-import { instantiateKernel, kernelModule } from './kernels/wasm/kernel-module.js';
+import { instantiateKernel, type KernelModuleName, kernelModule, kernelModuleName } from './kernels/wasm/kernel-module.js';
 import { ThreadPool } from './kernels/wasm/thread-pool.js';
 import { type TensorRegion, WasmStepper } from './kernels/wasm/wasm-stepper.js';
 import type { CpuGradient, CpuParam } from './param.js';
@@ -54,6 +54,11 @@ export interface ParamBuffer {
   readonly threads: number;
   /** Which kernels step this buffer's params. */
   readonly kernel: 'wasm-simd' | 'js';
+  /**
+   * The WebAssembly build stepping this buffer: `'wasm-relaxed-simd'` (fused multiply-adds, where
+   * the engine validates relaxed SIMD) or `'wasm-simd'`; undefined with the JS kernels.
+   */
+  readonly kernelModule: 'wasm-relaxed-simd' | 'wasm-simd' | undefined;
   /** The memory holding everything (shared when `threads > 1`). */
   readonly memory: WebAssembly.Memory;
   /** The params, in spec order: pass them (or groups of them) to `StableAdamW`. */
@@ -75,6 +80,7 @@ class FlatParamBuffer implements ParamBuffer {
   readonly dtype: BufferDtype;
   readonly threads: number;
   readonly kernel: 'wasm-simd' | 'js';
+  readonly kernelModule: KernelModuleName | undefined;
   readonly memory: WebAssembly.Memory;
   readonly params: readonly BufferParam[];
   readonly grads: BufferView;
@@ -88,10 +94,12 @@ class FlatParamBuffer implements ParamBuffer {
     memory: WebAssembly.Memory,
     stepper: WasmStepper | undefined,
     pool: ThreadPool | undefined,
+    moduleName: KernelModuleName | undefined,
   ) {
     this.dtype = dtype;
     this.threads = pool?.size ?? 1;
     this.kernel = stepper ? 'wasm-simd' : 'js';
+    this.kernelModule = moduleName;
     this.memory = memory;
     this.#pool = pool;
     const Ctor = dtype === 'float32' ? Float32Array : Uint16Array;
@@ -256,5 +264,5 @@ export async function createParamBuffer(specs: readonly ParamSpec[], options: Pa
     if (shared) pool = await ThreadPool.start(module, memory, layout.control, threads);
     stepper = new WasmStepper(exports, memory, layout.tables, dtype, pool);
   }
-  return new FlatParamBuffer(specs, dtype, layout, memory, stepper, pool);
+  return new FlatParamBuffer(specs, dtype, layout, memory, stepper, pool, module ? kernelModuleName(module) : undefined);
 }

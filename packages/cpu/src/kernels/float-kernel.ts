@@ -28,9 +28,10 @@ export function updateMomentsFloat(
     const v = beta2Hat * (expAvgSq[i] as number) + w2 * g * g;
     expAvg[i] = m + w1 * (g - m);
     expAvgSq[i] = v;
-    if (reduce) sum += (g * g) / Math.max(v, epsSq);
+    sum += (g * g) / Math.max(v, epsSq);
   }
-  return sum;
+  // The sum is computed either way (cheaper than a branch per element); only used when reducing.
+  return reduce ? sum : 0;
 }
 
 /**
@@ -55,6 +56,12 @@ export function applyUpdateFloat(
       const k = (kahanComp[i] as number) + (-eta * (expAvg[i] as number)) / (Math.sqrt(expAvgSq[i] as number) + eps);
       data[i] = decayed + k;
       kahanComp[i] = k + (decayed - (data[i] as number));
+    }
+  } else if (data instanceof Float32Array) {
+    // The decayed θ rounded to float32 in a register (Math.fround), one store instead of two.
+    for (let i = 0; i < n; i++) {
+      const decayed = Math.fround((data[i] as number) * decay);
+      data[i] = decayed + (-eta * (expAvg[i] as number)) / (Math.sqrt(expAvgSq[i] as number) + eps);
     }
   } else {
     for (let i = 0; i < n; i++) {

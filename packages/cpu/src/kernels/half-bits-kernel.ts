@@ -1,8 +1,9 @@
 import type { HalfCodec } from './half-codecs.js';
 
 // The two phases over 16-bit storage held as bit patterns in `Uint16Array`s (bfloat16, or float16
-// where the runtime has no Float16Array): decode to float64, compute, encode with round to
-// nearest even. Same order of operations as the float kernel.
+// where the runtime has no Float16Array): decode to float64 (a table load), compute, encode with
+// round to nearest even. Same order of operations as the float kernel. Each loop has one job, so
+// the JIT sees one array type per access and no per-element branch on the gradient's type.
 
 /** Phase 1 (see `updateMomentsFloat`); `grad` is either bits of the param's dtype or a Float32Array, × gradScale. */
 export function updateMomentsHalf(
@@ -16,21 +17,32 @@ export function updateMomentsHalf(
   reduce: boolean,
   gradScale: number,
 ): number {
-  const { decode, encode } = codec;
-  const gradBits = grad instanceof Uint16Array;
-  const n = grad.length;
   const w1 = 1 - beta1Hat;
   const w2 = 1 - beta2Hat;
+  const { values, encode } = codec;
+  const n = grad.length;
   let sum = 0;
-  for (let i = 0; i < n; i++) {
-    const g = (gradBits ? decode(grad[i] as number) : (grad[i] as number)) * gradScale;
-    const m = decode(expAvg[i] as number);
-    const v = beta2Hat * decode(expAvgSq[i] as number) + w2 * g * g;
-    expAvg[i] = encode(m + w1 * (g - m));
-    expAvgSq[i] = encode(v);
-    if (reduce) sum += (g * g) / Math.max(v, epsSq);
+  if (grad instanceof Uint16Array) {
+    for (let i = 0; i < n; i++) {
+      const g = (values[grad[i] as number] as number) * gradScale;
+      const m = values[expAvg[i] as number] as number;
+      const v = beta2Hat * (values[expAvgSq[i] as number] as number) + w2 * g * g;
+      expAvg[i] = encode(m + w1 * (g - m));
+      expAvgSq[i] = encode(v);
+      sum += (g * g) / Math.max(v, epsSq);
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const g = (grad[i] as number) * gradScale;
+      const m = values[expAvg[i] as number] as number;
+      const v = beta2Hat * (values[expAvgSq[i] as number] as number) + w2 * g * g;
+      expAvg[i] = encode(m + w1 * (g - m));
+      expAvgSq[i] = encode(v);
+      sum += (g * g) / Math.max(v, epsSq);
+    }
   }
-  return sum;
+  // The sum is computed either way (cheaper than a branch per element); only used when reducing.
+  return reduce ? sum : 0;
 }
 
 /** Phase 2 (see `applyUpdateFloat`). */
@@ -44,18 +56,21 @@ export function applyUpdateHalf(
   decay: number,
   eps: number,
 ): void {
-  const { decode, encode } = codec;
+  const { values, encode } = codec;
   const n = data.length;
-  for (let i = 0; i < n; i++) {
-    const decayedBits = encode(decode(data[i] as number) * decay);
-    const decayed = decode(decayedBits);
-    const delta = (-eta * decode(expAvg[i] as number)) / (Math.sqrt(decode(expAvgSq[i] as number)) + eps);
-    if (kahanComp) {
-      const k = decode(kahanComp[i] as number) + delta;
+  if (kahanComp) {
+    for (let i = 0; i < n; i++) {
+      const decayed = values[encode((values[data[i] as number] as number) * decay)] as number;
+      const delta = (-eta * (values[expAvg[i] as number] as number)) / (Math.sqrt(values[expAvgSq[i] as number] as number) + eps);
+      const k = (values[kahanComp[i] as number] as number) + delta;
       const updatedBits = encode(decayed + k);
       data[i] = updatedBits;
-      kahanComp[i] = encode(k + (decayed - decode(updatedBits)));
-    } else {
+      kahanComp[i] = encode(k + (decayed - (values[updatedBits] as number)));
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const decayed = values[encode((values[data[i] as number] as number) * decay)] as number;
+      const delta = (-eta * (values[expAvg[i] as number] as number)) / (Math.sqrt(values[expAvgSq[i] as number] as number) + eps);
       data[i] = encode(decayed + delta);
     }
   }

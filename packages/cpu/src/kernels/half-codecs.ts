@@ -1,33 +1,76 @@
-import { bfloat16ToNumber, type Dtype, float16ToNumber, numberToBfloat16, numberToFloat16 } from '@stable-adamw/core';
+import { bfloat16ToNumber, type Dtype, float16ToNumber } from '@stable-adamw/core';
 import type { CpuArray } from '../param.js';
 
-/** Decoding and encoding (round to nearest even) of 16-bit bit patterns. */
+/** Decoding and encoding (round to nearest even, one rounding from float64) of 16-bit bit patterns. */
 export interface HalfCodec {
   decode(bits: number): number;
   encode(value: number): number;
+  /** Every pattern's value (`decode` as a table: one load per element in the kernels). */
+  readonly values: Float64Array;
 }
 
-const bfloat16Codec: HalfCodec = { decode: bfloat16ToNumber, encode: numberToBfloat16 };
+const scratch = new Float32Array(1);
+const scratchBits = new Int32Array(scratch.buffer);
 
-let float16Codec: HalfCodec | undefined;
-/** float16 decoding through a 64K-entry table, built on first use. */
-function getFloat16Codec(): HalfCodec {
-  if (!float16Codec) {
-    const table = new Float64Array(65536);
-    for (let bits = 0; bits < 65536; bits++) table[bits] = float16ToNumber(bits);
-    float16Codec = { decode: (bits) => table[bits] as number, encode: numberToFloat16 };
+// Both encoders first round x to float32 to odd (an inexact result gets an odd last bit): rounding
+// that to a 16-bit format (at least two bits fewer) is the same as rounding x once. The typed-array
+// store rounds to nearest; where that result is even and inexact, the other neighbour is taken.
+// (NaN steps too, and stays NaN.) Everything stays in one function returning a small integer, so
+// nothing is boxed per call.
+
+/** float64 → bfloat16 bits: `numberToBfloat16`'s results, without its float64 arithmetic per call. */
+export function encodeBfloat16(x: number): number {
+  scratch[0] = x;
+  let bits = scratchBits[0] as number;
+  const back = scratch[0] as number;
+  if (back !== x && (bits & 1) === 0) bits += Math.abs(x) > Math.abs(back) ? 1 : -1;
+  if ((bits & 0x7fffffff) > 0x7f800000) return 0x7fc0;
+  return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/** float64 → float16 bits: `numberToFloat16`'s results (NaN → 0x7e00, ±65520 and beyond → ±inf). */
+export function encodeFloat16(x: number): number {
+  scratch[0] = x;
+  let bits = scratchBits[0] as number;
+  const back = scratch[0] as number;
+  if (back !== x && (bits & 1) === 0) bits += Math.abs(x) > Math.abs(back) ? 1 : -1;
+  const sign = (bits >>> 16) & 0x8000;
+  const a = bits & 0x7fffffff;
+  if (a > 0x7f800000) return 0x7e00;
+  if (a >= 0x47800000) return sign | 0x7c00; // ≥ 65536
+  if (a < 0x38800000) {
+    // Below 2^-14: subnormal multiples of 2^-24, rounded from the float64 value (exact scaling).
+    const q = Math.abs(x) * 2 ** 24;
+    let n = Math.round(q);
+    if (n - q === 0.5 && (n & 1) !== 0) n -= 1;
+    return sign | n;
   }
-  return float16Codec;
+  // Rebias the exponent (−112) and round the 13 dropped bits to nearest even; a carry may reach inf.
+  return sign | ((a - 0x38000000 + 0xfff + ((a >>> 13) & 1)) >>> 13);
+}
+
+function codec(decode: (bits: number) => number, encode: (value: number) => number): HalfCodec {
+  const values = new Float64Array(65536);
+  for (let bits = 0; bits < 65536; bits++) values[bits] = decode(bits);
+  return { decode: (bits) => values[bits] as number, encode, values };
+}
+
+const codecs: Partial<Record<'bfloat16' | 'float16', HalfCodec>> = {};
+
+/** The codec of a 16-bit dtype; its 64K-entry table is built on first use. */
+function codecFor(dtype: 'bfloat16' | 'float16'): HalfCodec {
+  codecs[dtype] ??= dtype === 'bfloat16' ? codec(bfloat16ToNumber, encodeBfloat16) : codec(float16ToNumber, encodeFloat16);
+  return codecs[dtype];
 }
 
 /** The codec for bit-pattern storage (a `Uint16Array` of `dtype`), or undefined for float arrays. */
 export function codecOf(data: CpuArray, dtype: Dtype): HalfCodec | undefined {
   if (!(data instanceof Uint16Array)) return undefined;
-  return dtype === 'bfloat16' ? bfloat16Codec : getFloat16Codec();
+  return codecFor(dtype === 'bfloat16' ? 'bfloat16' : 'float16');
 }
 
 /** Rounds numbers to 16-bit bit patterns of `dtype`; undefined for float dtypes (the array rounds). */
 export function storageEncoder(dtype: Dtype): ((x: number) => number) | undefined {
-  if (dtype === 'bfloat16') return numberToBfloat16;
-  return dtype === 'float16' ? numberToFloat16 : undefined;
+  if (dtype === 'bfloat16') return encodeBfloat16;
+  return dtype === 'float16' ? encodeFloat16 : undefined;
 }

@@ -63,6 +63,15 @@ function descriptorOf(table: usize, blocks: usize, b: i32): usize {
 
 // ---------------------------------------------------------------- float32
 
+// Marker types: whether a kernel multiplies gradients by gradScale (resolved at compile time, so
+// the common unscaled step has no multiply in its loop).
+type Scaled = f32;
+type Unscaled = u32;
+
+function isScaled<S>(): bool {
+  return isFloat<S>();
+}
+
 /**
  * Phase 1 over float32 blocks [from, to): g ← g·gradScale (a loss scaler's unscale, exact for a
  * power of two); m ← m + w1(g − m); v ← β̂2·v + w2·g²; Σ g²/max(v, ε²).
@@ -71,51 +80,98 @@ export function momentsF32(table: usize, blocks: usize, partials: usize, from: i
   for (let b = from; b < to; b++) {
     const entry = blocks + <usize>b * BLOCK_BYTES;
     const d = descriptorOf(table, blocks, b);
-    const offset = (<usize>load<u32>(entry + B_START)) << 2;
+    const start = load<u32>(entry + B_START);
     const n = <i32>load<u32>(entry + B_COUNT);
-    const gp = <usize>load<u32>(d + D_GRAD) + offset;
-    const mp = <usize>load<u32>(d + D_EXP_AVG) + offset;
-    const vp = <usize>load<u32>(d + D_EXP_AVG_SQ) + offset;
-    const w1 = load<f32>(d + D_W1);
-    const beta2 = load<f32>(d + D_BETA2);
-    const w2 = load<f32>(d + D_W2);
-    const epsSq = load<f32>(d + D_EPS_SQ);
-    const gradScale = load<f32>(d + D_GRAD_SCALE);
-    const scalev = f32x4.splat(gradScale);
-    const w1v = f32x4.splat(w1);
-    const beta2v = f32x4.splat(beta2);
-    const w2v = f32x4.splat(w2);
-    const epsSqv = f32x4.splat(epsSq);
-    let acc0 = f64x2.splat(0);
-    let acc1 = f64x2.splat(0);
-    let i = 0;
-    for (; i + 4 <= n; i += 4) {
-      const at = (<usize>i) << 2;
-      const g = f32x4.mul(v128.load(gp + at), scalev);
-      const m = v128.load(mp + at);
-      const gg = f32x4.mul(g, g);
-      const v = f32x4.add(f32x4.mul(beta2v, v128.load(vp + at)), f32x4.mul(w2v, gg));
-      v128.store(mp + at, f32x4.add(m, f32x4.mul(w1v, f32x4.sub(g, m))));
-      v128.store(vp + at, v);
-      const r = f32x4.div(gg, f32x4.max(v, epsSqv));
-      acc0 = f64x2.add(acc0, f64x2.promote_low_f32x4(r));
-      acc1 = f64x2.add(acc1, f64x2.promote_low_f32x4(highHalf(r)));
-    }
-    let sum =
-      f64x2.extract_lane(acc0, 0) + f64x2.extract_lane(acc1, 0) + (f64x2.extract_lane(acc0, 1) + f64x2.extract_lane(acc1, 1));
-    for (; i < n; i++) {
-      const at = (<usize>i) << 2;
-      const g = load<f32>(gp + at) * gradScale;
-      const m = load<f32>(mp + at);
-      const gg = g * g;
-      const v = beta2 * load<f32>(vp + at) + w2 * gg;
-      store<f32>(mp + at, m + w1 * (g - m));
-      store<f32>(vp + at, v);
-      sum += <f64>(gg / max(v, epsSq));
-    }
+    // Multiplying by 1 changes nothing: unscaled steps (no loss scaler) skip it.
+    const sum = load<f32>(d + D_GRAD_SCALE) === 1 ? momentsRangeF32<Unscaled>(d, start, n) : momentsRangeF32<Scaled>(d, start, n);
     store<f64>(partials + ((<usize>b) << 3), sum);
-    if (fuse(d, sum)) updateRangeF32(d, load<u32>(entry + B_START), n);
+    if (fuse(d, sum)) updateRangeF32(d, start, n);
   }
+}
+
+/** v ← β̂2·v + w2·g² for four lanes (one fused multiply-add in the relaxed-SIMD module). */
+function secondMoment(v: v128, gg: v128, beta2v: v128, w2v: v128): v128 {
+  return madd(beta2v, v, f32x4.mul(w2v, gg));
+}
+
+/** a·b + c: fused (one rounding) in the relaxed-SIMD module, multiply then add in the plain one. */
+function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+/**
+ * g²/max(v, ε²) for four lanes. pmax (a < b ? b : a) is one x86 instruction where max is eight;
+ * with v first, a NaN v still gives NaN, and v ≥ 0 has no −0 to order.
+ */
+function ratio(gg: v128, v: v128, epsSqv: v128): v128 {
+  return f32x4.div(gg, f32x4.pmax(v, epsSqv));
+}
+
+/**
+ * Phase 1 of one float32 block, returning its Σ g²/max(v, ε²) (float64). Eight lanes per
+ * iteration into four float64 accumulators (two per vector: the low and high lane pairs), so no
+ * addition waits on the one before.
+ */
+function momentsRangeF32<S>(d: usize, start: u32, n: i32): f64 {
+  const scaled = isScaled<S>();
+  const offset = (<usize>start) << 2;
+  const gp = <usize>load<u32>(d + D_GRAD) + offset;
+  const mp = <usize>load<u32>(d + D_EXP_AVG) + offset;
+  const vp = <usize>load<u32>(d + D_EXP_AVG_SQ) + offset;
+  const w1 = load<f32>(d + D_W1);
+  const beta2 = load<f32>(d + D_BETA2);
+  const w2 = load<f32>(d + D_W2);
+  const epsSq = load<f32>(d + D_EPS_SQ);
+  const gradScale = load<f32>(d + D_GRAD_SCALE);
+  const scalev = f32x4.splat(gradScale);
+  const w1v = f32x4.splat(w1);
+  const beta2v = f32x4.splat(beta2);
+  const w2v = f32x4.splat(w2);
+  const epsSqv = f32x4.splat(epsSq);
+  let acc0 = f64x2.splat(0);
+  let acc1 = f64x2.splat(0);
+  let acc2 = f64x2.splat(0);
+  let acc3 = f64x2.splat(0);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const at = (<usize>i) << 2;
+    let g0 = v128.load(gp + at);
+    let g1 = v128.load(gp + at, 16);
+    if (scaled) {
+      g0 = f32x4.mul(g0, scalev);
+      g1 = f32x4.mul(g1, scalev);
+    }
+    const m0 = v128.load(mp + at);
+    const m1 = v128.load(mp + at, 16);
+    const gg0 = f32x4.mul(g0, g0);
+    const gg1 = f32x4.mul(g1, g1);
+    const v0 = secondMoment(v128.load(vp + at), gg0, beta2v, w2v);
+    const v1 = secondMoment(v128.load(vp + at, 16), gg1, beta2v, w2v);
+    v128.store(mp + at, madd(w1v, f32x4.sub(g0, m0), m0));
+    v128.store(mp + at, madd(w1v, f32x4.sub(g1, m1), m1), 16);
+    v128.store(vp + at, v0);
+    v128.store(vp + at, v1, 16);
+    const r0 = ratio(gg0, v0, epsSqv);
+    const r1 = ratio(gg1, v1, epsSqv);
+    acc0 = f64x2.add(acc0, f64x2.promote_low_f32x4(r0));
+    acc1 = f64x2.add(acc1, f64x2.promote_low_f32x4(highHalf(r0)));
+    acc2 = f64x2.add(acc2, f64x2.promote_low_f32x4(r1));
+    acc3 = f64x2.add(acc3, f64x2.promote_low_f32x4(highHalf(r1)));
+  }
+  acc0 = f64x2.add(f64x2.add(acc0, acc1), f64x2.add(acc2, acc3));
+  let sum = f64x2.extract_lane(acc0, 0) + f64x2.extract_lane(acc0, 1);
+  for (; i < n; i++) {
+    const at = (<usize>i) << 2;
+    const g = scaled ? load<f32>(gp + at) * gradScale : load<f32>(gp + at);
+    const m = load<f32>(mp + at);
+    const gg = g * g;
+    const v = f32x4.extract_lane(secondMoment(f32x4.splat(load<f32>(vp + at)), f32x4.splat(gg), beta2v, w2v), 0);
+    store<f32>(mp + at, f32x4.extract_lane(madd(w1v, f32x4.splat(g - m), f32x4.splat(m)), 0));
+    store<f32>(vp + at, v);
+    sum += <f64>(gg / max(v, epsSq));
+  }
+  return sum;
 }
 
 /** Phase 2 over float32 blocks [from, to) (fused blocks are done): θ ← θ·decay; θ ← θ − η·m/(√v + ε). */
@@ -139,16 +195,17 @@ function updateRangeF32(d: usize, start: u32, n: i32): void {
   const decayv = f32x4.splat(decay);
   const epsv = f32x4.splat(eps);
   let i = 0;
-  for (; i + 4 <= n; i += 4) {
+  for (; i + 8 <= n; i += 8) {
     const at = (<usize>i) << 2;
-    const p = f32x4.mul(v128.load(pp + at), decayv);
-    const u = f32x4.div(f32x4.mul(negEtav, v128.load(mp + at)), f32x4.add(f32x4.sqrt(v128.load(vp + at)), epsv));
-    v128.store(pp + at, f32x4.add(p, u));
+    const u0 = f32x4.div(f32x4.mul(negEtav, v128.load(mp + at)), f32x4.add(f32x4.sqrt(v128.load(vp + at)), epsv));
+    const u1 = f32x4.div(f32x4.mul(negEtav, v128.load(mp + at, 16)), f32x4.add(f32x4.sqrt(v128.load(vp + at, 16)), epsv));
+    v128.store(pp + at, madd(v128.load(pp + at), decayv, u0));
+    v128.store(pp + at, madd(v128.load(pp + at, 16), decayv, u1), 16);
   }
   for (; i < n; i++) {
     const at = (<usize>i) << 2;
-    const p = load<f32>(pp + at) * decay;
-    store<f32>(pp + at, p + (negEta * load<f32>(mp + at)) / (sqrt<f32>(load<f32>(vp + at)) + eps));
+    const u = (negEta * load<f32>(mp + at)) / (sqrt<f32>(load<f32>(vp + at)) + eps);
+    store<f32>(pp + at, f32x4.extract_lane(madd(f32x4.splat(load<f32>(pp + at)), decayv, f32x4.splat(u)), 0));
   }
 }
 
@@ -267,72 +324,121 @@ function lerpF64(m: v128, g: v128, w1: v128): v128 {
 }
 
 /**
+ * Lanes where m + w1·(g − m) computed in float32 (`r`, with `t` = w1·(g − m)) may round to another
+ * 16-bit value than the float64 lerp (`lerpF64`): all bits set there. Against the exact value, each
+ * of the float32 steps (w1 itself, g − m, the product, the sum) errs by at most 2^-24 of |t| or
+ * |r|, and the float64 lerp by far less, so both lie within err = 2^-21·(|t| + |r|) of each other.
+ * A lane is sure when no rounding midpoint of the 16-bit format lies that close to r and err < |r|
+ * (same sign, not zero). The spacing G of the format at |r| is a power of two taken from r's
+ * exponent (float16: at least 2^-24, its subnormal spacing; bfloat16 below 2^-119 is left to
+ * float64), so |r|/G and its distance to the nearest midpoint are exact. NaN and inf are unsure.
+ */
+function unsureLanes<T>(r: v128, t: v128): v128 {
+  const absMask = i32x4.splat(0x7fffffff);
+  const a = v128.and(r, absMask);
+  const err = f32x4.mul(f32x4.add(a, v128.and(t, absMask)), f32x4.splat(<f32>4.76837158203125e-7)); // × 2^-21
+  // bfloat16: 2^-119 (G = 2^-126) and 7 bits of mantissa; float16: 2^-14 and 10 bits.
+  const minExponent = i32x4.splat(isSigned<T>() ? 113 << 23 : 8 << 23);
+  const exponent = i32x4.max_s(v128.and(a, i32x4.splat(0x7f800000)), minExponent);
+  const inverse = i32x4.sub(i32x4.splat((254 + (isSigned<T>() ? 10 : 7)) << 23), exponent); // 1/G
+  const u = f32x4.mul(a, inverse);
+  const distance = f32x4.abs(f32x4.sub(f32x4.sub(u, f32x4.floor(u)), f32x4.splat(0.5)));
+  let sure = v128.and(f32x4.lt(f32x4.mul(err, inverse), distance), f32x4.lt(err, a));
+  if (!isSigned<T>()) sure = v128.and(sure, i32x4.ge_s(a, minExponent));
+  return v128.not(sure);
+}
+
+/**
  * Phase 1 over 16-bit blocks (gradients in the same format, multiplied by gradScale after widening):
- * float32, but the first moment in float64.
+ * float32, but the first moment rounded as the float64 lerp rounds (see `unsureLanes`).
  */
 function momentsHalf<T>(table: usize, blocks: usize, partials: usize, from: i32, to: i32): void {
   for (let b = from; b < to; b++) {
     const entry = blocks + <usize>b * BLOCK_BYTES;
     const d = descriptorOf(table, blocks, b);
-    const offset = (<usize>load<u32>(entry + B_START)) << 1;
+    const start = load<u32>(entry + B_START);
     const n = <i32>load<u32>(entry + B_COUNT);
-    const gp = <usize>load<u32>(d + D_GRAD) + offset;
-    const mp = <usize>load<u32>(d + D_EXP_AVG) + offset;
-    const vp = <usize>load<u32>(d + D_EXP_AVG_SQ) + offset;
-    const w1 = load<f64>(d + D_W1_F64);
-    const beta2 = load<f32>(d + D_BETA2);
-    const w2 = load<f32>(d + D_W2);
-    const epsSq = load<f32>(d + D_EPS_SQ);
-    const gradScale = load<f32>(d + D_GRAD_SCALE);
-    const scalev = f32x4.splat(gradScale);
-    const w1d = f64x2.splat(w1);
-    const beta2v = f32x4.splat(beta2);
-    const w2v = f32x4.splat(w2);
-    const epsSqv = f32x4.splat(epsSq);
-    let acc0 = f64x2.splat(0);
-    let acc1 = f64x2.splat(0);
-    let i = 0;
-    for (; i + 8 <= n; i += 8) {
-      const at = (<usize>i) << 1;
-      const g8 = v128.load(gp + at);
-      const m8 = v128.load(mp + at);
-      const v8 = v128.load(vp + at);
-      // Low four lanes.
-      let g = f32x4.mul(widenLow<T>(g8), scalev);
-      let m = widenLow<T>(m8);
-      let gg = f32x4.mul(g, g);
-      const vLo = f32x4.add(f32x4.mul(beta2v, widenLow<T>(v8)), f32x4.mul(w2v, gg));
-      const mLo = lerpF64(m, g, w1d);
-      let r = f32x4.div(gg, f32x4.max(vLo, epsSqv));
-      acc0 = f64x2.add(acc0, f64x2.promote_low_f32x4(r));
-      acc1 = f64x2.add(acc1, f64x2.promote_low_f32x4(highHalf(r)));
-      // High four lanes.
-      g = f32x4.mul(widenHigh<T>(g8), scalev);
-      m = widenHigh<T>(m8);
-      gg = f32x4.mul(g, g);
-      const vHi = f32x4.add(f32x4.mul(beta2v, widenHigh<T>(v8)), f32x4.mul(w2v, gg));
-      const mHi = lerpF64(m, g, w1d);
-      r = f32x4.div(gg, f32x4.max(vHi, epsSqv));
-      acc0 = f64x2.add(acc0, f64x2.promote_low_f32x4(r));
-      acc1 = f64x2.add(acc1, f64x2.promote_low_f32x4(highHalf(r)));
-      v128.store(mp + at, narrow8<T>(mLo, mHi));
-      v128.store(vp + at, narrow8<T>(vLo, vHi));
-    }
-    let sum =
-      f64x2.extract_lane(acc0, 0) + f64x2.extract_lane(acc1, 0) + (f64x2.extract_lane(acc0, 1) + f64x2.extract_lane(acc1, 1));
-    for (; i < n; i++) {
-      const at = (<usize>i) << 1;
-      const g = widen1<T>(load<u16>(gp + at)) * gradScale;
-      const m = widen1<T>(load<u16>(mp + at));
-      const gg = g * g;
-      const v = beta2 * widen1<T>(load<u16>(vp + at)) + w2 * gg;
-      store<u16>(mp + at, narrow1<T>(narrowOdd1(<f64>m + w1 * (<f64>g - <f64>m))));
-      store<u16>(vp + at, narrow1<T>(v));
-      sum += <f64>(gg / max(v, epsSq));
-    }
+    const sum =
+      load<f32>(d + D_GRAD_SCALE) === 1 ? momentsRangeHalf<T, Unscaled>(d, start, n) : momentsRangeHalf<T, Scaled>(d, start, n);
     store<f64>(partials + ((<usize>b) << 3), sum);
-    if (fuse(d, sum)) updateRangeHalf<T>(d, load<u32>(entry + B_START), n);
+    if (fuse(d, sum)) updateRangeHalf<T>(d, start, n);
   }
+}
+
+/**
+ * Phase 1 of one 16-bit block, returning its Σ g²/max(v, ε²). The first moment is computed in
+ * float32 and, for the rare vectors with an unsure lane, again in float64 (`lerpF64`).
+ */
+function momentsRangeHalf<T, S>(d: usize, start: u32, n: i32): f64 {
+  const scaled = isScaled<S>();
+  const offset = (<usize>start) << 1;
+  const gp = <usize>load<u32>(d + D_GRAD) + offset;
+  const mp = <usize>load<u32>(d + D_EXP_AVG) + offset;
+  const vp = <usize>load<u32>(d + D_EXP_AVG_SQ) + offset;
+  const w1 = load<f64>(d + D_W1_F64);
+  const beta2 = load<f32>(d + D_BETA2);
+  const w2 = load<f32>(d + D_W2);
+  const epsSq = load<f32>(d + D_EPS_SQ);
+  const gradScale = load<f32>(d + D_GRAD_SCALE);
+  const scalev = f32x4.splat(gradScale);
+  const w1d = f64x2.splat(w1);
+  const w1v = f32x4.splat(load<f32>(d + D_W1));
+  const beta2v = f32x4.splat(beta2);
+  const w2v = f32x4.splat(w2);
+  const epsSqv = f32x4.splat(epsSq);
+  let acc0 = f64x2.splat(0);
+  let acc1 = f64x2.splat(0);
+  let acc2 = f64x2.splat(0);
+  let acc3 = f64x2.splat(0);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const at = (<usize>i) << 1;
+    const g8 = v128.load(gp + at);
+    const m8 = v128.load(mp + at);
+    const v8 = v128.load(vp + at);
+    let gLo = widenLow<T>(g8);
+    let gHi = widenHigh<T>(g8);
+    if (scaled) {
+      gLo = f32x4.mul(gLo, scalev);
+      gHi = f32x4.mul(gHi, scalev);
+    }
+    const mLo = widenLow<T>(m8);
+    const mHi = widenHigh<T>(m8);
+    const ggLo = f32x4.mul(gLo, gLo);
+    const ggHi = f32x4.mul(gHi, gHi);
+    // No fused multiply-add here: the 16-bit kernels round as the typed-array kernels do.
+    const vLo = f32x4.add(f32x4.mul(beta2v, widenLow<T>(v8)), f32x4.mul(w2v, ggLo));
+    const vHi = f32x4.add(f32x4.mul(beta2v, widenHigh<T>(v8)), f32x4.mul(w2v, ggHi));
+    const tLo = f32x4.mul(w1v, f32x4.sub(gLo, mLo));
+    const tHi = f32x4.mul(w1v, f32x4.sub(gHi, mHi));
+    let rLo = f32x4.add(mLo, tLo);
+    let rHi = f32x4.add(mHi, tHi);
+    if (v128.any_true(v128.or(unsureLanes<T>(rLo, tLo), unsureLanes<T>(rHi, tHi)))) {
+      rLo = lerpF64(mLo, gLo, w1d);
+      rHi = lerpF64(mHi, gHi, w1d);
+    }
+    v128.store(mp + at, narrow8<T>(rLo, rHi));
+    v128.store(vp + at, narrow8<T>(vLo, vHi));
+    const qLo = ratio(ggLo, vLo, epsSqv);
+    const qHi = ratio(ggHi, vHi, epsSqv);
+    acc0 = f64x2.add(acc0, f64x2.promote_low_f32x4(qLo));
+    acc1 = f64x2.add(acc1, f64x2.promote_low_f32x4(highHalf(qLo)));
+    acc2 = f64x2.add(acc2, f64x2.promote_low_f32x4(qHi));
+    acc3 = f64x2.add(acc3, f64x2.promote_low_f32x4(highHalf(qHi)));
+  }
+  acc0 = f64x2.add(f64x2.add(acc0, acc1), f64x2.add(acc2, acc3));
+  let sum = f64x2.extract_lane(acc0, 0) + f64x2.extract_lane(acc0, 1);
+  for (; i < n; i++) {
+    const at = (<usize>i) << 1;
+    const g = scaled ? widen1<T>(load<u16>(gp + at)) * gradScale : widen1<T>(load<u16>(gp + at));
+    const m = widen1<T>(load<u16>(mp + at));
+    const gg = g * g;
+    const v = beta2 * widen1<T>(load<u16>(vp + at)) + w2 * gg;
+    store<u16>(mp + at, narrow1<T>(narrowOdd1(<f64>m + w1 * (<f64>g - <f64>m))));
+    store<u16>(vp + at, narrow1<T>(v));
+    sum += <f64>(gg / max(v, epsSq));
+  }
+  return sum;
 }
 
 /**
