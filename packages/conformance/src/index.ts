@@ -13,6 +13,7 @@ export {
   standardScenarios,
 } from './generated.js';
 export { type GoldenEntry, goldenEntries, loadGoldenScenario, loadGoldenScenarios } from './golden.js';
+export { continueGolden, type GoldenResumePoint, goldenResumePoint } from './golden-resume.js';
 export {
   type ConformanceTarget,
   type HarnessOptimizer,

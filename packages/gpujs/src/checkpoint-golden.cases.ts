@@ -6,111 +6,30 @@
  * recorded values within each file's tolerance. Run in Node (cpu, webasm) and Chromium (webgl2);
  * float32 only, as gpu.js stores.
  */
-import { compareValues, goldenEntries, observe, runStep, type Scenario, withinTolerance } from '@stable-adamw/conformance';
-import type { StateDict } from '@stable-adamw/core';
-import { buildParamGroups, resolveOptions, stateDictToCheckpoint, type TensorInfo } from '@stable-adamw/core/adapter';
+
+import { continueGolden, goldenEntries, goldenResumePoint, type Scenario } from '@stable-adamw/conformance';
+import { stateDictToCheckpoint } from '@stable-adamw/core/adapter';
 import { expect } from 'vitest';
 import type { StableAdamW } from './stable-adamw.js';
 import type { GpuJsConformanceTarget, GpuJsTargetMode } from './testing/gpujs-target.js';
 
-type Expected = NonNullable<Scenario['steps'][number]['expected']>;
-
-/** The first recorded step at or past the middle that has recorded steps after it (1-based). */
-function middleStep(s: Scenario): number {
-  const recorded = s.steps.flatMap((step, t) => (step.expected ? [t + 1] : []));
-  const k = recorded.find((t) => t >= s.steps.length / 2 && t < (recorded.at(-1) as number));
-  if (k === undefined) throw new Error(`${s.name}: no recorded step in the middle`);
-  return k;
-}
-
-/** optimi's state after recorded step k, written by hand from the fixture in optimi's key names. */
-function recordedStateDict(s: Scenario, k: number): StateDict {
-  const expected = s.steps[k - 1]?.expected;
-  if (!expected?.expAvg || !expected.expAvgSq) throw new Error(`${s.name}: step ${k} has no recorded moments`);
-  const release = s.mode === 'gradient-release';
-  const state: StateDict['state'] = {};
-  s.groups
-    .flatMap((g) => [...g.params])
-    .forEach((i, flat) => {
-      const m = expected.expAvg?.[i];
-      const v = expected.expAvgSq?.[i];
-      if (!m || !v) return;
-      // Under gradient release each param counts its own steps: those where it had a gradient.
-      const step = s.steps.slice(0, k).filter((st) => st.grads[i] != null).length;
-      state[flat] = { exp_avg: m, exp_avg_sq: v, kahan_comp: null, ...(release ? { step } : {}) };
-    });
-  let offset = 0;
-  const param_groups = buildParamGroups<number>(s.groups, resolveOptions(s.options)).map((h, g) => {
-    const params = h.params.map((_, j) => offset + j);
-    offset += params.length;
-    return {
-      lr: s.steps[k - 1]?.lr?.[g] ?? h.lr,
-      beta1: h.betas[0],
-      beta2: h.betas[1],
-      eps: h.eps,
-      weight_decay: h.weightDecay,
-      decouple_lr: h.decoupleLr,
-      max_lr: h.maxLr ?? null,
-      kahan_sum: h.kahanSum ?? null,
-      gradient_release: release,
-      step: k,
-      params,
-    };
-  });
-  return { state, param_groups };
-}
-
 /** Continues golden scenario `s` on `target` from its recorded state at a middle step; returns how many values were compared. */
 async function continueFromCheckpoint(target: GpuJsConformanceTarget, mode: GpuJsTargetMode, s: Scenario): Promise<number> {
-  const k = middleStep(s);
-  const at = s.steps[k - 1]?.expected as Expected;
-  // A fresh optimizer over the params recorded at step k, with a learning rate the file replaces.
-  const harness = await target.create({
-    ...s,
-    params: s.params.map((p, i) => ({ ...p, init: at.params[i] as number[] })),
-    options: { ...s.options, lr: 123 },
-  });
-  // Named as the harness names its params (v2 files name them), so the file loads by name.
-  const infos: TensorInfo[][] = s.groups.map((g) =>
-    g.params.map((i) => {
-      const { shape, init, name } = s.params[i] as Scenario['params'][number];
-      return { numel: init.length, dtype: 'float32', shape, ...(name ? { name } : {}) };
-    }),
-  );
-  const bytes = stateDictToCheckpoint(recordedStateDict(s, k), { layout: 'optimi', groups: infos });
+  const point = goldenResumePoint(s);
+  const harness = await target.create(point.spec);
   const optimizer = harness.optimizer as StableAdamW;
-  let compared = 0;
   try {
-    await optimizer.loadCheckpoint(bytes, { layout: 'optimi' });
-    for (let t = k; t < s.steps.length; t++) {
-      await runStep(harness, s, t);
-      const expected = s.steps[t]?.expected;
-      if (!expected) continue;
-      const observed = await observe(harness, s);
-      const fields = [
-        ['params', observed.params, expected.params],
-        ['expAvg', observed.expAvg, expected.expAvg],
-        ['expAvgSq', observed.expAvgSq, expected.expAvgSq],
-      ] as const;
-      for (const [kind, actual, want] of fields) {
-        want?.forEach((values, i) => {
-          const label = `${s.name} step ${t + 1} ${kind}[${i}]`;
-          if (values === null) {
-            expect(actual[i] ?? null, label).toBeNull();
-            return;
-          }
-          const metrics = compareValues(actual[i] ?? [], values, s.tolerance[kind], s.dtype);
-          expect(withinTolerance(metrics, s.tolerance[kind]), `${label}: ${JSON.stringify(metrics)}`).toBe(true);
-          compared += values.length;
-        });
-      }
-    }
+    await optimizer.loadCheckpoint(stateDictToCheckpoint(point.stateDict, { layout: 'optimi', groups: point.infos }), {
+      layout: 'optimi',
+    });
+    const { compared, mismatches } = await continueGolden(harness, s, point.step);
+    expect(mismatches).toEqual([]);
     // gpu.js falls back to cpu silently: the kernels must have run where asked.
     expect(optimizer.stats.executedModes).toEqual([mode]);
+    return compared;
   } finally {
     await harness.dispose();
   }
-  return compared;
 }
 
 /**

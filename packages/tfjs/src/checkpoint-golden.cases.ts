@@ -6,69 +6,20 @@
  * and the following steps must match optimi's recorded values within each file's tolerance. Run in
  * Node (tfjs-cpu, tfjs-wasm) and Chromium (webgl, webgpu); float32 only, as tfjs stores.
  */
+
 import {
-  compareValues,
+  continueGolden,
   goldenEntries,
+  goldenResumePoint,
   type HarnessOptimizer,
   type HarnessSpec,
   type OptimizerHarness,
-  observe,
-  runStep,
   type Scenario,
-  withinTolerance,
 } from '@stable-adamw/conformance';
-import type { StateDict } from '@stable-adamw/core';
-import { buildParamGroups, resolveOptions, stateDictToCheckpoint, type TensorInfo } from '@stable-adamw/core/adapter';
+import { stateDictToCheckpoint, type TensorInfo } from '@stable-adamw/core/adapter';
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'vitest';
 import { StableAdamW } from './stable-adamw.js';
-
-type Expected = NonNullable<Scenario['steps'][number]['expected']>;
-
-/** The first recorded step at or past the middle that has recorded steps after it (1-based). */
-function middleStep(s: Scenario): number {
-  const recorded = s.steps.flatMap((step, t) => (step.expected ? [t + 1] : []));
-  const k = recorded.find((t) => t >= s.steps.length / 2 && t < (recorded.at(-1) as number));
-  if (k === undefined) throw new Error(`${s.name}: no recorded step in the middle`);
-  return k;
-}
-
-/** optimi's state after recorded step k, written by hand from the fixture in optimi's key names. */
-function recordedStateDict(s: Scenario, k: number): StateDict {
-  const expected = s.steps[k - 1]?.expected;
-  if (!expected?.expAvg || !expected.expAvgSq) throw new Error(`${s.name}: step ${k} has no recorded moments`);
-  const release = s.mode === 'gradient-release';
-  const state: StateDict['state'] = {};
-  s.groups
-    .flatMap((g) => [...g.params])
-    .forEach((i, flat) => {
-      const m = expected.expAvg?.[i];
-      const v = expected.expAvgSq?.[i];
-      if (!m || !v) return;
-      // Under gradient release each param counts its own steps: those where it had a gradient.
-      const step = s.steps.slice(0, k).filter((st) => st.grads[i] != null).length;
-      state[flat] = { exp_avg: m, exp_avg_sq: v, kahan_comp: null, ...(release ? { step } : {}) };
-    });
-  let offset = 0;
-  const param_groups = buildParamGroups<number>(s.groups, resolveOptions(s.options)).map((h, g) => {
-    const params = h.params.map((_, j) => offset + j);
-    offset += params.length;
-    return {
-      lr: s.steps[k - 1]?.lr?.[g] ?? h.lr,
-      beta1: h.betas[0],
-      beta2: h.betas[1],
-      eps: h.eps,
-      weight_decay: h.weightDecay,
-      decouple_lr: h.decoupleLr,
-      max_lr: h.maxLr ?? null,
-      kahan_sum: h.kahanSum ?? null,
-      gradient_release: release,
-      step: k,
-      params,
-    };
-  });
-  return { state, param_groups };
-}
 
 /** A harness over tfjs variables that also exposes the optimizer itself (for `loadCheckpoint`). */
 function tfjsHarness(
@@ -133,52 +84,25 @@ function tfjsHarness(
 
 /** Continues golden scenario `s` from its recorded state at a middle step; returns how many values were compared. */
 async function continueFromCheckpoint(s: Scenario): Promise<number> {
-  const k = middleStep(s);
-  const at = s.steps[k - 1]?.expected as Expected;
-  // A fresh optimizer over the params recorded at step k, with a learning rate the file replaces.
-  const harness = tfjsHarness({
-    ...s,
-    params: s.params.map((p, i) => ({ ...p, init: at.params[i] as number[] })),
-    options: { ...s.options, lr: 123 },
-  });
+  const point = goldenResumePoint(s);
+  const harness = tfjsHarness(point.spec);
+  // Named as the harness's variables are, so the file loads by name.
   const infos: TensorInfo[][] = s.groups.map((g) =>
     g.params.map((i) => {
       const v = harness.variables[i] as tf.Variable;
       return { numel: v.size, dtype: 'float32', shape: v.shape, name: v.name };
     }),
   );
-  let compared = 0;
   try {
-    harness.tfjs.loadCheckpoint(stateDictToCheckpoint(recordedStateDict(s, k), { layout: 'optimi', groups: infos }), {
+    harness.tfjs.loadCheckpoint(stateDictToCheckpoint(point.stateDict, { layout: 'optimi', groups: infos }), {
       layout: 'optimi',
     });
-    for (let t = k; t < s.steps.length; t++) {
-      await runStep(harness, s, t);
-      const expected = s.steps[t]?.expected;
-      if (!expected) continue;
-      const observed = await observe(harness, s);
-      const fields = [
-        ['params', observed.params, expected.params],
-        ['expAvg', observed.expAvg, expected.expAvg],
-        ['expAvgSq', observed.expAvgSq, expected.expAvgSq],
-      ] as const;
-      for (const [kind, actual, want] of fields) {
-        want?.forEach((values, i) => {
-          const label = `${s.name} step ${t + 1} ${kind}[${i}]`;
-          if (values === null) {
-            expect(actual[i] ?? null, label).toBeNull();
-            return;
-          }
-          const metrics = compareValues(actual[i] ?? [], values, s.tolerance[kind], s.dtype);
-          expect(withinTolerance(metrics, s.tolerance[kind]), `${label}: ${JSON.stringify(metrics)}`).toBe(true);
-          compared += values.length;
-        });
-      }
-    }
+    const { compared, mismatches } = await continueGolden(harness, s, point.step);
+    expect(mismatches).toEqual([]);
+    return compared;
   } finally {
     harness.dispose();
   }
-  return compared;
 }
 
 /** One case per float32 golden trajectory: each continues from a checkpoint of its recorded middle state. */
