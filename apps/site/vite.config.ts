@@ -12,9 +12,9 @@ export default defineConfig({
     chunkSizeWarningLimit: 3000,
     // Keep the tfjs wasm binaries as files (loaded by URL), never inlined.
     assetsInlineLimit: 0,
-    // The gpu.js adapter's kernel-map output (`newExpAvg(x)`, an identity gpu.js turns into a second
-    // output) looks pure to the bundler, whose tree-shaking and dead-code pass drop the call; gpu.js
-    // then finds the subkernel never called. With both off, every module is bundled as written.
+    // With tree-shaking on, gpu.js's WebGL2 kernels stop running in this bundle (the gpujs-webgl2
+    // row reads "unavailable"; the adapter's kernel-map source is a string since, so the cause is
+    // elsewhere, not yet found). With both off, every module is bundled as written.
     rolldownOptions: { treeshake: false, output: { minify: false } },
   },
 });

@@ -27,27 +27,20 @@ export function expAvgSqKernel(
   return (v[this.thread.x] as number) * beta2Hat + beta2c * (gi * gi);
 }
 
+// The kernel map is handed to gpu.js as source text. As functions, a bundler sees `newExpAvg(x)`
+// as a pure call whose result is unused and drops it (Vite 8's tree-shaking does), and gpu.js then
+// finds the subkernel never called; strings reach gpu.js exactly as written.
+
 /** Kernel-map output of the new m (identity: calling it records the value). */
-export function newExpAvg(value: number): number {
-  return value;
-}
+const NEW_EXP_AVG = 'function newExpAvg(value) { return value; }';
 
 /** Both moments in one launch where kernel maps exist: returns v, writes m through `newExpAvg`. */
-export function momentsMapKernel(
-  this: IKernelFunctionThis,
-  g: number[],
-  m: number[],
-  v: number[],
-  beta1c: number,
-  beta2Hat: number,
-  beta2c: number,
-  gradScale: number,
-): number {
-  const gi = (g[this.thread.x] as number) * gradScale;
-  const mi = m[this.thread.x] as number;
+const MOMENTS_MAP_KERNEL = `function momentsMapKernel(g, m, v, beta1c, beta2Hat, beta2c, gradScale) {
+  const gi = g[this.thread.x] * gradScale;
+  const mi = m[this.thread.x];
   newExpAvg(mi + beta1c * (gi - mi));
-  return (v[this.thread.x] as number) * beta2Hat + beta2c * (gi * gi);
-}
+  return v[this.thread.x] * beta2Hat + beta2c * (gi * gi);
+}`;
 
 /** Moments after phase 1, each a fresh device tensor. */
 export interface NewMoments {
@@ -72,7 +65,8 @@ export function launchMoments(
     const result = kernels.launch(
       `moments:${numel}`,
       (gpu) =>
-        gpu.createKernelMap({ expAvg: newExpAvg }, momentsMapKernel, {
+        // gpu.js accepts source text for both (its typings list functions only).
+        gpu.createKernelMap({ expAvg: NEW_EXP_AVG as never }, MOMENTS_MAP_KERNEL as never, {
           ...KERNEL_SETTINGS,
           output,
         }) as unknown as IKernelRunShortcut,
