@@ -23,7 +23,17 @@ interface HostBackendLike {
   /** tfjs-backend-wasm: values on the WASM heap. */
   readonly dataIdMap?: { has(dataId: object): boolean };
   typedArrayFromHeap?(info: tf.TensorInfo): unknown;
+  /** tfjs-backend-wasm: a tensor's storage on the heap, allocated and left unwritten. */
+  makeOutput?(shape: number[], dtype: 'float32'): tf.TensorInfo;
   refCount(dataId: object): number;
+}
+
+/** A float32 tensor to overwrite entirely: the WASM heap's uninitialised storage, else zeros. */
+function scratch(backend: HostBackendLike, shape: number[]): tf.Tensor {
+  if (backend.typedArrayFromHeap && backend.makeOutput) {
+    return tf.engine().makeTensorFromTensorInfo(backend.makeOutput(shape, 'float32'));
+  }
+  return tf.zeros(shape, 'float32');
 }
 
 function hostBackend(): HostBackendLike {
@@ -98,7 +108,7 @@ function updateMoments(param: tf.Variable, grad: tf.Tensor, state: TfjsState, s:
  */
 function applyUpdate(param: tf.Variable, state: TfjsState, sumSquares: number, s: UpdateScalars): void {
   const backend = hostBackend();
-  const updated = tf.zeros(param.shape, 'float32');
+  const updated = scratch(backend, [...param.shape]);
   const out = view(backend, updated) as Float32Array;
   const p = view(backend, param) as Float32Array;
   const m = view(backend, state.expAvg) as Float32Array;
