@@ -18,68 +18,76 @@ export function tfjsTarget(kernel: KernelChoice = 'auto', options: { nonFinite?:
     dtypes: ['float32'],
     nonFinite: options.nonFinite ?? true,
     gradientRelease: true,
-    create(spec: HarnessSpec): OptimizerHarness {
-      const run = harnesses++;
-      const variables = spec.params.map((p, i) => {
-        const initial = tf.tensor(Float32Array.from(p.init), p.shape, 'float32');
-        const v = tf.variable(initial, true, `conformance${run}/${p.name ?? `param${i}`}`);
-        initial.dispose();
-        return v;
-      });
-      const groups = spec.groups.map(({ params: indices, ...overrides }) => ({
-        ...overrides,
-        params: indices.map((i) => variables[i] as tf.Variable),
-      }));
-      const optimizer = new StableAdamW(groups, { ...spec.options, kernel });
-      let grads: (tf.Tensor | null)[] = [];
-      const dropGrads = () => {
-        for (const g of grads) g?.dispose();
-        grads = [];
-      };
-      const facade: HarnessOptimizer = {
-        get paramGroups() {
-          return optimizer.paramGroups;
-        },
-        get accumulate() {
-          return optimizer.accumulate;
-        },
-        set accumulate(value: boolean) {
-          optimizer.accumulate = value;
-        },
-        step: () =>
-          optimizer.applyGradients(
-            grads.flatMap((g, i) => (g === null ? [] : [{ name: (variables[i] as tf.Variable).name, tensor: g }])),
-          ),
-        stateDict: () => optimizer.stateDict(),
-        loadStateDict: (sd) => optimizer.loadStateDict(sd),
-      };
-      return {
-        optimizer: facade,
-        get backendId() {
-          return optimizer.backendId;
-        },
-        setGrads(values) {
-          dropGrads();
-          grads = values.map((g, i) =>
-            g === null ? null : tf.tensor(Float32Array.from(g), (variables[i] as tf.Variable).shape, 'float32'),
-          );
-        },
-        stepParam(i, values) {
-          const v = variables[i] as tf.Variable;
-          const grad = tf.tensor(Float32Array.from(values), v.shape, 'float32');
-          try {
-            optimizer.stepParam(v, grad);
-          } finally {
-            grad.dispose();
-          }
-        },
-        readParams: () => Promise.all(variables.map(async (v) => Float64Array.from(await v.data()))),
-        dispose() {
-          dropGrads();
-          optimizer.dispose();
-          for (const v of variables) v.dispose();
-        },
-      };
+    create: (spec) => tfjsHarness(spec, kernel),
+  };
+}
+
+/** A conformance harness over fresh tfjs variables that also exposes the optimizer and its variables. */
+export function tfjsHarness(
+  spec: HarnessSpec,
+  kernel: KernelChoice = 'auto',
+): OptimizerHarness & { tfjs: StableAdamW; variables: tf.Variable[] } {
+  const run = harnesses++;
+  const variables = spec.params.map((p, i) => {
+    const initial = tf.tensor(Float32Array.from(p.init), p.shape, 'float32');
+    const v = tf.variable(initial, true, `conformance${run}/${p.name ?? `param${i}`}`);
+    initial.dispose();
+    return v;
+  });
+  const groups = spec.groups.map(({ params: indices, ...overrides }) => ({
+    ...overrides,
+    params: indices.map((i) => variables[i] as tf.Variable),
+  }));
+  const optimizer = new StableAdamW(groups, { ...spec.options, kernel });
+  let grads: (tf.Tensor | null)[] = [];
+  const dropGrads = () => {
+    for (const g of grads) g?.dispose();
+    grads = [];
+  };
+  const facade: HarnessOptimizer = {
+    get paramGroups() {
+      return optimizer.paramGroups;
+    },
+    get accumulate() {
+      return optimizer.accumulate;
+    },
+    set accumulate(value: boolean) {
+      optimizer.accumulate = value;
+    },
+    step: () =>
+      optimizer.applyGradients(
+        grads.flatMap((g, i) => (g === null ? [] : [{ name: (variables[i] as tf.Variable).name, tensor: g }])),
+      ),
+    stateDict: () => optimizer.stateDict(),
+    loadStateDict: (sd) => optimizer.loadStateDict(sd),
+  };
+  return {
+    tfjs: optimizer,
+    variables,
+    optimizer: facade,
+    get backendId() {
+      return optimizer.backendId;
+    },
+    setGrads(values) {
+      dropGrads();
+      grads = values.map((g, i) =>
+        g === null ? null : tf.tensor(Float32Array.from(g), (variables[i] as tf.Variable).shape, 'float32'),
+      );
+    },
+    stepParam(i, values) {
+      const v = variables[i] as tf.Variable;
+      const grad = tf.tensor(Float32Array.from(values), v.shape, 'float32');
+      try {
+        optimizer.stepParam(v, grad);
+      } finally {
+        grad.dispose();
+      }
+    },
+    readParams: () => Promise.all(variables.map(async (v) => Float64Array.from(await v.data()))),
+    dispose() {
+      dropGrads();
+      optimizer.dispose();
+      for (const v of variables) v.dispose();
     },
   };
 }
