@@ -8,7 +8,8 @@ export type StableAdamWErrorCode =
   | 'invalid_state_dict'
   | 'unsupported_backend'
   | 'non_finite_gradient'
-  | 'optimizer_disposed';
+  | 'optimizer_disposed'
+  | 'device_error';
 
 /**
  * Base class of every error thrown by stable-adamw packages.
@@ -118,6 +119,18 @@ export class StateDictError extends StableAdamWError {
 export class UnsupportedBackendError extends StableAdamWError {
   constructor(problem: string, fix: string) {
     super('unsupported_backend', `${problem}. ${fix}`);
+  }
+}
+
+/**
+ * The compute device failed under a step after it was handed over (a WebGPU validation,
+ * out-of-memory or internal error, a lost device or context). Params and state on the device are
+ * undefined from the failed step on, so the optimizer refuses further steps and state reads with
+ * this error; its counters were rolled back to before that step, and `dispose()` still frees it.
+ */
+export class DeviceError extends StableAdamWError {
+  constructor(problem: string, fix: string) {
+    super('device_error', `${problem}. ${fix}`);
   }
 }
 

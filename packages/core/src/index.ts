@@ -14,6 +14,7 @@ export {
   numberToFloat16,
 } from './dtype.js';
 export {
+  DeviceError,
   GradientMismatchError,
   InvalidHyperparameterError,
   InvalidParamError,

@@ -13,6 +13,8 @@ import { resolveOptions, StableAdamWOptimizer } from '@stable-adamw/core/adapter
 import * as tf from '@tensorflow/tfjs-core';
 import { createTfjsBackend, type TfjsPartialSum } from './backend.js';
 import { type KernelChoice, type ResolvedKernel, resolveKernel } from './kernels/resolve-kernel.js';
+import { type StepCounters, WebGPUDeviceGuard } from './kernels/webgpu-device-guard.js';
+import { activeWebGPU } from './kernels/webgpu-multi-tensor.js';
 import { matchSavedMoments, type SavedMoments } from './saved-moments.js';
 import type { TfjsState } from './state.js';
 
@@ -107,6 +109,8 @@ export class StableAdamW extends tf.Optimizer {
   #release: ReleaseDriver | undefined;
   /** The tensors the last `getWeights()` returned, freed by the next one or by `dispose()`. */
   #weights: NamedTensor[] = [];
+  /** WebGPU errors that arrive after a step was submitted (see `WebGPUDeviceGuard`). */
+  readonly #guard = new WebGPUDeviceGuard();
 
   /**
    * @param params variables or param groups (`{ params, ...overrides }`); `null` to discover the
@@ -200,8 +204,11 @@ export class StableAdamW extends tf.Optimizer {
    * One StableAdamW step with gradients keyed by variable name (what `tf.variableGrads` and
    * tfjs-layers produce). Variables without a gradient are skipped. The gradients stay yours to
    * dispose. No value is read back from the device.
+   * @throws DeviceError once the WebGPU device reported an error for an earlier step or
+   *   was lost (the counters are rolled back to before that step; see `WebGPUDeviceGuard`).
    */
   applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
+    this.#guard.check();
     const entries = Array.isArray(variableGradients)
       ? variableGradients.map(({ name, tensor }) => [name, tensor] as const)
       : Object.entries(variableGradients);
@@ -218,8 +225,23 @@ export class StableAdamW extends tf.Optimizer {
       }
       grads.set(variable, tensor);
     }
-    core.step(grads);
+    this.#guard.step(activeWebGPU()?.device, this.#counters(core), () => core.step(grads));
     this.incrementIterations();
+  }
+
+  /** The group step counters and `iterations` as they are now, to roll back a step the device failed. */
+  #counters(core: Core): StepCounters {
+    const steps = core.paramGroups.map((g) => g.step);
+    const iterations = this.iterations;
+    return {
+      label: `the step after iterations = ${iterations}`,
+      restore: () => {
+        core.paramGroups.forEach((g, i) => {
+          g.step = steps[i] as number;
+        });
+        this.iterations_ = iterations;
+      },
+    };
   }
 
   /**
@@ -248,6 +270,7 @@ export class StableAdamW extends tf.Optimizer {
    * With gradient release prepared, each variable is updated during backprop, in its read's hook.
    */
   override minimize(f: () => tf.Scalar, returnCost = false, varList?: tf.Variable[]): tf.Scalar | null {
+    this.#guard.check();
     if (this.#release) {
       const cost = this.#release.minimize(f, returnCost, varList);
       this.incrementIterations();
@@ -288,17 +311,20 @@ export class StableAdamW extends tf.Optimizer {
 
   /** Gradient release: updates `variable` with `grad` right away (see core's `stepParam`). */
   stepParam(variable: tf.Variable, grad: tf.Tensor): void {
+    this.#guard.check();
     this.#coreFor([variable.name]).stepParam(variable, grad);
   }
 
   /** The state as a JSON-serializable, PyTorch-shaped object (reads the moments back; not for the hot path). */
   stateDict(): Promise<StateDict> {
+    this.#guard.check();
     if (!this.#core) throw new InvalidParamError('stateDict', 'has no variables yet', 'Call it after the first applyGradients.');
     return Promise.resolve(this.#core.stateDict());
   }
 
   /** Restores a state dict from any adapter (cpu, gpu.js, tfjs). */
   loadStateDict(stateDict: StateDict): void {
+    this.#guard.check();
     if (!this.#core) {
       if (typeof (stateDict as { then?: unknown } | null)?.then === 'function') {
         throw new StateDictError(
@@ -318,6 +344,7 @@ export class StableAdamW extends tf.Optimizer {
    * adapter's `loadCheckpoint` (reads the moments back).
    */
   saveCheckpoint(options: { layout: CheckpointLayout }): Promise<Uint8Array> {
+    this.#guard.check();
     if (!this.#core)
       throw new InvalidParamError('saveCheckpoint', 'has no variables yet', 'Call it after the first applyGradients.');
     return Promise.resolve(this.#core.saveCheckpoint(options));
@@ -325,6 +352,7 @@ export class StableAdamW extends tf.Optimizer {
 
   /** Restores a checkpoint from `saveCheckpoint` (any adapter) or the Python module, matched by variable name. */
   loadCheckpoint(bytes: Uint8Array, options: { layout: CheckpointLayout }): void {
+    this.#guard.check();
     if (!this.#core)
       throw new InvalidParamError('loadCheckpoint', 'has no variables yet', 'Construct the optimizer with its variables first.');
     this.#core.loadCheckpoint(bytes, options);
@@ -337,6 +365,7 @@ export class StableAdamW extends tf.Optimizer {
    * them to keep them longer.
    */
   override async getWeights(): Promise<NamedTensor[]> {
+    this.#guard.check();
     tf.dispose(this.#weights.map((w) => w.tensor));
     this.#weights = [];
     const weights = [await this.saveIterations()];
@@ -354,6 +383,7 @@ export class StableAdamW extends tf.Optimizer {
 
   /** Restores `getWeights()` output (model loading); applied when the variables are known. */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
+    this.#guard.check();
     const rest = await this.extractIterations(weightValues);
     const moments = new Map<string, SavedMoments>();
     for (const { name, tensor } of rest) {
@@ -381,6 +411,7 @@ export class StableAdamW extends tf.Optimizer {
 
   /** Frees the moments and the iteration counter, and removes gradient release if it is prepared. */
   override dispose(): void {
+    this.#guard.dispose();
     this.#release?.remove();
     tf.dispose(this.#weights.map((w) => w.tensor));
     this.#weights = [];

@@ -102,6 +102,21 @@ describe('tfjs-webgpu multi-tensor kernel', () => {
     m.dispose();
   });
 
+  it('is deterministic: the same run twice gives the same bits, big tensors included', async () => {
+    // 300_001 elements take more than 16 per thread (the per-tensor block cap).
+    const sizes = [5, 70_000, 300_001];
+    const run = async () => {
+      const m = model(sizes, 'det');
+      for (let t = 0; t < 3; t++) m.step(t);
+      const out = await Promise.all(m.vars.map(async (v) => new Uint32Array((await v.data()).buffer)));
+      m.dispose();
+      return out;
+    };
+    const [first, second] = [await run(), await run()];
+    const differing = first.map((bits, i) => bits.filter((b, j) => b !== second[i]?.[j]).length);
+    expect(differing).toEqual([0, 0, 0]);
+  });
+
   it('never writes into a tensor that shares the variable’s data', async () => {
     const initial = tf.tensor1d([1, 2, 3]);
     const v = tf.variable(initial, true, `shared_${Math.random()}`);

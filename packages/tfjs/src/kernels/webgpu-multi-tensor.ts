@@ -18,27 +18,35 @@ import type { TfjsState } from '../state.js';
  * and a batch holds as many tensors as `maxStorageBufferBindingSize` allows (every tensor of a
  * typical model). Nothing is read back and no tensor is created per step.
  *
- * Traffic: 36 B/param of kernel traffic plus 48 B/param of copies. Keeping the moments packed in an
- * optimizer-owned buffer would save 32 of those, at the price of a second home for the state.
+ * Cost. The copies (56 B/param) are plain memcpys and cheap next to the kernels (on SwiftShader,
+ * ~1 ms per 16 MB copied against ~70 ms per 4M elements of a pass). No kernel uses a workgroup
+ * barrier: SwiftShader runs barrier kernels as coroutines, and a tree reduction made phase 1 ~16×
+ * slower than one partial sum per thread. Every sum has a fixed order, so a step is deterministic.
  *
  * Phases (optimi-spec §1):
  * 1. `moments`: g ← g·gradScale (a loss scaler's unscale, or 1); m ← m + (1−β̂1)(g − m);
- *    v ← β̂2·v + (1−β̂2)·g²; one partial Σ g²/max(v′, ε²) per workgroup of 1024 elements (4 per
- *    thread, then a pairwise tree in workgroup memory).
- * 2. `totals`: one workgroup per tensor sums its partials (deterministic: no atomics).
+ *    v ← β̂2·v + (1−β̂2)·g²; each thread sums g²/max(v′, ε²) over its elements (strided by the
+ *    workgroup size, so neighbouring threads read neighbouring elements; in runs of 16) into one
+ *    partial. A block (one workgroup) belongs to one tensor, and a tensor has at most
+ *    `MAX_BLOCKS` of them: big tensors get more elements per thread rather than more partials.
+ * 2. `sums`: one thread per tensor adds its ≤ 4096 partials (a block's 64, then the block sums).
+ *    Bounding the partials keeps this serial pass short on real GPUs too.
  * 3. `update`: RMS = √(total/n); η = lr / max(1, RMS) with NaN → no clip; θ ← θ·(1 − η·λ′) − η·m/(√v + ε).
  */
 
-const WORKGROUP = 256;
-const BLOCK = 4 * WORKGROUP;
-/** Bytes of one table entry: 4 u32 + 9 f32. */
-const ENTRY_BYTES = 52;
+const WORKGROUP = 64;
+/** Elements per thread of small tensors. */
+const PER_THREAD = 16;
+/** Blocks (workgroups) per tensor at most, so phase 2 sums at most 64 × 64 partials per tensor. */
+const MAX_BLOCKS = 64;
+/** Bytes of one table entry: 5 u32 + 9 f32. */
+const ENTRY_BYTES = 56;
 /** Bytes of the table header: tensorCount, blockCount, rowWidth, padding. */
 const HEADER_BYTES = 16;
 
 const SHADER = `
 struct Entry {
-  offset : u32, length : u32, firstBlock : u32, blocks : u32,
+  offset : u32, length : u32, firstBlock : u32, blocks : u32, perThread : u32,
   w1 : f32, beta2 : f32, w2 : f32, epsSq : f32,
   lr : f32, eps : f32, decayPerLr : f32, numel : f32,
   gradScale : f32,
@@ -52,8 +60,6 @@ struct Table { tensorCount : u32, blockCount : u32, rowWidth : u32, pad : u32, e
 @group(0) @binding(4) var<storage, read_write> expAvgSq : array<f32>;
 @group(0) @binding(5) var<storage, read_write> partials : array<f32>;
 @group(0) @binding(6) var<storage, read_write> totals : array<f32>;
-
-var<workgroup> lanes : array<f32, ${WORKGROUP}>;
 
 // Bit test: WGSL lets compilers assume no NaN in comparisons.
 fn isNan(x : f32) -> bool {
@@ -71,73 +77,67 @@ fn tensorOf(block : u32) -> u32 {
   return lo;
 }
 
-fn laneSum(lane : u32) -> f32 {
-  workgroupBarrier();
-  for (var width = ${WORKGROUP / 2}u; width > 0u; width = width / 2u) {
-    if (lane < width) { lanes[lane] = lanes[lane] + lanes[lane + width]; }
-    workgroupBarrier();
-  }
-  return lanes[0];
-}
-
-// Phase 1: moments, and one partial ratio sum per block.
+// Phase 1: moments, and one partial ratio sum per thread (threads past the tensor's end write 0).
 @compute @workgroup_size(${WORKGROUP})
 fn moments(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index) lane : u32) {
   let block = wid.y * table.rowWidth + wid.x;
-  var terms = vec4<f32>(0.0);
-  if (block < table.blockCount) {
-    let e = table.entries[tensorOf(block)];
-    let first = (block - e.firstBlock) * ${BLOCK}u + lane;
-    for (var k = 0u; k < 4u; k++) {
-      let i = first + k * ${WORKGROUP}u;
-      if (i < e.length) {
-        let j = e.offset + i;
-        let g = grad[j] * e.gradScale;
-        let m = expAvg[j];
-        expAvg[j] = m + e.w1 * (g - m);
-        let v = expAvgSq[j] * e.beta2 + e.w2 * (g * g);
-        expAvgSq[j] = v;
-        terms[k] = (g * g) / max(v, e.epsSq);
-      }
+  if (block >= table.blockCount) { return; }
+  let e = table.entries[tensorOf(block)];
+  let span = ${WORKGROUP}u * e.perThread;
+  let base = (block - e.firstBlock) * span;
+  let end = e.offset + min(base + span, e.length);
+  var sum = 0.0;
+  var run = 0.0;
+  var count = 0u;
+  for (var j = e.offset + base + lane; j < end; j += ${WORKGROUP}u) {
+    let g = grad[j] * e.gradScale;
+    let m = expAvg[j];
+    expAvg[j] = m + e.w1 * (g - m);
+    let v = expAvgSq[j] * e.beta2 + e.w2 * (g * g);
+    expAvgSq[j] = v;
+    run += (g * g) / max(v, e.epsSq);
+    count++;
+    if (count == 16u) {
+      sum += run;
+      run = 0.0;
+      count = 0u;
     }
   }
-  lanes[lane] = (terms.x + terms.y) + (terms.z + terms.w);
-  let total = laneSum(lane);
-  if (lane == 0u && block < table.blockCount) { partials[block] = total; }
+  partials[block * ${WORKGROUP}u + lane] = sum + run;
 }
 
-// Phase 2: each tensor's total from its partials, one workgroup per tensor.
+// Phase 2: each tensor's total from its partials, one thread per tensor, in a fixed order.
 @compute @workgroup_size(${WORKGROUP})
-fn sums(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index) lane : u32) {
-  let t = wid.x;
-  var run = 0.0;
-  if (t < table.tensorCount) {
-    let e = table.entries[t];
-    for (var b = lane; b < e.blocks; b += ${WORKGROUP}u) { run += partials[e.firstBlock + b]; }
+fn sums(@builtin(global_invocation_id) id : vec3<u32>) {
+  let t = id.x;
+  if (t >= table.tensorCount) { return; }
+  let e = table.entries[t];
+  let first = e.firstBlock * ${WORKGROUP}u;
+  let end = first + e.blocks * ${WORKGROUP}u;
+  var total = 0.0;
+  for (var b = first; b < end; b += ${WORKGROUP}u) {
+    var lanes = 0.0;
+    for (var k = b; k < b + ${WORKGROUP}u; k++) { lanes += partials[k]; }
+    total += lanes;
   }
-  lanes[lane] = run;
-  let total = laneSum(lane);
-  if (lane == 0u && t < table.tensorCount) { totals[t] = total; }
+  totals[t] = total;
 }
 
 // Phase 3: RMS and the clipped lr on the device, then decay and the Adam step.
 @compute @workgroup_size(${WORKGROUP})
 fn update(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index) lane : u32) {
   let block = wid.y * table.rowWidth + wid.x;
-  if (block < table.blockCount) {
-    let t = tensorOf(block);
-    let e = table.entries[t];
-    let rms = sqrt(totals[t] / e.numel);
-    let eta = select(e.lr, e.lr / rms, !isNan(rms) && rms > 1.0);
-    let decay = 1.0 - eta * e.decayPerLr;
-    let first = (block - e.firstBlock) * ${BLOCK}u + lane;
-    for (var k = 0u; k < 4u; k++) {
-      let i = first + k * ${WORKGROUP}u;
-      if (i < e.length) {
-        let j = e.offset + i;
-        param[j] = param[j] * decay - (eta * expAvg[j]) / (sqrt(expAvgSq[j]) + e.eps);
-      }
-    }
+  if (block >= table.blockCount) { return; }
+  let t = tensorOf(block);
+  let e = table.entries[t];
+  let rms = sqrt(totals[t] / e.numel);
+  let eta = select(e.lr, e.lr / rms, !isNan(rms) && rms > 1.0);
+  let decay = 1.0 - eta * e.decayPerLr;
+  let span = ${WORKGROUP}u * e.perThread;
+  let base = (block - e.firstBlock) * span;
+  let end = e.offset + min(base + span, e.length);
+  for (var j = e.offset + base + lane; j < end; j += ${WORKGROUP}u) {
+    param[j] = param[j] * decay - (eta * expAvg[j]) / (sqrt(expAvgSq[j]) + e.eps);
   }
 }`;
 
@@ -242,7 +242,13 @@ function batches(residents: readonly Resident[], maxElements: number): Resident[
   return out;
 }
 
-/** The table of one batch: header, then (offset, length, firstBlock, blocks, scalars incl. gradScale) per tensor. */
+/** How a tensor of `n` elements is cut: `count` blocks of `WORKGROUP` threads, `perThread` elements each. */
+function blocksOf(n: number): { count: number; perThread: number } {
+  const perThread = Math.max(PER_THREAD, Math.ceil(n / (WORKGROUP * MAX_BLOCKS)));
+  return { count: Math.ceil(n / (WORKGROUP * perThread)), perThread };
+}
+
+/** The table of one batch: header, then (offset, length, firstBlock, blocks, perThread, scalars incl. gradScale) per tensor. */
 function tableOf(batch: readonly Resident[], rowWidth: number): ArrayBuffer {
   const bytes = new ArrayBuffer(HEADER_BYTES + ENTRY_BYTES * batch.length);
   const u32 = new Uint32Array(bytes);
@@ -252,8 +258,8 @@ function tableOf(batch: readonly Resident[], rowWidth: number): ArrayBuffer {
   batch.forEach(({ step: { info, moments, update } }, t) => {
     const at = (HEADER_BYTES + ENTRY_BYTES * t) / 4;
     const n = info.numel;
-    const count = Math.ceil(n / BLOCK);
-    u32.set([offset, n, blocks, count], at);
+    const { count, perThread } = blocksOf(n);
+    u32.set([offset, n, blocks, count, perThread], at);
     f32.set(
       [
         1 - moments.beta1Hat,
@@ -266,7 +272,7 @@ function tableOf(batch: readonly Resident[], rowWidth: number): ArrayBuffer {
         n,
         moments.gradScale,
       ],
-      at + 4,
+      at + 5,
     );
     offset += n;
     blocks += count;
@@ -341,14 +347,14 @@ export function stepWebGPUMultiTensor(backend: WebGPUBackendLike, steps: readonl
   const packedUsage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
   for (const batch of groups) {
     const elements = batch.reduce((sum, { step }) => sum + step.info.numel, 0);
-    const totalBlocks = batch.reduce((sum, { step }) => sum + Math.ceil(step.info.numel / BLOCK), 0);
+    const totalBlocks = batch.reduce((sum, { step }) => sum + blocksOf(step.info.numel).count, 0);
     const rowWidth = Math.min(totalBlocks, maxGroups);
     const bytes = tableOf(batch, rowWidth);
     const table = acquire(bytes.byteLength, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
     // Written on the queue timeline: the previous step's commands that read it were submitted before it was released.
     device.queue.writeBuffer(table, 0, bytes);
     const packed = [0, 1, 2, 3].map(() => acquire(4 * elements, packedUsage)) as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
-    const partials = acquire(4 * totalBlocks, GPUBufferUsage.STORAGE);
+    const partials = acquire(4 * totalBlocks * WORKGROUP, GPUBufferUsage.STORAGE);
     const totals = acquire(4 * batch.length, GPUBufferUsage.STORAGE);
     let offset = 0;
     for (const { step, sources } of batch) {
@@ -367,7 +373,7 @@ export function stepWebGPUMultiTensor(backend: WebGPUBackendLike, steps: readonl
     pass.setPipeline(pipelines.moments);
     pass.dispatchWorkgroups(rowWidth, Math.ceil(totalBlocks / rowWidth));
     pass.setPipeline(pipelines.sums);
-    pass.dispatchWorkgroups(batch.length);
+    pass.dispatchWorkgroups(Math.ceil(batch.length / WORKGROUP));
     pass.setPipeline(pipelines.update);
     pass.dispatchWorkgroups(rowWidth, Math.ceil(totalBlocks / rowWidth));
     pass.end();

@@ -1,0 +1,110 @@
+/// <reference types="@webgpu/types" />
+import { DeviceError } from '@stable-adamw/core';
+
+/** The optimizer's counters before a step: how errors name the step, and how to go back to them. */
+export interface StepCounters {
+  /** The step as users count it, e.g. `step 3 (iterations 2 → 3)`. */
+  readonly label: string;
+  /** Puts the counters back to their values before the step. */
+  restore(): void;
+}
+
+const SCOPES: readonly GPUErrorFilter[] = ['validation', 'out-of-memory', 'internal'];
+
+const FIX =
+  'dispose() this optimizer and build a new one (loadStateDict a state saved before the failure to resume); ' +
+  "if it recurs, look for a variable or gradient whose GPU buffer was freed behind tfjs's back, or use kernel: 'composed'.";
+
+/** A device message (Dawn's span several lines) on one line. */
+const oneLine = (message: string) => message.replace(/\s+/g, ' ').trim();
+
+/**
+ * Catches WebGPU errors that arrive after a step was submitted — validation, out-of-memory and
+ * internal errors of the step's commands (error scopes, popped asynchronously: nothing is read back
+ * and nothing waits) and the loss of the device (`device.lost`) — and puts the optimizer in a
+ * defined state: `check()` throws a `DeviceError` naming the step and the cause from
+ * then on, and the counters are rolled back to before the failed step (for a lost device, to before
+ * the first step the queue had not confirmed as done). One guard per optimizer.
+ */
+export class WebGPUDeviceGuard {
+  #failure: DeviceError | undefined;
+  /** Steps submitted and not yet confirmed by `onSubmittedWorkDone`, oldest first. */
+  #pending: StepCounters[] = [];
+  readonly #watched = new WeakSet<GPUDevice>();
+  #disposed = false;
+
+  /** Throws the recorded device failure, if there is one. */
+  check(): void {
+    if (this.#failure) throw this.#failure;
+  }
+
+  /**
+   * Runs `run` (one optimizer step that records and submits its commands on `device`) inside error
+   * scopes; `counters` are the optimizer's counters before it. Without a device (another tfjs
+   * backend), `run` runs as is.
+   */
+  step<T>(device: GPUDevice | undefined, counters: StepCounters, run: () => T): T {
+    this.check();
+    if (!device) return run();
+    this.#watch(device);
+    for (const filter of SCOPES) device.pushErrorScope(filter);
+    let result: T;
+    try {
+      result = run();
+    } finally {
+      // Popped in reverse push order: the innermost scope is the last pushed.
+      const errors = SCOPES.map(() => device.popErrorScope()).reverse();
+      for (const [k, popped] of errors.entries()) {
+        popped.then(
+          (error) => {
+            if (error) this.#fail(counters, `a ${SCOPES[k]} error (${oneLine(error.message)})`);
+          },
+          () => undefined,
+        );
+      }
+    }
+    this.#pending.push(counters);
+    device.queue.onSubmittedWorkDone().then(
+      () => this.#confirm(counters),
+      () => undefined,
+    );
+    return result;
+  }
+
+  /** Stops reacting to the device (the optimizer's state is being freed); later calls meet core's disposed error. */
+  dispose(): void {
+    this.#disposed = true;
+    this.#failure = undefined;
+    this.#pending = [];
+  }
+
+  #watch(device: GPUDevice): void {
+    if (this.#watched.has(device)) return;
+    this.#watched.add(device);
+    device.lost.then(
+      (info) => {
+        const first = this.#pending[0];
+        this.#fail(first, `the loss of the WebGPU device (${info.reason}: ${oneLine(info.message) || 'no message'})`);
+      },
+      () => undefined,
+    );
+  }
+
+  #confirm(pending: StepCounters): void {
+    // The queue finishes submissions in order: everything up to this one is done.
+    const at = this.#pending.indexOf(pending);
+    if (at >= 0) this.#pending.splice(0, at + 1);
+  }
+
+  /** Records the first failure; `at` is the oldest step it may have undone (none: every step was confirmed). */
+  #fail(at: StepCounters | undefined, cause: string): void {
+    if (this.#failure || this.#disposed) return;
+    at?.restore();
+    const where = at ? `${at.label}, so the counters were rolled back to before it` : 'after its last confirmed step';
+    this.#failure = new DeviceError(
+      `StableAdamW's WebGPU step failed with ${cause} at ${where}; params and moments on the device are undefined from there on, and this optimizer refuses further steps and state reads`,
+      FIX,
+    );
+    this.#pending = [];
+  }
+}
