@@ -32,6 +32,14 @@ export interface GpuJsBackendOptions {
  */
 export type GpuJsSum = MaybePromise<MomentScalars | undefined>;
 
+/**
+ * How a step's tensors reach the kernels. `'host-packed'` (`cpu`, `webasm`): the tensors of a
+ * step that share their scalars run as one pack — a fixed number of launches however many
+ * tensors there are (one pack per 2^18 elements); larger tensors, and `stepParam` (gradient release), run per
+ * tensor. `'per-tensor'` (GPU modes): a fixed number of launches per tensor.
+ */
+export type GpuJsKernelPath = 'host-packed' | 'per-tensor';
+
 /** What the backend has done so far, for diagnostics (`opt.stats`). */
 export interface GpuJsStats {
   /** Kernel launches since construction. */
@@ -53,6 +61,8 @@ export interface GpuJsStats {
 export interface GpuJsBackend extends StableAdamWBackendV1<GpuJsParam, GpuJsTensor, GpuJsState, GpuJsSum> {
   /** Where the kernels run, e.g. `webgl2` (what `new GPU()` resolved to), or `async`. */
   readonly mode: GpuJsMode;
+  /** How batched steps run their kernels (see `GpuJsKernelPath`). */
+  readonly kernelPath: GpuJsKernelPath;
   getGrad(param: GpuJsParam): GpuJsTensor | null | undefined;
   clearGrad(param: GpuJsParam): void;
   /** The param's values once pending steps finish; the only readback besides `exportState`. */
@@ -90,8 +100,9 @@ function checkOptions(options: GpuJsBackendOptions | undefined): GPU {
 
 /**
  * Creates the gpu.js backend of core's `StableAdamWOptimizer` on `options.gpu`: params, gradients
- * and state stay on the device; each tensor's step launches the moments, a tree reduction for the
- * RMS and the update, and reads nothing back. A loss scaler's unscale is folded into phase 1;
+ * and state stay on the device; a step launches the moments, a reduction for the RMS and the
+ * update (per tensor, or per pack of tensors on `cpu`/`webasm`: see `GpuJsKernelPath`), and reads
+ * nothing back. A loss scaler's unscale is folded into phase 1;
  * `findNonFinite` (the `nonFinite` policies 'skip' and 'throw') counts NaN/±Inf on the device and
  * reads one small table back per step. Throws `InvalidHyperparameterError` for a missing
  * GPU or `precision: 'unsigned'`, `UnsupportedBackendError` for a mode without float kernels.
@@ -132,6 +143,7 @@ export function createGpujsBackend(options: GpuJsBackendOptions): GpuJsBackend {
     specificationVersion: 'v1',
     backendId: `gpujs-${device.mode}`,
     mode: device.mode,
+    kernelPath: device.hostResident ? 'host-packed' : 'per-tensor',
 
     describeParam: (param, where) => describeGpuJsParam(param, where, device, gpu),
     getGrad: (param) => param.grad,

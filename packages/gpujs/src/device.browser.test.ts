@@ -72,7 +72,9 @@ describe.each<Mode>(['webgl2', 'webgl', 'webgpu'])('gpujs %s on the device', (mo
     const launches = opt.stats.launches;
     await train(5);
     const after = counters();
-    // Texture gradients and device-resident state: no uploads, just the fixed kernels per tensor.
+    // Texture gradients and device-resident state: no uploads, just the fixed kernels per tensor
+    // (GPU modes cannot pack: see the README's "What a step does").
+    expect(opt.kernelPath).toBe('per-tensor');
     const perStep = sizes.reduce((sum, n) => sum + launchesPerStep(n, mode !== 'webgpu'), 0);
     expect(opt.stats.launches - launches).toBe(5 * perStep);
     expect(after.readbacks - warm.readbacks).toBe(0);

@@ -8,6 +8,7 @@ export {
   createGpujsBackend,
   type GpuJsBackend,
   type GpuJsBackendOptions,
+  type GpuJsKernelPath,
   type GpuJsStats,
 } from './backend.js';
 export type { GpuJsMode } from './device.js';

@@ -7,7 +7,14 @@ import {
   type StateDict,
 } from '@stable-adamw/core';
 import { andThen, StableAdamWOptimizer, settle } from '@stable-adamw/core/adapter';
-import { createGpujsBackend, type GpuJsBackend, type GpuJsBackendOptions, type GpuJsStats, type GpuJsSum } from './backend.js';
+import {
+  createGpujsBackend,
+  type GpuJsBackend,
+  type GpuJsBackendOptions,
+  type GpuJsKernelPath,
+  type GpuJsStats,
+  type GpuJsSum,
+} from './backend.js';
 import type { GpuJsMode } from './device.js';
 import type { GpuJsParam } from './param.js';
 import type { GpuJsState } from './state.js';
@@ -18,8 +25,9 @@ export interface GpuJsStableAdamWOptions extends StableAdamWOptions, GpuJsBacken
 
 /**
  * StableAdamW on gpu.js, with optimi's semantics and defaults. Params, gradients and optimizer
- * state stay on the device between steps; each step launches a fixed set of kernels per tensor
- * (moments, a tree reduction for the RMS, the update) and reads nothing back — except one small
+ * state stay on the device between steps; each step launches the moments, a reduction for the RMS
+ * and the update — per tensor on GPU modes, once per param group on `cpu`/`webasm`
+ * (`kernelPath`) — and reads nothing back, except one small
  * table of non-finite counts per step for groups with `nonFinite: 'skip' | 'throw'` and texture
  * gradients.
  *
@@ -39,6 +47,11 @@ export interface GpuJsStableAdamWOptions extends StableAdamWOptions, GpuJsBacken
 export class StableAdamW extends StableAdamWOptimizer<GpuJsParam, GpuJsTensor, GpuJsState, GpuJsSum> {
   /** Where the kernels run, e.g. `webgl2` (what `new GPU()` resolved to), or `async`. */
   readonly mode: GpuJsMode;
+  /**
+   * How `step()` runs its kernels: `'host-packed'` on `cpu`/`webasm` (a fixed number of launches
+   * per step whatever the number of tensors), `'per-tensor'` on GPU modes.
+   */
+  readonly kernelPath: GpuJsKernelPath;
   readonly #gpujs: GpuJsBackend;
   #disposed = false;
 
@@ -52,6 +65,7 @@ export class StableAdamW extends StableAdamWOptimizer<GpuJsParam, GpuJsTensor, G
     super(backend, params, hyperparameters);
     this.#gpujs = backend;
     this.mode = backend.mode;
+    this.kernelPath = backend.kernelPath;
   }
 
   /**

@@ -6,6 +6,7 @@ import { launchMoments } from './kernels/moments.js';
 import { reduceSumSquares } from './kernels/rms-reduction.js';
 import { launchUpdate } from './kernels/update.js';
 import { upload } from './kernels/upload.js';
+import { isPackable, runPacked } from './packed-step.js';
 import type { GpuJsParam } from './param.js';
 import type { GpuJsState } from './state.js';
 import { type GpuJsTensor, isDeviceTensor, liveTensorProblem, numelOf } from './tensor.js';
@@ -32,7 +33,7 @@ export interface StepEnvironment {
 }
 
 /** New tensors of one item, swapped in once every item's kernels have run. */
-interface Outcome {
+export interface Outcome {
   readonly item: BatchItem;
   readonly expAvg: GpuJsTensor;
   readonly expAvgSq: GpuJsTensor;
@@ -208,8 +209,9 @@ function commit(env: StepEnvironment, outcomes: readonly Outcome[]): void {
 }
 
 /**
- * One step of `items` as a transaction: checks first, then every kernel into fresh tensors, then
- * the swap. A failure part-way frees what the step made and throws a typed error (a rejection in
+ * One step of `items` as a transaction: checks first, then every kernel into fresh tensors (the
+ * host-resident items that `isPackable` accepts as packs, the rest per tensor), then the swap. A
+ * failure part-way frees what the step made and throws a typed error (a rejection in
  * promise-returning modes), with every param and state tensor as it was.
  */
 export function stepBatch(env: StepEnvironment, items: readonly BatchItem[]): MaybePromise<void> {
@@ -217,8 +219,15 @@ export function stepBatch(env: StepEnvironment, items: readonly BatchItem[]): Ma
   return guarded(
     () => {
       checkBeforeLaunch(env, items);
+      const packable = items.filter((item) => isPackable(env, item));
+      const single = items.filter((item) => !isPackable(env, item));
       return andThen(
-        inOrder(items, (item) => runItem(env, tx, item)),
+        andThen(runPacked(env, packable), (packed) =>
+          andThen(
+            inOrder(single, (item) => runItem(env, tx, item)),
+            (outcomes) => [...packed, ...outcomes],
+          ),
+        ),
         (outcomes) => {
           commit(env, outcomes);
           // The new moments and params now belong to the optimizer; uploaded copies are freed.

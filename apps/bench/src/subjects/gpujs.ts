@@ -46,6 +46,8 @@ async function openGpujs(mode: Mode, sizes: readonly number[]): Promise<Stepper>
     const opt = optimizer;
     let launches = 0;
     return {
+      detail: opt.kernelPath,
+      kernelPath: opt.kernelPath,
       async step() {
         const before = opt.stats.launches;
         await opt.step();

@@ -14,6 +14,13 @@ import { KERNEL_SETTINGS, type KernelCache } from './kernel-cache.js';
 /** Elements summed per thread at each level of the reduction tree. */
 export const REDUCTION_BLOCK = 16;
 
+/**
+ * A level of at most this many partial sums is summed by one thread in one launch: a launch costs
+ * more than a thousand additions (#14: launches per step), and a float32 sum of ≤ 1024 positive
+ * terms is accurate to ~1e-5 relative at worst, far below what the RMS clip can show.
+ */
+export const FINAL_SUM_MAX = 1024;
+
 /** `this` of a reduction level: `n` input elements, `block` of them per thread. */
 export type ReductionThis = IKernelFunctionThis<{ n: number; block: number }>;
 
@@ -28,7 +35,10 @@ export function blockSumKernel(this: ReductionThis, partial: number[]): number {
   return sum;
 }
 
-/** One level of a tree over `length` inputs: ⌈length/16⌉ block sums, compiled once per `name` and length. */
+/**
+ * One level of a tree over `length` inputs: ⌈length/block⌉ block sums (16 elements each unless
+ * `block` says otherwise), compiled once per `name`, length and block.
+ */
 export function reductionLevel(
   kernels: KernelCache,
   name: string,
@@ -36,13 +46,24 @@ export function reductionLevel(
   length: number,
   ...args: unknown[]
 ): MaybePromise<GpuJsTensor> {
+  return blockLevel(kernels, name, source, length, REDUCTION_BLOCK, ...args);
+}
+
+function blockLevel(
+  kernels: KernelCache,
+  name: string,
+  source: (this: ReductionThis, ...args: never[]) => number,
+  length: number,
+  block: number,
+  ...args: unknown[]
+): MaybePromise<GpuJsTensor> {
   return kernels.launch(
-    `${name}:${length}`,
+    `${name}:${length}:${block}`,
     (gpu) =>
       gpu.createKernel(source as never, {
         ...KERNEL_SETTINGS,
-        output: [Math.ceil(length / REDUCTION_BLOCK)],
-        constants: { n: length, block: REDUCTION_BLOCK },
+        output: [Math.ceil(length / block)],
+        constants: { n: length, block },
         constantTypes: { n: 'Integer', block: 'Integer' },
       }),
     ...args,
@@ -51,8 +72,9 @@ export function reductionLevel(
 
 /**
  * Sums a first level's block sums (`length` of them, already recorded in `tx`) down to a
- * 1-element tensor: ⌈log₁₆ length⌉ launches. Every level is recorded in `tx`; each level is freed
- * as soon as the next one has read it.
+ * 1-element tensor: levels of 16-element blocks until at most FINAL_SUM_MAX remain, then one
+ * launch that sums them all. Every level is recorded in `tx`; each level is freed as soon as the
+ * next one has read it.
  */
 export function sumLevels(
   kernels: KernelCache,
@@ -61,9 +83,10 @@ export function sumLevels(
   length: number,
 ): MaybePromise<GpuJsTensor> {
   if (length <= 1) return partial;
-  return andThen(reductionLevel(kernels, 'blockSum', blockSumKernel, length, partial), (next) => {
+  const block = length <= FINAL_SUM_MAX ? length : REDUCTION_BLOCK;
+  return andThen(blockLevel(kernels, 'blockSum', blockSumKernel, length, block, partial), (next) => {
     tx.made(next);
     tx.free(partial);
-    return sumLevels(kernels, tx, next, Math.ceil(length / REDUCTION_BLOCK));
+    return sumLevels(kernels, tx, next, Math.ceil(length / block));
   });
 }

@@ -60,7 +60,7 @@ function countNonFinite(kernels: KernelCache, tx: Transaction, grad: GpuJsTensor
 
 /**
  * A tensor whose entry k is the number of NaN/±Inf values in `grads[k]` (nonzero exactly when the
- * gradient has one; float32 counts above 2^24 are approximate). Launches ⌈log₁₆ n⌉ reductions per
+ * gradient has one; float32 counts above 2^24 are approximate). Launches the levels of a tree reduction per
  * gradient plus one placement; everything it makes is recorded in `tx`, the table included.
  */
 export function nonFiniteTable(kernels: KernelCache, tx: Transaction, grads: readonly GpuJsTensor[]): MaybePromise<GpuJsTensor> {

@@ -21,8 +21,9 @@ export function sumSquaresKernel(this: ReductionThis, g: number[], v: number[], 
 }
 
 /**
- * Σ (s·g)²/max(v, ε²) as a 1-element tensor that never leaves the device: ⌈log₁₆ n⌉ launches,
- * every level recorded in `tx`.
+ * Σ (s·g)²/max(v, ε²) as a 1-element tensor that never leaves the device: 16-element levels down
+ * to at most 1024 partial sums, then one final sum (2 launches up to 16k elements, 4 at 4M); every
+ * level recorded in `tx`.
  */
 export function reduceSumSquares(
   kernels: KernelCache,
