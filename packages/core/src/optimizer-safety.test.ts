@@ -320,3 +320,30 @@ describe('state dict messages', () => {
     );
   });
 });
+
+describe('snapshotCounters()', () => {
+  it('puts back group steps, per-param steps, skip counts and the loss scale after later steps', () => {
+    const scaler = new DynamicLossScaler({ initScale: 64, growthInterval: 1 });
+    const { opt, params } = setup({ lr: 0.1, nonFinite: 'skip', lossScaler: scaler, gradientRelease: true });
+    const [a, b] = params as [ArrayTensor, ArrayTensor];
+    opt.stepParam(a, arrayParam(CLEAN[0] as number[]));
+    opt.step();
+    const counters = () => ({
+      state: Object.values((opt.stateDict() as StateDict).state).map((s) => (s as { step?: number }).step),
+      groups: opt.paramGroups.map((g) => g.step),
+      skipped: opt.skippedSteps,
+      last: opt.lastStepSkipped,
+      scale: scaler.scale,
+    });
+    const before = counters();
+    expect(before).toEqual({ state: [1], groups: [1], skipped: 0, last: false, scale: 128 });
+    const snapshot = opt.snapshotCounters();
+    opt.stepParam(a, arrayParam(CLEAN[0] as number[]));
+    opt.stepParam(b, arrayParam(CLEAN[1] as number[]));
+    opt.stepParam(b, arrayParam([Number.NaN, 0]));
+    opt.step();
+    expect(counters()).not.toEqual(before);
+    snapshot.restore();
+    expect(counters()).toEqual({ ...before, state: [1, 0] });
+  });
+});

@@ -264,6 +264,34 @@ export class StableAdamWOptimizer<P, G, S, R> {
   }
 
   /**
+   * The step counters as they are now — every group's `step`, every param's gradient-release
+   * counter, `skippedSteps`, `lastStepSkipped` and the loss scaler's state — with a way to put them
+   * back. For adapters whose device reports a failed step only after it returned (WebGPU error
+   * scopes): params and state on the device are undefined from there on, but no counter is left
+   * moved past the failure.
+   */
+  snapshotCounters(): { restore(): void } {
+    const groups = this.paramGroups.map((group) => group.step);
+    const params = [...this.#slots].map(([param, slot]) => [param, slot.step] as const);
+    const skipped = [this.#skippedSteps, this.#lastStepSkipped, this.#skippedSinceStep] as const;
+    const scaler = this.#lossScaler?.stateDict();
+    return {
+      restore: () => {
+        this.paramGroups.forEach((group, g) => {
+          group.step = groups[g] as number;
+        });
+        for (const slot of this.#slots.values()) slot.step = 0;
+        for (const [param, step] of params) {
+          const slot = this.#slots.get(param);
+          if (slot) slot.step = step;
+        }
+        [this.#skippedSteps, this.#lastStepSkipped, this.#skippedSinceStep] = skipped;
+        if (scaler) this.#lossScaler?.loadStateDict(scaler);
+      },
+    };
+  }
+
+  /**
    * PyTorch ≥ 2.0's `zero_grad`: drops every gradient (`grad = null`), or with `setToNone: false`
    * zeroes it in place. A no-op where params hold no gradients (tfjs).
    */

@@ -225,20 +225,18 @@ export class StableAdamW extends tf.Optimizer {
       }
       grads.set(variable, tensor);
     }
-    this.#guard.step(activeWebGPU()?.device, this.#counters(core), () => core.step(grads));
+    this.#guard.step(activeWebGPU(), this.#counters(core, 'the step'), () => core.step(grads));
     this.incrementIterations();
   }
 
-  /** The group step counters and `iterations` as they are now, to roll back a step the device failed. */
-  #counters(core: Core): StepCounters {
-    const steps = core.paramGroups.map((g) => g.step);
+  /** The optimizer's counters and `iterations` as they are now, to roll back a step the device failed. */
+  #counters(core: Core, what: string): StepCounters {
+    const counters = core.snapshotCounters();
     const iterations = this.iterations;
     return {
-      label: `the step after iterations = ${iterations}`,
+      label: `${what} after iterations = ${iterations}`,
       restore: () => {
-        core.paramGroups.forEach((g, i) => {
-          g.step = steps[i] as number;
-        });
+        counters.restore();
         this.iterations_ = iterations;
       },
     };
@@ -309,10 +307,15 @@ export class StableAdamW extends tf.Optimizer {
     return null;
   }
 
-  /** Gradient release: updates `variable` with `grad` right away (see core's `stepParam`). */
+  /**
+   * Gradient release: updates `variable` with `grad` right away (see core's `stepParam`).
+   * @throws DeviceError once the WebGPU device reported an error for an earlier step or
+   *   `stepParam` (see `applyGradients`).
+   */
   stepParam(variable: tf.Variable, grad: tf.Tensor): void {
     this.#guard.check();
-    this.#coreFor([variable.name]).stepParam(variable, grad);
+    const core = this.#coreFor([variable.name]);
+    this.#guard.step(activeWebGPU(), this.#counters(core, `stepParam(${variable?.name})`), () => core.stepParam(variable, grad));
   }
 
   /** The state as a JSON-serializable, PyTorch-shaped object (reads the moments back; not for the hot path). */

@@ -1,5 +1,6 @@
 /// <reference types="@webgpu/types" />
 import { DeviceError } from '@stable-adamw/core';
+import type { WebGPUBackendLike } from './webgpu-multi-tensor.js';
 
 /** The optimizer's counters before a step: how errors name the step, and how to go back to them. */
 export interface StepCounters {
@@ -18,6 +19,20 @@ const FIX =
 /** A device message (Dawn's span several lines) on one line. */
 const oneLine = (message: string) => message.replace(/\s+/g, ' ').trim();
 
+/** The part of tfjs-backend-webgpu's backend the guard drives. */
+export type GuardedBackend = Pick<WebGPUBackendLike, 'device' | 'commandEncoder' | 'endComputePassEncoder' | 'submitQueue'>;
+
+/**
+ * Submits the commands tfjs-backend-webgpu has recorded and not yet submitted (it submits every
+ * `WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE` dispatches, or at a readback): errors of a submit are
+ * reported to the error scopes current at the submit, not at the recording.
+ */
+function flush(backend: GuardedBackend): void {
+  if (!backend.commandEncoder) return;
+  backend.endComputePassEncoder();
+  backend.submitQueue();
+}
+
 /**
  * Catches WebGPU errors that arrive after a step was submitted — validation, out-of-memory and
  * internal errors of the step's commands (error scopes, popped asynchronously: nothing is read back
@@ -25,6 +40,10 @@ const oneLine = (message: string) => message.replace(/\s+/g, ' ').trim();
  * defined state: `check()` throws a `DeviceError` naming the step and the cause from
  * then on, and the counters are rolled back to before the failed step (for a lost device, to before
  * the first step the queue had not confirmed as done). One guard per optimizer.
+ *
+ * A step's scopes hold exactly its own commands: what tfjs queued before it is submitted before the
+ * scopes are pushed (its errors are not the step's), and what the step queued without submitting
+ * (tfjs ops of the composed path) is submitted inside them.
  */
 export class WebGPUDeviceGuard {
   #failure: DeviceError | undefined;
@@ -39,18 +58,21 @@ export class WebGPUDeviceGuard {
   }
 
   /**
-   * Runs `run` (one optimizer step that records and submits its commands on `device`) inside error
-   * scopes; `counters` are the optimizer's counters before it. Without a device (another tfjs
-   * backend), `run` runs as is.
+   * Runs `run` (one optimizer step, or one `stepParam`, that records commands on `backend`) inside
+   * error scopes and submits what it recorded; `counters` are the optimizer's counters before it.
+   * Without a WebGPU backend (another tfjs backend is active), `run` runs as is.
    */
-  step<T>(device: GPUDevice | undefined, counters: StepCounters, run: () => T): T {
+  step<T>(backend: GuardedBackend | undefined, counters: StepCounters, run: () => T): T {
     this.check();
-    if (!device) return run();
+    if (!backend) return run();
+    const { device } = backend;
     this.#watch(device);
+    flush(backend);
     for (const filter of SCOPES) device.pushErrorScope(filter);
     let result: T;
     try {
       result = run();
+      flush(backend);
     } finally {
       // Popped in reverse push order: the innermost scope is the last pushed.
       const errors = SCOPES.map(() => device.popErrorScope()).reverse();

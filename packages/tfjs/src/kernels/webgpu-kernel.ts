@@ -1,194 +1,159 @@
-import type { MomentScalars, StableAdamWKernelV1, UpdateScalars } from '@stable-adamw/core/adapter';
+/// <reference types="@webgpu/types" />
+import { UnsupportedBackendError } from '@stable-adamw/core';
+import type { MomentScalars, StableAdamWKernelV1, TensorInfo, UpdateScalars } from '@stable-adamw/core/adapter';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TfjsState } from '../state.js';
-
-/** The part of tfjs-backend-webgpu's `WebGPUBackend` these kernels use (kept structural: no hard dependency). */
-interface WebGPUBackendLike {
-  runWebGPUProgram(
-    program: WgslProgram,
-    inputs: tf.TensorInfo[],
-    outputDtype: tf.DataType,
-    programDefinedUniform?: { type: 'float32'; data: number[] }[],
-  ): tf.TensorInfo;
-}
-
-/** The fields of tfjs-backend-webgpu's `WebGPUProgram` these programs set. */
-interface WgslProgram {
-  shaderKey: string;
-  variableNames: string[];
-  outputShape: number[];
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number];
-  size: boolean;
-  uniforms: string;
-  getUserCode: () => string;
-}
-
-/** Threads per workgroup; each reduction workgroup sums `4 × WORKGROUP` elements. */
-const WORKGROUP = 256;
-const REDUCE_BLOCK = 4 * WORKGROUP;
-
-// Inputs are bound as flat `array<f32>` named by `variableNames`; tfjs supplies `uniforms.size`
-// (the output length), `setOutputAtIndex`, `localIndex` and its bit-exact `isnan`.
-// Phase 1 reads every gradient as g·gradScale (a loss scaler's unscale, or 1).
-const FIRST_MOMENT = `
-fn main(index : i32) {
-  if (index < uniforms.size) {
-    let m = expAvg[index];
-    setOutputAtIndex(index, m + uniforms.w1 * (gradient[index] * uniforms.gradScale - m));
-  }
-}`;
-
-const SECOND_MOMENT = `
-fn main(index : i32) {
-  if (index < uniforms.size) {
-    let g = gradient[index] * uniforms.gradScale;
-    setOutputAtIndex(index, expAvgSq[index] * uniforms.beta2 + uniforms.w2 * (g * g));
-  }
-}`;
-
-/**
- * A pairwise block sum: each workgroup adds 4 terms per thread, then halves a shared array 8 times,
- * so every partial carries ~10 roundings rather than the ~n of a sequential float32 loop.
- */
-function blockSum(term: string, length: string): string {
-  return `
-var<workgroup> sumScratch : array<f32, ${WORKGROUP}>;
-
-fn sumTerm(i : i32) -> f32 {
-  if (i >= ${length}) {
-    return 0.0;
-  }
-  ${term}
-}
-
-fn main(index : i32) {
-  let laneIndex = i32(localIndex);
-  let blockIndex = index / ${WORKGROUP};
-  let first = blockIndex * ${REDUCE_BLOCK} + laneIndex;
-  sumScratch[laneIndex] = (sumTerm(first) + sumTerm(first + ${WORKGROUP})) + (sumTerm(first + ${2 * WORKGROUP}) + sumTerm(first + ${3 * WORKGROUP}));
-  workgroupBarrier();
-  for (var width = ${WORKGROUP / 2}; width > 0; width = width / 2) {
-    if (laneIndex < width) {
-      sumScratch[laneIndex] = sumScratch[laneIndex] + sumScratch[laneIndex + width];
-    }
-    workgroupBarrier();
-  }
-  if (laneIndex == 0 && blockIndex < uniforms.size) {
-    setOutputAtIndex(blockIndex, sumScratch[0]);
-  }
-}`;
-}
-
-// g² / max(v', ε²) from the already updated v', summed per block in the same pass.
-const RATIO_SUM = blockSum(
-  'let g = gradient[i] * uniforms.gradScale;\n  return (g * g) / max(expAvgSq[i], uniforms.epsSq);',
-  'uniforms.gradientShape',
-);
-
-const PARTIAL_SUM = blockSum('return partials[i];', 'uniforms.partialsShape');
-
-// RMS and the clipped lr come from the on-device sum in every invocation: nothing is read back.
-const UPDATE = `
-fn main(index : i32) {
-  if (index < uniforms.size) {
-    let rms = sqrt(sumSquares[0] / uniforms.numel);
-    let clip = !isnan(rms) && rms > 1.0;
-    let eta = select(uniforms.lr, uniforms.lr / rms, clip);
-    let decayed = param[index] * (1.0 - eta * uniforms.decayPerLr);
-    setOutputAtIndex(index, decayed - (eta * expAvg[index]) / (sqrt(expAvgSq[index]) + uniforms.eps));
-  }
-}`;
-
-function program(
-  key: string,
-  variableNames: string[],
-  outputSize: number,
-  threads: number,
-  uniforms: string[],
-  userCode: string,
-): WgslProgram {
-  return {
-    shaderKey: `stableAdamW_${key}`,
-    variableNames,
-    outputShape: [outputSize],
-    dispatchLayout: { x: [0] },
-    dispatch: [Math.ceil(threads / WORKGROUP), 1, 1],
-    workgroupSize: [WORKGROUP, 1, 1],
-    size: true,
-    uniforms: uniforms.map((name) => `${name} : f32,`).join(' '),
-    getUserCode: () => userCode,
-  };
-}
-
-/** Runs one program over flat float32 inputs; the result is tracked by the enclosing `tidy`. */
-function run(prog: WgslProgram, inputs: tf.Tensor[], values: number[]): tf.Tensor1D {
-  const backend = tf.backend() as unknown as WebGPUBackendLike;
-  const info = backend.runWebGPUProgram(
-    prog,
-    inputs,
-    'float32',
-    values.map((value) => ({ type: 'float32', data: [value] })),
-  );
-  return tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor1D;
-}
-
-/** Σ g²/max(v', ε²) on the device: one fused ratio+block pass, then block passes until one value is left. */
-function sumRatio(grad: tf.Tensor1D, expAvgSq: tf.Tensor1D, epsSq: number, gradScale: number): tf.Scalar {
-  const n = grad.size;
-  const blocks = Math.ceil(n / REDUCE_BLOCK);
-  let partials = run(
-    program('ratioSum', ['gradient', 'expAvgSq'], blocks, blocks * WORKGROUP, ['epsSq', 'gradScale'], RATIO_SUM),
-    [grad, expAvgSq],
-    [epsSq, gradScale],
-  );
-  while (partials.size > 1) {
-    const next = Math.ceil(partials.size / REDUCE_BLOCK);
-    partials = run(program('partialSum', ['partials'], next, next * WORKGROUP, [], PARTIAL_SUM), [partials], []);
-  }
-  return tf.reshape(partials, []);
-}
+import {
+  activeWebGPU,
+  blocksOf,
+  bufferOf,
+  destination,
+  pipelinesFor,
+  tableOf,
+  type WebGPUBackendLike,
+  WORKGROUP,
+} from './webgpu-multi-tensor.js';
 
 /**
  * The single-tensor WebGPU kernel, for calls that step one variable (gradient release's
  * `stepParam`, accumulation-only moment updates); whole steps run in `webgpu-multi-tensor.ts`.
- * Both phases as custom WGSL compute programs: m′ and v′ (one pass each), the RMS sum (a fused
- * g²/max(v′, ε²) + pairwise block pass, plus one more pass per 1024× more elements), and one
- * update pass that derives RMS and the clipped lr on the device.
+ *
+ * It runs that file's pipelines (same WGSL, same barrier-free fixed-order sums, so a variable
+ * steps exactly as in a batched step) on a one-entry table, with the variable's and moments' own
+ * GPU buffers bound in place: no packing copies, no tensor per program. Phase 1 (`updateMoments`)
+ * dispatches `moments` and `sums` and returns the sum as a scalar tensor whose buffer `sums` wrote;
+ * phase 2 (`applyUpdate`) dispatches `update`, which derives RMS and the clipped lr from it on the
+ * device. Nothing is read back. Each phase submits tfjs's encoder before releasing its scratch
+ * buffers to tfjs's pool (a pooled buffer may be rewritten on the queue timeline at once).
  */
+
+const NO_MOMENTS: MomentScalars = { beta1Hat: 0, beta2Hat: 0, epsSq: 0, gradScale: 1, reduce: false };
+const NO_UPDATE: UpdateScalars = { lr: 0, numel: 0, eps: 0, weightDecayPerLr: 0, kahan: false };
+const STATE_FIX = 'The optimizer state was disposed: build a new optimizer.';
+
+function webgpuBackend(): WebGPUBackendLike {
+  const backend = activeWebGPU();
+  if (!backend) throw new UnsupportedBackendError('the webgpu backend has no GPUDevice', "Use kernel: 'composed'.");
+  return backend;
+}
+
+const infoOf = (param: tf.Variable): TensorInfo => ({
+  numel: param.size,
+  dtype: 'float32',
+  shape: param.shape,
+  name: param.name,
+});
+
+/** A variable written in place: its own buffer, or (shared data) a fresh copy adopted after the submit. */
+interface Written {
+  readonly own: GPUBuffer;
+  readonly bytes: number;
+  readonly target: { buffer: GPUBuffer; adopt(): void };
+}
+
+function written(backend: WebGPUBackendLike, variable: tf.Variable, label: string, fix: string): Written {
+  const own = bufferOf(backend, variable, label, fix);
+  return { own, bytes: 4 * variable.size, target: destination(backend, variable, own) };
+}
+
+/** Layout slots 1–6 (0 is the table): a buffer, or the byte size of a pooled scratch buffer; unset: 4 bytes. */
+type Bindings = Partial<Record<1 | 2 | 3 | 4 | 5 | 6, GPUBuffer | number>>;
+
+/**
+ * Records `dispatch` for one tensor on tfjs's command encoder (after its queued work) with the
+ * seven bindings of the shared pipeline layout, submits, then frees the scratch buffers and
+ * adopts what was written.
+ */
+function record(
+  backend: WebGPUBackendLike,
+  table: ArrayBuffer,
+  bindings: Bindings,
+  writes: readonly Written[],
+  dispatch: (pass: GPUComputePassEncoder, pipelines: ReturnType<typeof pipelinesFor>) => void,
+): void {
+  const { device } = backend;
+  const pipelines = pipelinesFor(device);
+  const acquired: GPUBuffer[] = [];
+  const acquire = (bytes: number, usage: number) => {
+    const buffer = backend.bufferManager.acquireBuffer(Math.max(4, bytes), usage);
+    acquired.push(buffer);
+    return buffer;
+  };
+  const tableBuffer = acquire(table.byteLength, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+  device.queue.writeBuffer(tableBuffer, 0, table);
+  backend.ensureCommandEncoderReady();
+  backend.endComputePassEncoder();
+  const encoder = backend.commandEncoder as GPUCommandEncoder;
+  // Shared data is copied into the fresh buffer first: the kernels read and write in place.
+  for (const { own, bytes, target } of writes) {
+    if (target.buffer !== own) encoder.copyBufferToBuffer(own, 0, target.buffer, 0, bytes);
+  }
+  const entries = ([1, 2, 3, 4, 5, 6] as const).map((slot) => {
+    const bound = bindings[slot] ?? 4;
+    return { binding: slot, resource: { buffer: typeof bound === 'number' ? acquire(bound, GPUBufferUsage.STORAGE) : bound } };
+  });
+  const bindGroup = device.createBindGroup({
+    layout: pipelines.layout,
+    entries: [{ binding: 0, resource: { buffer: tableBuffer } }, ...entries],
+  });
+  const pass = encoder.beginComputePass();
+  pass.setBindGroup(0, bindGroup);
+  dispatch(pass, pipelines);
+  pass.end();
+  backend.submitQueue();
+  for (const buffer of acquired) backend.bufferManager.releaseBuffer(buffer);
+  for (const { target } of writes) target.adopt();
+}
+
 export const webgpuKernel: StableAdamWKernelV1<tf.Variable, tf.Tensor, TfjsState, tf.Scalar> = {
-  updateMoments(_param, grad, state, s: MomentScalars): tf.Scalar {
-    return tf.tidy(() => {
-      const n = grad.size;
-      const g = tf.reshape(grad, [n]) as tf.Tensor1D;
-      const m = run(
-        program('firstMoment', ['gradient', 'expAvg'], n, n, ['w1', 'gradScale'], FIRST_MOMENT),
-        [g, tf.reshape(state.expAvg, [n])],
-        [1 - s.beta1Hat, s.gradScale],
-      );
-      const v = run(
-        program('secondMoment', ['gradient', 'expAvgSq'], n, n, ['beta2', 'w2', 'gradScale'], SECOND_MOMENT),
-        [g, tf.reshape(state.expAvgSq, [n])],
-        [s.beta2Hat, 1 - s.beta2Hat, s.gradScale],
-      );
-      state.expAvg.assign(tf.reshape(m, grad.shape));
-      state.expAvgSq.assign(tf.reshape(v, grad.shape));
-      // tidy keeps the returned sum and frees everything else (the moments live on in the variables).
-      return s.reduce ? sumRatio(g, v, s.epsSq, s.gradScale) : (undefined as unknown as tf.Scalar);
-    });
+  updateMoments(param, grad, state, s: MomentScalars): tf.Scalar {
+    const backend = webgpuBackend();
+    const label = param.name;
+    // Every buffer is looked up (and uploaded) before anything is recorded: a throw changes nothing.
+    const g = bufferOf(backend, grad, `gradient of ${label}`, 'Pass a live float32 tf.Tensor.');
+    const m = written(backend, state.expAvg, `${label} exp_avg`, STATE_FIX);
+    const v = written(backend, state.expAvgSq, `${label} exp_avg_sq`, STATE_FIX);
+    const { count } = blocksOf(param.size);
+    // The sum lives in a scalar tensor's buffer, so phase 2 (and tfjs's memory accounting) sees a tensor.
+    const sum = s.reduce ? backend.makeTensorInfo([], 'float32') : undefined;
+    if (sum) backend.uploadToGPU(sum.dataId);
+    const totals = sum && (backend.tensorMap.get(sum.dataId)?.resource as GPUBuffer);
+    record(
+      backend,
+      tableOf([{ info: infoOf(param), moments: s, update: NO_UPDATE }], count),
+      { 1: g, 3: m.target.buffer, 4: v.target.buffer, 5: 4 * count * WORKGROUP, ...(totals ? { 6: totals } : {}) },
+      [m, v],
+      (pass, { moments, sums }) => {
+        pass.setPipeline(moments);
+        pass.dispatchWorkgroups(count, 1);
+        if (!totals) return;
+        pass.setPipeline(sums);
+        pass.dispatchWorkgroups(1);
+      },
+    );
+    // Accumulation-only calls have no sum: core ignores phase 1's result then.
+    return (sum ? tf.engine().makeTensorFromTensorInfo(sum) : undefined) as tf.Scalar;
   },
 
   applyUpdate(param, _grad, state, sumSquares, s: UpdateScalars): void {
-    tf.tidy(() => {
-      const n = param.size;
-      const updated = run(
-        program('update', ['param', 'expAvg', 'expAvgSq', 'sumSquares'], n, n, ['lr', 'numel', 'eps', 'decayPerLr'], UPDATE),
-        [tf.reshape(param, [n]), tf.reshape(state.expAvg, [n]), tf.reshape(state.expAvgSq, [n]), tf.reshape(sumSquares, [1])],
-        [s.lr, s.numel, s.eps, s.weightDecayPerLr],
-      );
-      param.assign(tf.reshape(updated, param.shape));
-    });
+    const backend = webgpuBackend();
+    const label = param.name;
+    const p = written(backend, param, label, 'Keep the variable alive while the optimizer uses it.');
+    const m = bufferOf(backend, state.expAvg, `${label} exp_avg`, STATE_FIX);
+    const v = bufferOf(backend, state.expAvgSq, `${label} exp_avg_sq`, STATE_FIX);
+    const totals = bufferOf(backend, sumSquares, `${label} RMS sum`, STATE_FIX);
+    const { count } = blocksOf(param.size);
+    record(
+      backend,
+      tableOf([{ info: infoOf(param), moments: NO_MOMENTS, update: s }], count),
+      { 2: p.target.buffer, 3: m, 4: v, 6: totals },
+      [p],
+      (pass, { update }) => {
+        pass.setPipeline(update);
+        pass.dispatchWorkgroups(count, 1);
+      },
+    );
+    // After the submit: the sum's buffer goes back to the pool only once nothing pending reads it.
     sumSquares.dispose();
   },
 };

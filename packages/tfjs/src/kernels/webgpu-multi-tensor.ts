@@ -34,7 +34,8 @@ import type { TfjsState } from '../state.js';
  * 3. `update`: RMS = √(total/n); η = lr / max(1, RMS) with NaN → no clip; θ ← θ·(1 − η·λ′) − η·m/(√v + ε).
  */
 
-const WORKGROUP = 64;
+/** Threads per workgroup; each thread of phases 1 and 3 owns one partial sum. */
+export const WORKGROUP = 64;
 /** Elements per thread of small tensors. */
 const PER_THREAD = 16;
 /** Blocks (workgroups) per tensor at most, so phase 2 sums at most 64 × 64 partials per tensor. */
@@ -164,7 +165,7 @@ export function activeWebGPU(): WebGPUBackendLike | undefined {
   return tf.getBackend() === 'webgpu' && backend.device ? (backend as WebGPUBackendLike) : undefined;
 }
 
-interface Pipelines {
+export interface Pipelines {
   readonly layout: GPUBindGroupLayout;
   readonly moments: GPUComputePipeline;
   readonly sums: GPUComputePipeline;
@@ -173,7 +174,7 @@ interface Pipelines {
 
 const pipelineCache = new WeakMap<GPUDevice, Pipelines>();
 
-function pipelinesFor(device: GPUDevice): Pipelines {
+export function pipelinesFor(device: GPUDevice): Pipelines {
   const cached = pipelineCache.get(device);
   if (cached) return cached;
   const storage = (type: GPUBufferBindingType, binding: number): GPUBindGroupLayoutEntry => ({
@@ -213,7 +214,7 @@ export function maxBindingElements(backend: WebGPUBackendLike): number {
 }
 
 /** The GPU buffer behind `tensor`, uploaded if its values are still on the CPU; throws before anything is recorded. */
-function bufferOf(backend: WebGPUBackendLike, tensor: tf.Tensor, label: string, fix: string): GPUBuffer {
+export function bufferOf(backend: WebGPUBackendLike, tensor: tf.Tensor, label: string, fix: string): GPUBuffer {
   if (tensor.isDisposed) throw new InvalidParamError(label, 'is disposed', fix);
   backend.uploadToGPU(tensor.dataId);
   const resource = backend.tensorMap.get(tensor.dataId)?.resource;
@@ -243,19 +244,19 @@ function batches(residents: readonly Resident[], maxElements: number): Resident[
 }
 
 /** How a tensor of `n` elements is cut: `count` blocks of `WORKGROUP` threads, `perThread` elements each. */
-function blocksOf(n: number): { count: number; perThread: number } {
+export function blocksOf(n: number): { count: number; perThread: number } {
   const perThread = Math.max(PER_THREAD, Math.ceil(n / (WORKGROUP * MAX_BLOCKS)));
   return { count: Math.ceil(n / (WORKGROUP * perThread)), perThread };
 }
 
 /** The table of one batch: header, then (offset, length, firstBlock, blocks, perThread, scalars incl. gradScale) per tensor. */
-function tableOf(batch: readonly Resident[], rowWidth: number): ArrayBuffer {
+export function tableOf(batch: readonly Pick<Step, 'info' | 'moments' | 'update'>[], rowWidth: number): ArrayBuffer {
   const bytes = new ArrayBuffer(HEADER_BYTES + ENTRY_BYTES * batch.length);
   const u32 = new Uint32Array(bytes);
   const f32 = new Float32Array(bytes);
   let offset = 0;
   let blocks = 0;
-  batch.forEach(({ step: { info, moments, update } }, t) => {
+  batch.forEach(({ info, moments, update }, t) => {
     const at = (HEADER_BYTES + ENTRY_BYTES * t) / 4;
     const n = info.numel;
     const { count, perThread } = blocksOf(n);
@@ -286,7 +287,11 @@ function tableOf(batch: readonly Resident[], rowWidth: number): ArrayBuffer {
  * data (a `tf.Variable` shares its initial tensor's or an assigned tensor's data until that is
  * freed), so writing in place never changes another tensor.
  */
-function destination(backend: WebGPUBackendLike, variable: tf.Variable, own: GPUBuffer): { buffer: GPUBuffer; adopt(): void } {
+export function destination(
+  backend: WebGPUBackendLike,
+  variable: tf.Variable,
+  own: GPUBuffer,
+): { buffer: GPUBuffer; adopt(): void } {
   if (backend.refCount(variable.dataId) <= 1) {
     // tfjs keeps the values of the last read on the CPU and would serve them again: drop them.
     const data = backend.tensorMap.get(variable.dataId);
@@ -349,7 +354,10 @@ export function stepWebGPUMultiTensor(backend: WebGPUBackendLike, steps: readonl
     const elements = batch.reduce((sum, { step }) => sum + step.info.numel, 0);
     const totalBlocks = batch.reduce((sum, { step }) => sum + blocksOf(step.info.numel).count, 0);
     const rowWidth = Math.min(totalBlocks, maxGroups);
-    const bytes = tableOf(batch, rowWidth);
+    const bytes = tableOf(
+      batch.map((r) => r.step),
+      rowWidth,
+    );
     const table = acquire(bytes.byteLength, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
     // Written on the queue timeline: the previous step's commands that read it were submitted before it was released.
     device.queue.writeBuffer(table, 0, bytes);
