@@ -13,8 +13,8 @@ const EXTRA_FILES = { '@stable-adamw/conformance': [/^fixtures\/golden\/(extra\/
 /** Unpacked tarball budgets in bytes: what users install with an adapter stays small. */
 const BUDGETS = {
   '@stable-adamw/core': 330_000,
-  // Four embedded WASM kernel builds (plain and relaxed SIMD, shared and unshared memory) at 441 kB.
-  '@stable-adamw/cpu': 460_000,
+  // Four embedded WASM kernel builds (plain and relaxed SIMD, shared and unshared memory) at 354 kB.
+  '@stable-adamw/cpu': 380_000,
   '@stable-adamw/tfjs': 260_000,
   '@stable-adamw/gpujs': 200_000,
   '@stable-adamw/conformance': 10_000_000,

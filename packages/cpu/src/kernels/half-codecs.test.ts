@@ -59,8 +59,8 @@ function bfloat16Reference(x: number): number {
   return numberToBfloat16(x);
 }
 
-// The kernels' encoders (float32 rounding to odd, then integer rounding) must give the reference
-// results (one rounding from float64) for every input.
+// The kernels' encoders (float32 rounding, a second look at x only on a 16-bit midpoint, then
+// integer rounding) must give the reference results (one rounding from float64) for every input.
 describe.each([
   ['bfloat16', encodeBfloat16, bfloat16Reference, bfloat16ToNumber],
   ['float16', encodeFloat16, numberToFloat16, float16ToNumber],

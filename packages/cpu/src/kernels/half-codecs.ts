@@ -12,18 +12,28 @@ export interface HalfCodec {
 const scratch = new Float32Array(1);
 const scratchBits = new Int32Array(scratch.buffer);
 
-// Both encoders first round x to float32 to odd (an inexact result gets an odd last bit): rounding
-// that to a 16-bit format (at least two bits fewer) is the same as rounding x once. The typed-array
-// store rounds to nearest; where that result is even and inexact, the other neighbour is taken.
-// (NaN steps too, and stays NaN.) Everything stays in one function returning a small integer, so
-// nothing is boxed per call.
+// Both encoders round x to float32 (the typed-array store, round to nearest even), then to 16 bits
+// with integer arithmetic. The two roundings differ from one rounding of x only where the float32
+// result lies exactly on a 16-bit rounding midpoint and is inexact: only there is x compared with
+// it (and the result stepped off the midpoint towards x). Testing the dropped bits first keeps the
+// common case free of unpredictable branches. Everything stays in one function returning a small
+// integer, so nothing is boxed per call.
+
+/**
+ * −1, 0 or 1: the step from the float32 in `scratch` (x rounded to nearest) towards x, in units of
+ * its last bit (0 when exact). NaN gives 0.
+ */
+function offMidpoint(x: number): number {
+  const back = scratch[0] as number;
+  if (back === x || Number.isNaN(x)) return 0;
+  return Math.abs(x) > Math.abs(back) ? 1 : -1;
+}
 
 /** float64 → bfloat16 bits: `numberToBfloat16`'s results, without its float64 arithmetic per call. */
 export function encodeBfloat16(x: number): number {
   scratch[0] = x;
   let bits = scratchBits[0] as number;
-  const back = scratch[0] as number;
-  if (back !== x && (bits & 1) === 0) bits += Math.abs(x) > Math.abs(back) ? 1 : -1;
+  if ((bits & 0xffff) === 0x8000) bits += offMidpoint(x);
   if ((bits & 0x7fffffff) > 0x7f800000) return 0x7fc0;
   return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
 }
@@ -32,8 +42,8 @@ export function encodeBfloat16(x: number): number {
 export function encodeFloat16(x: number): number {
   scratch[0] = x;
   let bits = scratchBits[0] as number;
-  const back = scratch[0] as number;
-  if (back !== x && (bits & 1) === 0) bits += Math.abs(x) > Math.abs(back) ? 1 : -1;
+  // A float16 midpoint among normals (13 dropped bits); subnormals are rounded from x below.
+  if ((bits & 0x1fff) === 0x1000) bits += offMidpoint(x);
   const sign = (bits >>> 16) & 0x8000;
   const a = bits & 0x7fffffff;
   if (a > 0x7f800000) return 0x7e00;

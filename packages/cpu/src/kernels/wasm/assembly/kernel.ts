@@ -211,66 +211,148 @@ function updateRangeF32(d: usize, start: u32, n: i32): void {
 
 // ---------------------------------------------------------------- 16-bit formats
 // The half-precision kernels are generic over a marker type: u16 for bfloat16, i16 for float16
-// (resolved at compile time, so each export has straight-line code for its format).
+// (resolved at compile time, so each export has straight-line code for its format). Values are
+// widened exactly; roundings to 16 bits come in two kinds: `bits16` (no NaN handling, for the fast
+// paths, which check for NaN once per eight lanes) and `narrowNan` (every input).
 
-function bf16Widen(x: v128): v128 {
-  return i32x4.shl(x, 16);
-}
-
-/** float32 → bfloat16 bits in the low half of each lane: round to nearest even, NaN → 0x7fc0. */
-function bf16Round(x: v128): v128 {
-  const lsb = v128.and(i32x4.shr_u(x, 16), i32x4.splat(1));
-  const rounded = i32x4.shr_u(i32x4.add(i32x4.add(x, i32x4.splat(0x7fff)), lsb), 16);
-  return v128.bitselect(i32x4.splat(0x7fc0), rounded, f32x4.ne(x, x));
+/** The low (or high) four 16-bit lanes of `x` shifted into the high half of 32-bit lanes (one unpack). */
+function highHalves(x: v128, high: bool): v128 {
+  const zero = i16x8.splat(0);
+  return high ? v128.shuffle<i16>(zero, x, 4, 12, 5, 13, 6, 14, 7, 15) : v128.shuffle<i16>(zero, x, 0, 8, 1, 9, 2, 10, 3, 11);
 }
 
 /**
- * float16 bits (low half of each lane) → float32 with integer rebiasing; zeros and subnormals are
- * renormalised by one subtraction of normal numbers (a multiply by 2^112 would take subnormal
- * float32 operands, which x86 handles in slow microcode).
+ * float16 bits in the high half of each lane (`s` = h << 16) → float32, exact for every pattern.
+ * With the magnitude rebiased (`normal`), a subnormal or zero h would be off; `renormalised` is
+ * exact there (a subtraction of normal numbers: a multiply by 2^112 would take subnormal float32
+ * operands, which x86 handles in slow microcode) and above `normal` everywhere else, so the
+ * smaller of the two is right. Exponent 31 (inf, NaN) is rebiased once more.
  */
-function f16Widen(h: v128): v128 {
-  const shifted = i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13);
-  const exponent = v128.and(shifted, i32x4.splat(0x0f800000));
-  let bits = i32x4.add(shifted, i32x4.splat(112 << 23));
-  bits = i32x4.add(bits, v128.and(i32x4.eq(exponent, i32x4.splat(0x0f800000)), i32x4.splat(112 << 23))); // inf, NaN
-  const renormalised = f32x4.sub(i32x4.add(bits, i32x4.splat(1 << 23)), i32x4.splat(113 << 23));
-  bits = v128.bitselect(renormalised, bits, i32x4.eq(exponent, i32x4.splat(0)));
-  return v128.or(bits, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
-}
-
-/** float32 → float16 bits in the low half of each lane: round to nearest even, NaN → 0x7e00. */
-function f16Round(x: v128): v128 {
-  // |x| as bits is non-negative, so signed compares (native on x86, unlike unsigned) order it.
-  const a = v128.and(x, i32x4.splat(0x7fffffff));
-  // ≥ 65536 (or inf, NaN): inf or NaN.
-  const big = i32x4.gt_s(a, i32x4.splat(0x47800000 - 1));
-  const nan = i32x4.gt_s(a, i32x4.splat(0x7f800000));
-  const overflow = v128.bitselect(i32x4.splat(0x7e00), i32x4.splat(0x7c00), nan);
-  // Below 2^-14: float16 subnormals, rounded by adding 0.5 in float32.
-  const small = i32x4.lt_s(a, i32x4.splat(0x38800000));
-  const subnormal = i32x4.sub(f32x4.add(a, f32x4.splat(0.5)), i32x4.splat(0x3f000000));
-  // Normal: rebias the exponent and round the 13 dropped bits to nearest even.
-  const odd = v128.and(i32x4.shr_u(a, 13), i32x4.splat(1));
-  const normal = i32x4.shr_u(i32x4.add(i32x4.add(a, i32x4.splat(0xc8000fff)), odd), 13);
-  const bits = v128.bitselect(overflow, v128.bitselect(subnormal, normal, small), big);
-  return v128.or(bits, v128.andnot(i32x4.shr_u(v128.and(x, i32x4.splat(0x80000000)), 16), nan));
+function f16Widen(s: v128): v128 {
+  const magnitude = i32x4.shr_u(i32x4.shl(s, 1), 4);
+  const normal = i32x4.add(magnitude, i32x4.splat(112 << 23));
+  const renormalised = f32x4.sub(i32x4.add(magnitude, i32x4.splat(113 << 23)), f32x4.splat(<f32>6.103515625e-5)); // 2^-14
+  let bits = f32x4.pmin(normal, renormalised);
+  bits = i32x4.add(bits, v128.and(i32x4.gt_s(magnitude, i32x4.splat(0x0f7fffff)), i32x4.splat(112 << 23)));
+  return v128.or(bits, v128.and(s, i32x4.splat(0x80000000)));
 }
 
 /** The low (or high) four 16-bit values of `x` as float32. */
 function widenLow<T>(x: v128): v128 {
-  const lanes = i32x4.extend_low_i16x8_u(x);
-  return isSigned<T>() ? f16Widen(lanes) : bf16Widen(lanes);
+  const s = highHalves(x, false);
+  return isSigned<T>() ? f16Widen(s) : s;
 }
 
 function widenHigh<T>(x: v128): v128 {
-  const lanes = i32x4.extend_high_i16x8_u(x);
-  return isSigned<T>() ? f16Widen(lanes) : bf16Widen(lanes);
+  const s = highHalves(x, true);
+  return isSigned<T>() ? f16Widen(s) : s;
 }
 
-/** Eight float32 values (two vectors) rounded to eight 16-bit values. */
-function narrow8<T>(lo: v128, hi: v128): v128 {
-  return isSigned<T>() ? i16x8.narrow_i32x4_u(f16Round(lo), f16Round(hi)) : i16x8.narrow_i32x4_u(bf16Round(lo), bf16Round(hi));
+/**
+ * Whether all eight float16 values of `x` are normal (no zero, subnormal, inf or NaN): then
+ * `widenNormal` widens them; always false for bfloat16, whose widening is one unpack anyway.
+ */
+function allNormal<T>(x: v128): bool {
+  if (!isSigned<T>()) return false;
+  const exponent = v128.and(x, i16x8.splat(0x7c00));
+  return i16x8.all_true(v128.and(exponent, i16x8.ne(exponent, i16x8.splat(0x7c00))));
+}
+
+/**
+ * Normal float16 values (`s` = h << 16) → float32: the arithmetic shift keeps the sign and moves
+ * exponent and mantissa into place, the mask drops the sign's copies, and the exponent is rebiased.
+ */
+function widenNormal(s: v128): v128 {
+  return i32x4.add(v128.and(i32x4.shr_s(s, 3), i32x4.splat(0x8fffffff)), i32x4.splat(112 << 23));
+}
+
+/** `widenLow`, taking the short way when `normal` (from `allNormal`). */
+function widenLowIf<T>(x: v128, normal: bool): v128 {
+  return normal ? widenNormal(highHalves(x, false)) : widenLow<T>(x);
+}
+
+function widenHighIf<T>(x: v128, normal: bool): v128 {
+  return normal ? widenNormal(highHalves(x, true)) : widenHigh<T>(x);
+}
+
+/**
+ * The float16 grid of |x| as a float32 power of two: adding it to |x| rounds to float16 spacing,
+ * 2^(e + 13) for exponent e ≥ −14 (and 2^-1, spacing 2^-24, for the subnormals). `a` is |x| as bits.
+ */
+function f16Grid(a: v128): v128 {
+  return i32x4.add(i32x4.max_s(v128.and(a, i32x4.splat(0x7f800000)), i32x4.splat(113 << 23)), i32x4.splat(13 << 23));
+}
+
+/**
+ * float32 → 16-bit bits in the low half of each lane, rounded to nearest even; ±inf and overflow
+ * give ±inf, NaN is not handled (see `narrowNan`). bfloat16: an integer add of 0x7fff + the kept
+ * last bit. float16: |x| (capped at 2^16, which rounds to inf) plus the grid power c rounds in the
+ * float adder; (sum − c) counts grid steps, and the exponent part is added back.
+ */
+function bits16<T>(x: v128): v128 {
+  if (!isSigned<T>()) {
+    const odd = v128.and(i32x4.shr_u(x, 16), i32x4.splat(1));
+    return i32x4.shr_u(i32x4.add(i32x4.add(x, i32x4.splat(0x7fff)), odd), 16);
+  }
+  return f16Bits(x, i32x4.min_s(v128.and(x, i32x4.splat(0x7fffffff)), i32x4.splat(0x47800000)));
+}
+
+/** float16 bits of x from `a`, |x| as bits (below 2^16 or capped there). */
+function f16Bits(x: v128, a: v128): v128 {
+  const c = f16Grid(a);
+  const steps = i32x4.sub(f32x4.add(a, c), c);
+  const exponent = i32x4.sub(i32x4.shr_u(c, 13), i32x4.splat((113 + 13) << 10));
+  return v128.or(i32x4.add(steps, exponent), v128.and(i32x4.shr_u(x, 16), i32x4.splat(0x8000)));
+}
+
+/** As `bits16`, with NaN → the canonical NaN (0x7fc0 bfloat16, 0x7e00 float16). */
+function narrowNan<T>(x: v128): v128 {
+  return v128.bitselect(i32x4.splat(isSigned<T>() ? 0x7e00 : 0x7fc0), bits16<T>(x), f32x4.ne(x, x));
+}
+
+/**
+ * x rounded to the 16-bit format, kept as float32 (finite results only: NaN, and for float16
+ * |x| ≥ 65520, are left to the caller's check).
+ */
+function rounded<T>(x: v128): v128 {
+  if (!isSigned<T>()) {
+    const odd = v128.and(i32x4.shr_u(x, 16), i32x4.splat(1));
+    return v128.and(i32x4.add(i32x4.add(x, i32x4.splat(0x7fff)), odd), i32x4.splat(0xffff0000));
+  }
+  const a = v128.and(x, i32x4.splat(0x7fffffff));
+  const c = f16Grid(a);
+  return v128.or(f32x4.sub(f32x4.add(a, c), c), v128.and(x, i32x4.splat(0x80000000)));
+}
+
+/**
+ * Bits of `q` = rounded<T>(x) (exact in the format). float16 rounds x again, from the same |x|
+ * and grid as `rounded` (the engine computes those once), which is shorter than starting from q.
+ */
+function bitsOfRounded<T>(q: v128, x: v128): v128 {
+  return isSigned<T>() ? f16Bits(x, v128.and(x, i32x4.splat(0x7fffffff))) : i32x4.shr_u(q, 16);
+}
+
+/** Eight 16-bit patterns (low halves of two vectors of lanes) packed into one vector. */
+function pack(lo: v128, hi: v128): v128 {
+  return i16x8.narrow_i32x4_u(lo, hi);
+}
+
+/**
+ * Whether any lane of the six float32 vectors cannot take the fast path's rounding: NaN for
+ * bfloat16 (a NaN anywhere makes the sum NaN; inf − inf only sends a vector to the exact path),
+ * and for float16 also |x| ≥ 65520 (where float16 overflows: as bits, NaN lies above).
+ */
+function anyNotFast<T>(a: v128, b: v128, c: v128, d: v128, e: v128, f: v128): bool {
+  if (!isSigned<T>()) {
+    const sum = f32x4.add(f32x4.add(f32x4.add(a, b), f32x4.add(c, d)), f32x4.add(e, f));
+    return v128.any_true(f32x4.ne(sum, sum));
+  }
+  const mask = i32x4.splat(0x7fffffff);
+  const top = i32x4.max_s(
+    i32x4.max_s(i32x4.max_s(v128.and(a, mask), v128.and(b, mask)), i32x4.max_s(v128.and(c, mask), v128.and(d, mask))),
+    i32x4.max_s(v128.and(e, mask), v128.and(f, mask)),
+  );
+  return v128.any_true(i32x4.gt_s(top, i32x4.splat(0x477fefff)));
 }
 
 function widen1<T>(bits: u16): f32 {
@@ -278,8 +360,7 @@ function widen1<T>(bits: u16): f32 {
 }
 
 function narrow1<T>(x: f32): u16 {
-  const v = f32x4.splat(x);
-  return <u16>i32x4.extract_lane(isSigned<T>() ? f16Round(v) : bf16Round(v), 0);
+  return <u16>i32x4.extract_lane(narrowNan<T>(f32x4.splat(x)), 0);
 }
 
 /**
@@ -324,33 +405,35 @@ function lerpF64(m: v128, g: v128, w1: v128): v128 {
 }
 
 /**
- * Lanes where m + w1·(g − m) computed in float32 (`r`, with `t` = w1·(g − m)) may round to another
- * 16-bit value than the float64 lerp (`lerpF64`): all bits set there. Against the exact value, each
- * of the float32 steps (w1 itself, g − m, the product, the sum) errs by at most 2^-24 of |t| or
- * |r|, and the float64 lerp by far less, so both lie within err = 2^-21·(|t| + |r|) of each other.
- * A lane is sure when no rounding midpoint of the 16-bit format lies that close to r and err < |r|
- * (same sign, not zero). The spacing G of the format at |r| is a power of two taken from r's
- * exponent (float16: at least 2^-24, its subnormal spacing; bfloat16 below 2^-119 is left to
- * float64), so |r|/G and its distance to the nearest midpoint are exact. NaN and inf are unsure.
+ * Lanes whose float32 lerp r = m + t (t = w1·(g − m), all in float32) is sure to round to the same
+ * 16-bit value as the float64 lerp (`lerpF64`): all bits set there. Each float32 step (w1, g − m,
+ * the product, the sum) errs by at most 2^-24 of |t| or |r|, the float64 lerp by far less, so with
+ * |t| ≤ K·|r| the two lie within 2^-24·(1 + 3.03·K)·|r| of each other: fewer than 2·(1 + 3.03·K)
+ * steps of r's float32 bits (counted in the lower binade, where steps are half as large), which is
+ * below `margin`. Rounding is monotone in the bits, so r is sure when its dropped bits (16
+ * bfloat16, 13 float16) are more than `margin` from the midpoint.
+ * |r| ≥ 2^-100 (float16: ≥ 2^-14, its normals) keeps every float32 step normal; g − m = 0 (g = m,
+ * finite) is exact in both. NaN and inf fail the |t| ≤ K·|r| test (inf − inf is NaN).
  */
-function unsureLanes<T>(r: v128, t: v128): v128 {
+function sureLanes<T>(r: v128, t: v128, difference: v128): v128 {
+  // bfloat16: K = 8, under 51 steps; float16: K = 4, under 27 (its 13 dropped bits need a small margin).
+  const k: f32 = isSigned<T>() ? 4 : 8;
+  const margin = isSigned<T>() ? 32 : 64;
+  const dropped = isSigned<T>() ? 0x1fff : 0xffff;
   const absMask = i32x4.splat(0x7fffffff);
   const a = v128.and(r, absMask);
-  const err = f32x4.mul(f32x4.add(a, v128.and(t, absMask)), f32x4.splat(<f32>4.76837158203125e-7)); // × 2^-21
-  // bfloat16: 2^-119 (G = 2^-126) and 7 bits of mantissa; float16: 2^-14 and 10 bits.
-  const minExponent = i32x4.splat(isSigned<T>() ? 113 << 23 : 8 << 23);
-  const exponent = i32x4.max_s(v128.and(a, i32x4.splat(0x7f800000)), minExponent);
-  const inverse = i32x4.sub(i32x4.splat((254 + (isSigned<T>() ? 10 : 7)) << 23), exponent); // 1/G
-  const u = f32x4.mul(a, inverse);
-  const distance = f32x4.abs(f32x4.sub(f32x4.sub(u, f32x4.floor(u)), f32x4.splat(0.5)));
-  let sure = v128.and(f32x4.lt(f32x4.mul(err, inverse), distance), f32x4.lt(err, a));
-  if (!isSigned<T>()) sure = v128.and(sure, i32x4.ge_s(a, minExponent));
-  return v128.not(sure);
+  const bounded = f32x4.le(f32x4.sub(v128.and(t, absMask), f32x4.mul(a, f32x4.splat(k))), f32x4.splat(0));
+  const normal = i32x4.gt_s(a, i32x4.splat(isSigned<T>() ? (113 << 23) - 1 : (27 << 23) - 1));
+  const far = i32x4.gt_s(
+    v128.and(i32x4.add(a, i32x4.splat(margin - (dropped + 1) / 2)), i32x4.splat(dropped)),
+    i32x4.splat(2 * margin),
+  );
+  return v128.or(v128.and(v128.and(bounded, normal), far), f32x4.eq(difference, f32x4.splat(0)));
 }
 
 /**
  * Phase 1 over 16-bit blocks (gradients in the same format, multiplied by gradScale after widening):
- * float32, but the first moment rounded as the float64 lerp rounds (see `unsureLanes`).
+ * float32, but the first moment rounded as the float64 lerp rounds (see `sureLanes`).
  */
 function momentsHalf<T>(table: usize, blocks: usize, partials: usize, from: i32, to: i32): void {
   for (let b = from; b < to; b++) {
@@ -358,8 +441,7 @@ function momentsHalf<T>(table: usize, blocks: usize, partials: usize, from: i32,
     const d = descriptorOf(table, blocks, b);
     const start = load<u32>(entry + B_START);
     const n = <i32>load<u32>(entry + B_COUNT);
-    const sum =
-      load<f32>(d + D_GRAD_SCALE) === 1 ? momentsRangeHalf<T, Unscaled>(d, start, n) : momentsRangeHalf<T, Scaled>(d, start, n);
+    const sum = momentsRangeHalf<T>(d, start, n);
     store<f64>(partials + ((<usize>b) << 3), sum);
     if (fuse(d, sum)) updateRangeHalf<T>(d, start, n);
   }
@@ -367,10 +449,9 @@ function momentsHalf<T>(table: usize, blocks: usize, partials: usize, from: i32,
 
 /**
  * Phase 1 of one 16-bit block, returning its Σ g²/max(v, ε²). The first moment is computed in
- * float32 and, for the rare vectors with an unsure lane, again in float64 (`lerpF64`).
+ * float32 and, for the rare vectors with a lane that is not sure, again in float64 (`lerpF64`).
  */
-function momentsRangeHalf<T, S>(d: usize, start: u32, n: i32): f64 {
-  const scaled = isScaled<S>();
+function momentsRangeHalf<T>(d: usize, start: u32, n: i32): f64 {
   const offset = (<usize>start) << 1;
   const gp = <usize>load<u32>(d + D_GRAD) + offset;
   const mp = <usize>load<u32>(d + D_EXP_AVG) + offset;
@@ -396,29 +477,33 @@ function momentsRangeHalf<T, S>(d: usize, start: u32, n: i32): f64 {
     const g8 = v128.load(gp + at);
     const m8 = v128.load(mp + at);
     const v8 = v128.load(vp + at);
-    let gLo = widenLow<T>(g8);
-    let gHi = widenHigh<T>(g8);
-    if (scaled) {
-      gLo = f32x4.mul(gLo, scalev);
-      gHi = f32x4.mul(gHi, scalev);
-    }
-    const mLo = widenLow<T>(m8);
-    const mHi = widenHigh<T>(m8);
+    // Multiplying by 1 (no loss scaler) changes nothing.
+    const gNormal = allNormal<T>(g8);
+    const mNormal = allNormal<T>(m8);
+    const gLo = f32x4.mul(widenLowIf<T>(g8, gNormal), scalev);
+    const gHi = f32x4.mul(widenHighIf<T>(g8, gNormal), scalev);
+    const mLo = widenLowIf<T>(m8, mNormal);
+    const mHi = widenHighIf<T>(m8, mNormal);
     const ggLo = f32x4.mul(gLo, gLo);
     const ggHi = f32x4.mul(gHi, gHi);
     // No fused multiply-add here: the 16-bit kernels round as the typed-array kernels do.
     const vLo = f32x4.add(f32x4.mul(beta2v, widenLow<T>(v8)), f32x4.mul(w2v, ggLo));
     const vHi = f32x4.add(f32x4.mul(beta2v, widenHigh<T>(v8)), f32x4.mul(w2v, ggHi));
-    const tLo = f32x4.mul(w1v, f32x4.sub(gLo, mLo));
-    const tHi = f32x4.mul(w1v, f32x4.sub(gHi, mHi));
-    let rLo = f32x4.add(mLo, tLo);
-    let rHi = f32x4.add(mHi, tHi);
-    if (v128.any_true(v128.or(unsureLanes<T>(rLo, tLo), unsureLanes<T>(rHi, tHi)))) {
-      rLo = lerpF64(mLo, gLo, w1d);
-      rHi = lerpF64(mHi, gHi, w1d);
+    const dLo = f32x4.sub(gLo, mLo);
+    const dHi = f32x4.sub(gHi, mHi);
+    const tLo = f32x4.mul(w1v, dLo);
+    const tHi = f32x4.mul(w1v, dHi);
+    const rLo = f32x4.add(mLo, tLo);
+    const rHi = f32x4.add(mHi, tHi);
+    // One test for all eight lanes: every first moment sure, and no NaN second moment.
+    const sure = v128.and(sureLanes<T>(rLo, tLo, dLo), sureLanes<T>(rHi, tHi, dHi));
+    if (i32x4.all_true(v128.and(sure, v128.and(f32x4.eq(vLo, vLo), f32x4.eq(vHi, vHi))))) {
+      v128.store(mp + at, pack(bits16<T>(rLo), bits16<T>(rHi)));
+      v128.store(vp + at, pack(bits16<T>(vLo), bits16<T>(vHi)));
+    } else {
+      v128.store(mp + at, pack(narrowNan<T>(lerpF64(mLo, gLo, w1d)), narrowNan<T>(lerpF64(mHi, gHi, w1d))));
+      v128.store(vp + at, pack(narrowNan<T>(vLo), narrowNan<T>(vHi)));
     }
-    v128.store(mp + at, narrow8<T>(rLo, rHi));
-    v128.store(vp + at, narrow8<T>(vLo, vHi));
     const qLo = ratio(ggLo, vLo, epsSqv);
     const qHi = ratio(ggHi, vHi, epsSqv);
     acc0 = f64x2.add(acc0, f64x2.promote_low_f32x4(qLo));
@@ -430,7 +515,7 @@ function momentsRangeHalf<T, S>(d: usize, start: u32, n: i32): f64 {
   let sum = f64x2.extract_lane(acc0, 0) + f64x2.extract_lane(acc0, 1);
   for (; i < n; i++) {
     const at = (<usize>i) << 1;
-    const g = scaled ? widen1<T>(load<u16>(gp + at)) * gradScale : widen1<T>(load<u16>(gp + at));
+    const g = widen1<T>(load<u16>(gp + at)) * gradScale;
     const m = widen1<T>(load<u16>(mp + at));
     const gg = g * g;
     const v = beta2 * widen1<T>(load<u16>(vp + at)) + w2 * gg;
@@ -453,6 +538,11 @@ function updateHalf<T>(table: usize, blocks: usize, from: i32, to: i32): void {
   }
 }
 
+/**
+ * Phase 2 of one 16-bit block. Eight lanes at a time with the rounded values kept as float32
+ * (`rounded`) and packed only at the stores; a group whose values need the exact rounding (NaN,
+ * float16 overflow: `anyNotFast`) runs lane by lane instead (`updateOne`), with the same result.
+ */
 function updateRangeHalf<T>(d: usize, start: u32, n: i32): void {
   const offset = (<usize>start) << 1;
   const pp = <usize>load<u32>(d + D_PARAM) + offset;
@@ -469,41 +559,50 @@ function updateRangeHalf<T>(d: usize, start: u32, n: i32): void {
   let i = 0;
   for (; i + 8 <= n; i += 8) {
     const at = (<usize>i) << 1;
-    const decayed = narrow8<T>(
-      f32x4.mul(widenLow<T>(v128.load(pp + at)), decayv),
-      f32x4.mul(widenHigh<T>(v128.load(pp + at)), decayv),
-    );
-    const pLo = widenLow<T>(decayed);
-    const pHi = widenHigh<T>(decayed);
+    const p8 = v128.load(pp + at);
+    const pNormal = allNormal<T>(p8);
+    const dLo = f32x4.mul(widenLowIf<T>(p8, pNormal), decayv);
+    const dHi = f32x4.mul(widenHighIf<T>(p8, pNormal), decayv);
+    const pLo = rounded<T>(dLo);
+    const pHi = rounded<T>(dHi);
     const m8 = v128.load(mp + at);
     const v8 = v128.load(vp + at);
-    let uLo = f32x4.div(f32x4.mul(negEtav, widenLow<T>(m8)), f32x4.add(f32x4.sqrt(widenLow<T>(v8)), epsv));
-    let uHi = f32x4.div(f32x4.mul(negEtav, widenHigh<T>(m8)), f32x4.add(f32x4.sqrt(widenHigh<T>(v8)), epsv));
+    const mNormal = allNormal<T>(m8);
+    let uLo = f32x4.div(f32x4.mul(negEtav, widenLowIf<T>(m8, mNormal)), f32x4.add(f32x4.sqrt(widenLow<T>(v8)), epsv));
+    let uHi = f32x4.div(f32x4.mul(negEtav, widenHighIf<T>(m8, mNormal)), f32x4.add(f32x4.sqrt(widenHigh<T>(v8)), epsv));
     if (kahan) {
       const k8 = v128.load(kp + at);
       uLo = f32x4.add(widenLow<T>(k8), uLo);
       uHi = f32x4.add(widenHigh<T>(k8), uHi);
-      const updated = narrow8<T>(f32x4.add(pLo, uLo), f32x4.add(pHi, uHi));
-      v128.store(pp + at, updated);
-      const cLo = f32x4.add(uLo, f32x4.sub(pLo, widenLow<T>(updated)));
-      const cHi = f32x4.add(uHi, f32x4.sub(pHi, widenHigh<T>(updated)));
-      v128.store(kp + at, narrow8<T>(cLo, cHi));
-    } else {
-      v128.store(pp + at, narrow8<T>(f32x4.add(pLo, uLo), f32x4.add(pHi, uHi)));
     }
+    const sLo = f32x4.add(pLo, uLo);
+    const sHi = f32x4.add(pHi, uHi);
+    const qLo = rounded<T>(sLo);
+    const qHi = rounded<T>(sHi);
+    // k + (θ − θ'): without Kahan it is only computed for the check.
+    const cLo = f32x4.add(uLo, f32x4.sub(pLo, qLo));
+    const cHi = f32x4.add(uHi, f32x4.sub(pHi, qHi));
+    if (anyNotFast<T>(dLo, dHi, sLo, sHi, cLo, cHi)) {
+      for (let j = 0; j < 8; j++) updateOne<T>(pp, mp, vp, kahan ? kp : 0, (<usize>(i + j)) << 1, negEta, decay, eps);
+      continue;
+    }
+    v128.store(pp + at, pack(bitsOfRounded<T>(qLo, sLo), bitsOfRounded<T>(qHi, sHi)));
+    if (kahan) v128.store(kp + at, pack(bits16<T>(cLo), bits16<T>(cHi)));
   }
-  for (; i < n; i++) {
-    const at = (<usize>i) << 1;
-    const p = widen1<T>(narrow1<T>(widen1<T>(load<u16>(pp + at)) * decay));
-    let u = (negEta * widen1<T>(load<u16>(mp + at))) / (sqrt<f32>(widen1<T>(load<u16>(vp + at))) + eps);
-    if (kahan) {
-      u += widen1<T>(load<u16>(kp + at));
-      const updated = narrow1<T>(p + u);
-      store<u16>(pp + at, updated);
-      store<u16>(kp + at, narrow1<T>(u + (p - widen1<T>(updated))));
-    } else {
-      store<u16>(pp + at, narrow1<T>(p + u));
-    }
+  for (; i < n; i++) updateOne<T>(pp, mp, vp, kahan ? kp : 0, (<usize>i) << 1, negEta, decay, eps);
+}
+
+/** Phase 2 of one element at byte offset `at` (kp: 0 without Kahan), with the exact roundings. */
+function updateOne<T>(pp: usize, mp: usize, vp: usize, kp: usize, at: usize, negEta: f32, decay: f32, eps: f32): void {
+  const p = widen1<T>(narrow1<T>(widen1<T>(load<u16>(pp + at)) * decay));
+  let u = (negEta * widen1<T>(load<u16>(mp + at))) / (sqrt<f32>(widen1<T>(load<u16>(vp + at))) + eps);
+  if (kp) {
+    u += widen1<T>(load<u16>(kp + at));
+    const updated = narrow1<T>(p + u);
+    store<u16>(pp + at, updated);
+    store<u16>(kp + at, narrow1<T>(u + (p - widen1<T>(updated))));
+  } else {
+    store<u16>(pp + at, narrow1<T>(p + u));
   }
 }
 
