@@ -5,16 +5,14 @@ export default defineConfig({
   base: './',
   build: {
     target: 'es2022',
-    // gpu.js compiles kernels from their JavaScript source, and worker code travels as function
-    // source: minified code breaks both.
+    // tfjs-backend-wasm starts its threaded workers from the source text of its Emscripten module
+    // function (`fn.toString()` into a Blob): minified, that source refers to names of the bundle's
+    // scope the worker lacks ("e is not defined"). Tree-shaking stays on: @stable-adamw/gpujs hands
+    // gpu.js its kernels as source strings, which bundlers leave as written.
     minify: false,
     // Each golden fixture is a lazily loaded chunk (bf16 ones ~2 MB): large by nature, loaded on use.
     chunkSizeWarningLimit: 3000,
     // Keep the tfjs wasm binaries as files (loaded by URL), never inlined.
     assetsInlineLimit: 0,
-    // With tree-shaking on, gpu.js's WebGL2 kernels stop running in this bundle (the gpujs-webgl2
-    // row reads "unavailable"; the adapter's kernel-map source is a string since, so the cause is
-    // elsewhere, not yet found). With both off, every module is bundled as written.
-    rolldownOptions: { treeshake: false, output: { minify: false } },
   },
 });

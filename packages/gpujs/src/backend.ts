@@ -33,10 +33,11 @@ export interface GpuJsBackendOptions {
 export type GpuJsSum = MaybePromise<MomentScalars | undefined>;
 
 /**
- * How a step's tensors reach the kernels. `'host-packed'` (`cpu`, `webasm`): the tensors of a
- * step that share their scalars run as one pack — a fixed number of launches however many
- * tensors there are (one pack per 2^18 elements); larger tensors, and `stepParam` (gradient release), run per
- * tensor. `'per-tensor'` (GPU modes): a fixed number of launches per tensor.
+ * How a step's tensors reach the kernels. `'host-packed'` (`cpu`): the tensors of a step that
+ * share their scalars run as one pack — a fixed number of launches however many tensors there are
+ * (one pack per 2^18 elements); larger tensors, and `stepParam` (gradient release), run per
+ * tensor. `'per-tensor'` (`webasm`, where it measured faster, and GPU modes): a fixed number of
+ * launches per tensor.
  */
 export type GpuJsKernelPath = 'host-packed' | 'per-tensor';
 
@@ -101,7 +102,7 @@ function checkOptions(options: GpuJsBackendOptions | undefined): GPU {
 /**
  * Creates the gpu.js backend of core's `StableAdamWOptimizer` on `options.gpu`: params, gradients
  * and state stay on the device; a step launches the moments, a reduction for the RMS and the
- * update (per tensor, or per pack of tensors on `cpu`/`webasm`: see `GpuJsKernelPath`), and reads
+ * update (per tensor, or per pack of tensors on `cpu`: see `GpuJsKernelPath`), and reads
  * nothing back. A loss scaler's unscale is folded into phase 1;
  * `findNonFinite` (the `nonFinite` policies 'skip' and 'throw') counts NaN/±Inf on the device and
  * reads one small table back per step. Throws `InvalidHyperparameterError` for a missing
@@ -143,7 +144,7 @@ export function createGpujsBackend(options: GpuJsBackendOptions): GpuJsBackend {
     specificationVersion: 'v1',
     backendId: `gpujs-${device.mode}`,
     mode: device.mode,
-    kernelPath: device.hostResident ? 'host-packed' : 'per-tensor',
+    kernelPath: device.packsHostTensors ? 'host-packed' : 'per-tensor',
 
     describeParam: (param, where) => describeGpuJsParam(param, where, device, gpu),
     getGrad: (param) => param.grad,

@@ -5,15 +5,16 @@ import { launchPackedEtas, launchPackedSumSquares, launchPackedUpdate, PACK_BLOC
 import type { BatchItem, Outcome, StepEnvironment } from './step-batch.js';
 import { inOrder } from './transaction.js';
 
-// The multi-tensor step of host-resident modes (`cpu`, `webasm`): the tensors of a step that share
-// their scalars (one param group, in practice) go through packs of up to PACK_LIMIT elements, five
-// launches at most per pack whatever their number of tensors — moments (one kernel map, or two
-// kernels), block sums, per-tensor clipped rates, update.
+// The multi-tensor step of gpu.js's `cpu` mode (see DeviceFacts.packsHostTensors): the tensors of
+// a step that share their scalars (one param group, in practice) go through packs of up to
+// PACK_LIMIT elements, four launches per pack whatever their number of tensors — moments (one
+// kernel map), block sums, per-tensor clipped rates, update.
 // Host arrays make packing a memcpy and unpacking free: params and moments come back as views
 // (`subarray`) of the packed outputs, so the next step finds them already packed and copies
-// nothing but the gradients. GPU modes keep the per-tensor path (see the README: a gpu.js kernel
-// writes one whole fresh output and binds a fixed list of arguments, so gathering N gradient
-// textures or handing N param textures back costs launches per tensor).
+// nothing but the gradients. `webasm` and GPU modes keep the per-tensor path (see the README: on
+// `webasm` it measured faster; a GPU kernel writes one whole fresh output and binds a fixed list
+// of arguments, so gathering N gradient textures or handing N param textures back costs launches
+// per tensor).
 
 /**
  * Largest pack, in elements (1 MiB per packed array). It must stay below 2^24, where `webasm`
@@ -34,17 +35,22 @@ interface PackedItem extends BatchItem {
 interface PackLayout {
   readonly offsets: readonly number[];
   readonly tables: PackTables;
+  /**
+   * The packed gradients, rewritten every step (padding stays 0): the kernels read them before
+   * the step returns and keep nothing, and a fresh megabyte per pack per step cost more than the copy.
+   */
+  readonly grads: Float32Array;
 }
 
 /** Layouts by their tensors' lengths, per backend; a layout is stable from one step to the next. */
 const layoutCaches = new WeakMap<StepEnvironment, Map<string, PackLayout>>();
 const MAX_CACHED_LAYOUTS = 16;
 
-/** Whether `item` can go packed: a full step, on the host, small enough for one pack. */
+/** Whether `item` can go packed: a full step, on a packing mode (`cpu`), small enough for one pack. */
 export function isPackable(env: StepEnvironment, item: BatchItem): item is PackedItem {
   const { param, grad, state } = item;
   return (
-    env.device.hostResident &&
+    env.device.packsHostTensors &&
     item.update !== null &&
     [param.data, grad, state.expAvg, state.expAvgSq].every((x) => x instanceof Float32Array) &&
     numelOf(item) <= Math.min(env.device.tileElements, PACK_LIMIT)
@@ -126,23 +132,24 @@ function layoutOf(env: StepEnvironment, numels: readonly number[]): PackLayout {
     tables.blockTensor.fill(t, first, first + Math.ceil(n / PACK_BLOCK));
   });
   if (cache.size >= MAX_CACHED_LAYOUTS) cache.clear();
-  const layout = { offsets, tables };
+  const layout = { offsets, tables, grads: new Float32Array(end) };
   cache.set(key, layout);
   return layout;
 }
 
 /**
  * `arrays` in the packed layout: the arrays' own memory when they already are views of one buffer
- * at the layout's offsets (the previous step's outputs, or a single tensor), else one copy.
+ * at the layout's offsets (the previous step's outputs, or a single tensor), else one copy (into
+ * `into` when given).
  */
-function packed(arrays: readonly Float32Array[], { offsets, tables }: PackLayout): Float32Array {
+function packed(arrays: readonly Float32Array[], { offsets, tables }: PackLayout, into?: Float32Array): Float32Array {
   const first = arrays[0] as Float32Array;
   const base = first.byteOffset;
   const inPlace =
     base + tables.length * 4 <= first.buffer.byteLength &&
     arrays.every((a, t) => a.buffer === first.buffer && a.byteOffset === base + (offsets[t] as number) * 4);
   if (inPlace) return first.length === tables.length ? first : new Float32Array(first.buffer, base, tables.length);
-  const out = new Float32Array(tables.length);
+  const out = into ?? new Float32Array(tables.length);
   arrays.forEach((a, t) => {
     out.set(a, offsets[t]);
   });
@@ -163,8 +170,9 @@ function runPack(env: StepEnvironment, items: readonly PackedItem[]): MaybePromi
   );
   const { tables, offsets } = layout;
   const { moments, update } = items[0] as PackedItem;
-  const pack = (pick: (item: PackedItem) => unknown) => packed(items.map(pick) as Float32Array[], layout);
-  const grad = pack((item) => item.grad);
+  const pack = (pick: (item: PackedItem) => unknown, into?: Float32Array) =>
+    packed(items.map(pick) as Float32Array[], layout, into);
+  const grad = pack((item) => item.grad, layout.grads);
   return andThen(
     launchMoments(
       kernels,

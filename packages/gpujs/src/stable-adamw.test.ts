@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { GpuJsParam } from './param.js';
 import { StableAdamW } from './stable-adamw.js';
 import { compareWithCpu } from './testing/compare-with-cpu.js';
-import { packedLaunchesPerStep } from './testing/launches.js';
+import { launchesPerStep, packedLaunchesPerStep } from './testing/launches.js';
 
 const modes = ['cpu', 'webasm'] as const;
 
@@ -18,11 +18,12 @@ describe.each(modes)('gpujs %s', (mode) => {
     expect(result.executedModes).toEqual([mode]);
   });
 
-  it('launches a fixed number of kernels per step (one pack) and reads nothing back', async () => {
+  it('launches a fixed number of kernels per step (one pack on cpu, per tensor on webasm) and reads nothing back', async () => {
     const sizes = [1, 17, 300, 5000];
     const params: GpuJsParam[] = sizes.map((n) => ({ data: new Float32Array(n).fill(0.5) }));
     const opt = new StableAdamW(params, { gpu: new GPU({ mode }), lr: 0.01 });
-    const expected = packedLaunchesPerStep(mode === 'cpu');
+    expect(opt.kernelPath).toBe(mode === 'cpu' ? 'host-packed' : 'per-tensor');
+    const expected = mode === 'cpu' ? packedLaunchesPerStep(true) : sizes.reduce((sum, n) => sum + launchesPerStep(n, false), 0);
     for (let t = 0; t < 4; t++) {
       for (const p of params) p.grad = new Float32Array(numel(p)).fill(t % 2 ? 0.1 : -0.3);
       const before = opt.stats.launches;

@@ -26,7 +26,7 @@ export interface GpuJsStableAdamWOptions extends StableAdamWOptions, GpuJsBacken
 /**
  * StableAdamW on gpu.js, with optimi's semantics and defaults. Params, gradients and optimizer
  * state stay on the device between steps; each step launches the moments, a reduction for the RMS
- * and the update — per tensor on GPU modes, once per param group on `cpu`/`webasm`
+ * and the update — per tensor on `webasm` and GPU modes, once per param group on `cpu`
  * (`kernelPath`) — and reads nothing back, except one small
  * table of non-finite counts per step for groups with `nonFinite: 'skip' | 'throw'` and texture
  * gradients.
@@ -48,8 +48,8 @@ export class StableAdamW extends StableAdamWOptimizer<GpuJsParam, GpuJsTensor, G
   /** Where the kernels run, e.g. `webgl2` (what `new GPU()` resolved to), or `async`. */
   readonly mode: GpuJsMode;
   /**
-   * How `step()` runs its kernels: `'host-packed'` on `cpu`/`webasm` (a fixed number of launches
-   * per step whatever the number of tensors), `'per-tensor'` on GPU modes.
+   * How `step()` runs its kernels: `'host-packed'` on `cpu` (a fixed number of launches per step
+   * whatever the number of tensors), `'per-tensor'` on `webasm` and GPU modes.
    */
   readonly kernelPath: GpuJsKernelPath;
   readonly #gpujs: GpuJsBackend;

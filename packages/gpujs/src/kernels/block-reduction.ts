@@ -1,13 +1,14 @@
 import type { MaybePromise } from '@stable-adamw/core';
 import { andThen } from '@stable-adamw/core/adapter';
-import type { IKernelFunctionThis } from 'gpu.js';
 import type { GpuJsTensor } from '../tensor.js';
 import type { Transaction } from '../transaction.js';
 import { KERNEL_SETTINGS, type KernelCache } from './kernel-cache.js';
+import type { KernelSource } from './source.js';
 
 // Tree reductions on the device, in float32: a first level of block sums of some per-element
 // quantity (the RMS's g²/max(v, ε²), a non-finite count), then block sums of block sums down to one
-// element. gpu.js parses kernel bodies: only `this.thread`, `this.constants` and the arguments.
+// element. Kernels are source text (see source.ts); a level's kernel reads `this.constants.n` (its
+// input length) and `this.constants.block` (elements per thread).
 // Element indices stay integer expressions written inline: the constants are typed `Integer`, and
 // gpu.js declares any local `const` as a float (GLSL `float`, WGSL `f32`), exact only up to 2^24.
 
@@ -21,19 +22,16 @@ export const REDUCTION_BLOCK = 16;
  */
 export const FINAL_SUM_MAX = 1024;
 
-/** `this` of a reduction level: `n` input elements, `block` of them per thread. */
-export type ReductionThis = IKernelFunctionThis<{ n: number; block: number }>;
-
 /** Later tree levels: block sums of the previous level's partial sums. */
-export function blockSumKernel(this: ReductionThis, partial: number[]): number {
+const BLOCK_SUM_KERNEL: KernelSource = `function blockSumKernel(partial) {
   let sum = 0;
   for (let i = 0; i < this.constants.block; i++) {
     if (this.thread.x * this.constants.block + i < this.constants.n) {
-      sum += partial[this.thread.x * this.constants.block + i] as number;
+      sum += partial[this.thread.x * this.constants.block + i];
     }
   }
   return sum;
-}
+}`;
 
 /**
  * One level of a tree over `length` inputs: ⌈length/block⌉ block sums (16 elements each unless
@@ -42,7 +40,7 @@ export function blockSumKernel(this: ReductionThis, partial: number[]): number {
 export function reductionLevel(
   kernels: KernelCache,
   name: string,
-  source: (this: ReductionThis, ...args: never[]) => number,
+  source: KernelSource,
   length: number,
   ...args: unknown[]
 ): MaybePromise<GpuJsTensor> {
@@ -52,7 +50,7 @@ export function reductionLevel(
 function blockLevel(
   kernels: KernelCache,
   name: string,
-  source: (this: ReductionThis, ...args: never[]) => number,
+  source: KernelSource,
   length: number,
   block: number,
   ...args: unknown[]
@@ -60,7 +58,7 @@ function blockLevel(
   return kernels.launch(
     `${name}:${length}:${block}`,
     (gpu) =>
-      gpu.createKernel(source as never, {
+      gpu.createKernel(source, {
         ...KERNEL_SETTINGS,
         output: [Math.ceil(length / block)],
         constants: { n: length, block },
@@ -84,7 +82,7 @@ export function sumLevels(
 ): MaybePromise<GpuJsTensor> {
   if (length <= 1) return partial;
   const block = length <= FINAL_SUM_MAX ? length : REDUCTION_BLOCK;
-  return andThen(blockLevel(kernels, 'blockSum', blockSumKernel, length, block, partial), (next) => {
+  return andThen(blockLevel(kernels, 'blockSum', BLOCK_SUM_KERNEL, length, block, partial), (next) => {
     tx.made(next);
     tx.free(partial);
     return sumLevels(kernels, tx, next, Math.ceil(length / block));

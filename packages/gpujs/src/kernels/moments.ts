@@ -1,41 +1,31 @@
 import type { MaybePromise } from '@stable-adamw/core';
 import { andThen } from '@stable-adamw/core/adapter';
-import type { IKernelFunctionThis, IKernelRunShortcut } from 'gpu.js';
+import type { IKernelRunShortcut } from 'gpu.js';
 import type { GpuJsTensor } from '../tensor.js';
 import { KERNEL_SETTINGS, type KernelCache } from './kernel-cache.js';
+import type { KernelSource } from './source.js';
 
-// Phase 1, the moments. gpu.js parses kernel bodies: only `this.thread` and the arguments, no
-// closures over module values; every output is 1-D, index i is `this.thread.x`. Each gradient
-// value is first multiplied by the gradient scale s (a loss scaler's 1/scale, or 1) as it is read.
+// Phase 1, the moments, as source text (see source.ts). Every output is 1-D, index i is
+// `this.thread.x`. Each gradient value is first multiplied by the gradient scale s (a loss
+// scaler's 1/scale, or 1) as it is read.
 
 /** m ← m + (1−β̂1)(s·g − m), torch's lerp. */
-export function expAvgKernel(this: IKernelFunctionThis, g: number[], m: number[], beta1c: number, gradScale: number): number {
-  const mi = m[this.thread.x] as number;
-  return mi + beta1c * ((g[this.thread.x] as number) * gradScale - mi);
-}
+const EXP_AVG_KERNEL: KernelSource = `function expAvgKernel(g, m, beta1c, gradScale) {
+  const mi = m[this.thread.x];
+  return mi + beta1c * (g[this.thread.x] * gradScale - mi);
+}`;
 
 /** v ← β̂2·v + (1−β̂2)·(s·g)². */
-export function expAvgSqKernel(
-  this: IKernelFunctionThis,
-  g: number[],
-  v: number[],
-  beta2Hat: number,
-  beta2c: number,
-  gradScale: number,
-): number {
-  const gi = (g[this.thread.x] as number) * gradScale;
-  return (v[this.thread.x] as number) * beta2Hat + beta2c * (gi * gi);
-}
-
-// The kernel map is handed to gpu.js as source text. As functions, a bundler sees `newExpAvg(x)`
-// as a pure call whose result is unused and drops it (Vite 8's tree-shaking does), and gpu.js then
-// finds the subkernel never called; strings reach gpu.js exactly as written.
+const EXP_AVG_SQ_KERNEL: KernelSource = `function expAvgSqKernel(g, v, beta2Hat, beta2c, gradScale) {
+  const gi = g[this.thread.x] * gradScale;
+  return v[this.thread.x] * beta2Hat + beta2c * (gi * gi);
+}`;
 
 /** Kernel-map output of the new m (identity: calling it records the value). */
-const NEW_EXP_AVG = 'function newExpAvg(value) { return value; }';
+const NEW_EXP_AVG: KernelSource = 'function newExpAvg(value) { return value; }';
 
 /** Both moments in one launch where kernel maps exist: returns v, writes m through `newExpAvg`. */
-const MOMENTS_MAP_KERNEL = `function momentsMapKernel(g, m, v, beta1c, beta2Hat, beta2c, gradScale) {
+const MOMENTS_MAP_KERNEL: KernelSource = `function momentsMapKernel(g, m, v, beta1c, beta2Hat, beta2c, gradScale) {
   const gi = g[this.thread.x] * gradScale;
   const mi = m[this.thread.x];
   newExpAvg(mi + beta1c * (gi - mi));
@@ -65,7 +55,7 @@ export function launchMoments(
     const result = kernels.launch(
       `moments:${numel}`,
       (gpu) =>
-        // gpu.js accepts source text for both (its typings list functions only).
+        // gpu.js accepts source text for both (its kernel-map typings list functions only).
         gpu.createKernelMap({ expAvg: NEW_EXP_AVG as never }, MOMENTS_MAP_KERNEL as never, {
           ...KERNEL_SETTINGS,
           output,
@@ -85,7 +75,7 @@ export function launchMoments(
   }
   const m = kernels.launch(
     `expAvg:${numel}`,
-    (gpu) => gpu.createKernel(expAvgKernel, { ...KERNEL_SETTINGS, output }),
+    (gpu) => gpu.createKernel(EXP_AVG_KERNEL, { ...KERNEL_SETTINGS, output }),
     grad,
     expAvg,
     beta1c,
@@ -95,7 +85,7 @@ export function launchMoments(
     andThen(
       kernels.launch(
         `expAvgSq:${numel}`,
-        (gpu) => gpu.createKernel(expAvgSqKernel, { ...KERNEL_SETTINGS, output }),
+        (gpu) => gpu.createKernel(EXP_AVG_SQ_KERNEL, { ...KERNEL_SETTINGS, output }),
         grad,
         expAvgSq,
         beta2Hat,

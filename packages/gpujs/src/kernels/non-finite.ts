@@ -1,15 +1,14 @@
 import type { MaybePromise } from '@stable-adamw/core';
 import { andThen } from '@stable-adamw/core/adapter';
-import type { IKernelFunctionThis } from 'gpu.js';
 import { type GpuJsTensor, numelOf } from '../tensor.js';
 import { inOrder, type Transaction } from '../transaction.js';
-import { REDUCTION_BLOCK, type ReductionThis, reductionLevel, sumLevels } from './block-reduction.js';
+import { REDUCTION_BLOCK, reductionLevel, sumLevels } from './block-reduction.js';
 import { KERNEL_SETTINGS, type KernelCache } from './kernel-cache.js';
+import type { KernelSource } from './source.js';
 
 // Non-finite gradients, counted on the device: per gradient a tree of block counts (see
 // block-reduction.ts) down to one element, each placed into one table of counts, so a step reads
-// back a single tensor however many gradients it has. gpu.js parses kernel bodies: only
-// `this.thread`, `this.constants` and the arguments.
+// back a single tensor however many gradients it has. Kernels are source text (see source.ts).
 
 /** The largest finite float32, passed as a kernel argument so no code generator prints a literal at the edge of float32. */
 export const FLOAT32_MAX = 3.4028234663852886e38;
@@ -20,40 +19,39 @@ export const FLOAT32_MAX = 3.4028234663852886e38;
  * `!(|x| ≤ max)` (NaN and ±Inf). Some compilers fold `x != x` to false, and a compiler assuming no
  * NaN may turn the second into `|x| > max`, which still catches ±Inf.
  */
-export function nonFiniteCountKernel(this: ReductionThis, g: number[], maxFinite: number): number {
+const NON_FINITE_COUNT_KERNEL: KernelSource = `function nonFiniteCountKernel(g, maxFinite) {
   let count = 0;
   for (let i = 0; i < this.constants.block; i++) {
     if (this.thread.x * this.constants.block + i < this.constants.n) {
-      const x = g[this.thread.x * this.constants.block + i] as number;
-      // biome-ignore lint/suspicious/noSelfCompare: the NaN test, in shader code without isNaN.
+      const x = g[this.thread.x * this.constants.block + i];
       if (x !== x || !(Math.abs(x) <= maxFinite)) {
         count += 1;
       }
     }
   }
   return count;
-}
+}`;
 
 /** Entry `index` of the table becomes `count[0]`; the others are copied. */
-export function placeCountKernel(this: IKernelFunctionThis, table: number[], count: number[], index: number): number {
+const PLACE_COUNT_KERNEL: KernelSource = `function placeCountKernel(table, count, index) {
   if (this.thread.x === index) {
-    return count[0] as number;
+    return count[0];
   }
-  return table[this.thread.x] as number;
-}
+  return table[this.thread.x];
+}`;
 
 /** The first entry of a fresh table, the others 0. */
-export function startTableKernel(this: IKernelFunctionThis, count: number[]): number {
+const START_TABLE_KERNEL: KernelSource = `function startTableKernel(count) {
   if (this.thread.x === 0) {
-    return count[0] as number;
+    return count[0];
   }
   return 0;
-}
+}`;
 
 /** The number of non-finite values of one gradient as a 1-element tensor, every level recorded in `tx`. */
 function countNonFinite(kernels: KernelCache, tx: Transaction, grad: GpuJsTensor): MaybePromise<GpuJsTensor> {
   const numel = numelOf(grad);
-  return andThen(reductionLevel(kernels, 'nonFinite', nonFiniteCountKernel, numel, grad, FLOAT32_MAX), (first) =>
+  return andThen(reductionLevel(kernels, 'nonFinite', NON_FINITE_COUNT_KERNEL, numel, grad, FLOAT32_MAX), (first) =>
     sumLevels(kernels, tx, tx.made(first), Math.ceil(numel / REDUCTION_BLOCK)),
   );
 }
@@ -73,14 +71,14 @@ export function nonFiniteTable(kernels: KernelCache, tx: Transaction, grads: rea
         const placed = table
           ? kernels.launch(
               `placeCount:${length}`,
-              (gpu) => gpu.createKernel(placeCountKernel, { ...KERNEL_SETTINGS, output }),
+              (gpu) => gpu.createKernel(PLACE_COUNT_KERNEL, { ...KERNEL_SETTINGS, output }),
               table,
               count,
               k,
             )
           : kernels.launch(
               `startTable:${length}`,
-              (gpu) => gpu.createKernel(startTableKernel, { ...KERNEL_SETTINGS, output }),
+              (gpu) => gpu.createKernel(START_TABLE_KERNEL, { ...KERNEL_SETTINGS, output }),
               count,
             );
         return andThen(placed as MaybePromise<GpuJsTensor>, (next) => {

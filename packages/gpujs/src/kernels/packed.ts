@@ -1,98 +1,72 @@
 import type { MaybePromise } from '@stable-adamw/core';
-import type { IKernelFunctionThis } from 'gpu.js';
 import type { GpuJsTensor } from '../tensor.js';
 import { REDUCTION_BLOCK } from './block-reduction.js';
 import { KERNEL_SETTINGS, type KernelCache } from './kernel-cache.js';
+import type { KernelSource } from './source.js';
 
 // Kernels of the packed path: the tensors of a step laid out one after another in shared arrays,
 // each starting on a multiple of PACK_BLOCK, so a block of PACK_BLOCK elements belongs to one
 // tensor and `blockTensor[block]` names it. The moments run over the packed arrays with the
-// per-tensor kernels (moments.ts); the RMS and update need the tables below. gpu.js parses kernel
-// bodies: only `this.thread`, `this.constants` and the arguments; indices stay inline integer
-// expressions (a local `const` would be a float).
+// per-tensor kernels (moments.ts); the RMS and update need the tables below. Kernels are source
+// text (see source.ts) and run only on gpu.js's `cpu` mode (see DeviceFacts.packsHostTensors),
+// which takes integer shifts; indices stay inline integer expressions.
 
 /** Elements per block: tensors start on block boundaries, and each block sum covers one block. */
 export const PACK_BLOCK = REDUCTION_BLOCK;
 
-/** `this` of the block sums: `block` elements per thread. */
-type BlockThis = IKernelFunctionThis<{ block: number }>;
-
-/** `this` of the per-tensor sums: at most `blocks` block sums per tensor. */
-type TensorThis = IKernelFunctionThis<{ blocks: number }>;
+/** log2(PACK_BLOCK): the update finds an element's block as `x >> PACK_BLOCK_SHIFT`. */
+const PACK_BLOCK_SHIFT = Math.log2(PACK_BLOCK);
 
 /**
  * Block sums of (s·g)²/max(v, ε²), each over the block's elements that belong to its tensor
- * (`tensorEnd[blockTensor[b]]` excludes the padding before the next tensor).
+ * (`tensorEnd[blockTensor[b]]` excludes the padding before the next tensor). A float local `end`
+ * is exact: pack offsets stay below 2^24.
  */
-export function packedSumSquaresKernel(
-  this: BlockThis,
-  g: number[],
-  v: number[],
-  blockTensor: number[],
-  tensorEnd: number[],
-  epsSq: number,
-  gradScale: number,
-): number {
-  // A float local, exact: pack offsets stay below 2^24.
-  const end = tensorEnd[blockTensor[this.thread.x] as number] as number;
+const PACKED_SUM_SQUARES_KERNEL: KernelSource = `function packedSumSquaresKernel(g, v, blockTensor, tensorEnd, epsSq, gradScale) {
+  const end = tensorEnd[blockTensor[this.thread.x]];
   let sum = 0;
   for (let i = 0; i < this.constants.block; i++) {
     if (this.thread.x * this.constants.block + i < end) {
-      const gj = (g[this.thread.x * this.constants.block + i] as number) * gradScale;
-      sum += (gj * gj) / Math.max(v[this.thread.x * this.constants.block + i] as number, epsSq);
+      const gj = g[this.thread.x * this.constants.block + i] * gradScale;
+      sum += (gj * gj) / Math.max(v[this.thread.x * this.constants.block + i], epsSq);
     }
   }
   return sum;
-}
+}`;
 
 /**
  * Per tensor t, its clipped learning rate η_t = lr / max(1, RMS_t) (a NaN RMS does not clip, like
  * optimi), from the block sums `firstBlock[t]` up to `firstBlock[t + 1]`: a compensated (Kahan)
  * sum, so a tensor's million block sums add up as exactly as a tree would.
  */
-export function packedEtaKernel(
-  this: TensorThis,
-  blockSums: number[],
-  firstBlock: number[],
-  numels: number[],
-  lr: number,
-): number {
+const PACKED_ETA_KERNEL: KernelSource = `function packedEtaKernel(blockSums, firstBlock, numels, lr) {
   let sum = 0;
   let carry = 0;
   for (let k = 0; k < this.constants.blocks; k++) {
-    if ((firstBlock[this.thread.x] as number) + k >= (firstBlock[this.thread.x + 1] as number)) {
+    if (firstBlock[this.thread.x] + k >= firstBlock[this.thread.x + 1]) {
       break;
     }
-    const y = (blockSums[(firstBlock[this.thread.x] as number) + k] as number) - carry;
+    const y = blockSums[firstBlock[this.thread.x] + k] - carry;
     const total = sum + y;
     carry = total - sum - y;
     sum = total;
   }
-  const rms = Math.sqrt(sum / (numels[this.thread.x] as number));
+  const rms = Math.sqrt(sum / numels[this.thread.x]);
   let clip = 1;
   if (rms > 1) {
     clip = rms;
   }
   return lr / clip;
-}
+}`;
 
-/** θ ← θ·(1 − η·decayPerLr) − η·m/(√v + ε), with η the element's tensor's clipped rate. */
-export function packedUpdateKernel(
-  this: BlockThis,
-  p: number[],
-  m: number[],
-  v: number[],
-  etas: number[],
-  blockTensor: number[],
-  eps: number,
-  decayPerLr: number,
-): number {
-  const eta = etas[blockTensor[Math.floor(this.thread.x / this.constants.block)] as number] as number;
-  return (
-    (p[this.thread.x] as number) * (1 - eta * decayPerLr) -
-    (eta * (m[this.thread.x] as number)) / (Math.sqrt(v[this.thread.x] as number) + eps)
-  );
-}
+/**
+ * θ ← θ·(1 − η·decayPerLr) − η·m/(√v + ε), with η the element's tensor's clipped rate, its block
+ * found by an integer shift rather than a float division and floor.
+ */
+const PACKED_UPDATE_KERNEL: KernelSource = `function packedUpdateKernel(p, m, v, etas, blockTensor, eps, decayPerLr) {
+  const eta = etas[blockTensor[this.thread.x >> ${PACK_BLOCK_SHIFT}]];
+  return p[this.thread.x] * (1 - eta * decayPerLr) - (eta * m[this.thread.x]) / (Math.sqrt(v[this.thread.x]) + eps);
+}`;
 
 /** The device-side offset tables of one packed layout (see `PackLayout`). */
 export interface PackTables {
@@ -120,7 +94,7 @@ export function launchPackedSumSquares(
   return kernels.launch(
     `packedSumSquares:${tables.length}:${tables.tensors}`,
     (gpu) =>
-      gpu.createKernel(packedSumSquaresKernel, {
+      gpu.createKernel(PACKED_SUM_SQUARES_KERNEL, {
         ...KERNEL_SETTINGS,
         output: [tables.blocks],
         constants: { block: PACK_BLOCK },
@@ -145,7 +119,7 @@ export function launchPackedEtas(
   return kernels.launch(
     `packedEta:${tables.tensors}:${tables.blocks}`,
     (gpu) =>
-      gpu.createKernel(packedEtaKernel, {
+      gpu.createKernel(PACKED_ETA_KERNEL, {
         ...KERNEL_SETTINGS,
         output: [tables.tensors],
         constants: { blocks: tables.blocks },
@@ -170,13 +144,7 @@ export function launchPackedUpdate(
 ): MaybePromise<GpuJsTensor> {
   return kernels.launch(
     `packedUpdate:${tables.length}:${tables.tensors}`,
-    (gpu) =>
-      gpu.createKernel(packedUpdateKernel, {
-        ...KERNEL_SETTINGS,
-        output: [tables.length],
-        constants: { block: PACK_BLOCK },
-        constantTypes: { block: 'Integer' },
-      }),
+    (gpu) => gpu.createKernel(PACKED_UPDATE_KERNEL, { ...KERNEL_SETTINGS, output: [tables.length] }),
     param,
     expAvg,
     expAvgSq,

@@ -2,23 +2,24 @@ import type { MaybePromise } from '@stable-adamw/core';
 import { andThen } from '@stable-adamw/core/adapter';
 import type { GpuJsTensor } from '../tensor.js';
 import type { Transaction } from '../transaction.js';
-import { REDUCTION_BLOCK, type ReductionThis, reductionLevel, sumLevels } from './block-reduction.js';
+import { REDUCTION_BLOCK, reductionLevel, sumLevels } from './block-reduction.js';
 import type { KernelCache } from './kernel-cache.js';
+import type { KernelSource } from './source.js';
 
 // The RMS's sum Σ (s·g)²/max(v, ε²), with s the gradient scale (a loss scaler's 1/scale, or 1),
 // reduced on the device in float32 down a tree of block sums (see block-reduction.ts).
 
 /** First tree level: block sums of (s·g)²/max(v, ε²) over `block` consecutive elements. */
-export function sumSquaresKernel(this: ReductionThis, g: number[], v: number[], epsSq: number, gradScale: number): number {
+const SUM_SQUARES_KERNEL: KernelSource = `function sumSquaresKernel(g, v, epsSq, gradScale) {
   let sum = 0;
   for (let i = 0; i < this.constants.block; i++) {
     if (this.thread.x * this.constants.block + i < this.constants.n) {
-      const gj = (g[this.thread.x * this.constants.block + i] as number) * gradScale;
-      sum += (gj * gj) / Math.max(v[this.thread.x * this.constants.block + i] as number, epsSq);
+      const gj = g[this.thread.x * this.constants.block + i] * gradScale;
+      sum += (gj * gj) / Math.max(v[this.thread.x * this.constants.block + i], epsSq);
     }
   }
   return sum;
-}
+}`;
 
 /**
  * Σ (s·g)²/max(v, ε²) as a 1-element tensor that never leaves the device: 16-element levels down
@@ -33,7 +34,7 @@ export function reduceSumSquares(
   expAvgSq: GpuJsTensor,
   { epsSq, gradScale }: { epsSq: number; gradScale: number },
 ): MaybePromise<GpuJsTensor> {
-  return andThen(reductionLevel(kernels, 'sumSquares', sumSquaresKernel, numel, grad, expAvgSq, epsSq, gradScale), (first) =>
+  return andThen(reductionLevel(kernels, 'sumSquares', SUM_SQUARES_KERNEL, numel, grad, expAvgSq, epsSq, gradScale), (first) =>
     sumLevels(kernels, tx, tx.made(first), Math.ceil(numel / REDUCTION_BLOCK)),
   );
 }

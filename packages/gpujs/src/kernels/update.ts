@@ -1,37 +1,23 @@
 import type { MaybePromise } from '@stable-adamw/core';
-import type { IKernelFunctionThis } from 'gpu.js';
 import type { GpuJsTensor } from '../tensor.js';
 import { KERNEL_SETTINGS, type KernelCache } from './kernel-cache.js';
+import type { KernelSource } from './source.js';
 
-// Phase 2, the update. gpu.js parses kernel bodies: only `this.thread` and the arguments. The
-// element index is `this.thread.x` inline, an integer: gpu.js would declare a local copy a float.
+// Phase 2, the update, as source text (see source.ts). The element index is `this.thread.x` inline, an integer: gpu.js would declare a local copy a float.
 
 /**
  * The update, with the RMS clip computed on the device from the reduced sum:
  * η = lr / max(1, RMS) (a NaN RMS does not clip, like optimi); θ ← θ·(1 − η·decayPerLr) − η·m/(√v + ε).
  */
-export function updateKernel(
-  this: IKernelFunctionThis,
-  p: number[],
-  m: number[],
-  v: number[],
-  sumSquares: number[],
-  lr: number,
-  numel: number,
-  eps: number,
-  decayPerLr: number,
-): number {
-  const rms = Math.sqrt((sumSquares[0] as number) / numel);
+const UPDATE_KERNEL: KernelSource = `function updateKernel(p, m, v, sumSquares, lr, numel, eps, decayPerLr) {
+  const rms = Math.sqrt(sumSquares[0] / numel);
   let clip = 1;
   if (rms > 1) {
     clip = rms;
   }
   const eta = lr / clip;
-  return (
-    (p[this.thread.x] as number) * (1 - eta * decayPerLr) -
-    (eta * (m[this.thread.x] as number)) / (Math.sqrt(v[this.thread.x] as number) + eps)
-  );
-}
+  return p[this.thread.x] * (1 - eta * decayPerLr) - (eta * m[this.thread.x]) / (Math.sqrt(v[this.thread.x]) + eps);
+}`;
 
 /**
  * The clipped update of `length` elements of θ (a whole tensor, or one tile of it) into a fresh
@@ -48,7 +34,7 @@ export function launchUpdate(
 ): MaybePromise<GpuJsTensor> {
   return kernels.launch(
     `update:${length}`,
-    (gpu) => gpu.createKernel(updateKernel, { ...KERNEL_SETTINGS, output: [length] }),
+    (gpu) => gpu.createKernel(UPDATE_KERNEL, { ...KERNEL_SETTINGS, output: [length] }),
     param,
     expAvg,
     expAvgSq,
