@@ -14,7 +14,8 @@ import { KernelCache } from './kernels/kernel-cache.js';
 import { findNonFiniteGrads } from './non-finite.js';
 import { checkGpuJsGrad, describeGpuJsParam, type GpuJsParam } from './param.js';
 import { exportedState, type GpuJsState, importedState, zeroState } from './state.js';
-import { type BatchItem, type StepEnvironment, stepBatch } from './step-batch.js';
+import { stepBatch } from './step-batch.js';
+import type { BatchItem, StepEnvironment } from './step-types.js';
 import { deleteDeviceTensor, type GpuJsTensor, isDeviceTensor, readTensor } from './tensor.js';
 
 /** Where `createGpujsBackend` runs its kernels. */

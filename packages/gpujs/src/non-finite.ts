@@ -1,7 +1,8 @@
 import type { MaybePromise } from '@stable-adamw/core';
 import { andThen } from '@stable-adamw/core/adapter';
 import { nonFiniteTable } from './kernels/non-finite.js';
-import { deviceFailure, type StepEnvironment } from './step-batch.js';
+import { deviceFailure } from './step-batch.js';
+import type { StepEnvironment } from './step-types.js';
 import { type GpuJsTensor, isDeviceTensor } from './tensor.js';
 import { guarded, Transaction } from './transaction.js';
 

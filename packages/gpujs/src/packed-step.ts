@@ -2,7 +2,7 @@ import type { MaybePromise } from '@stable-adamw/core';
 import { andThen, type UpdateScalars } from '@stable-adamw/core/adapter';
 import { launchMoments } from './kernels/moments.js';
 import { launchPackedEtas, launchPackedSumSquares, launchPackedUpdate, PACK_BLOCK, type PackTables } from './kernels/packed.js';
-import type { BatchItem, Outcome, StepEnvironment } from './step-batch.js';
+import type { BatchItem, Outcome, StepEnvironment } from './step-types.js';
 import { inOrder } from './transaction.js';
 
 // The multi-tensor step of gpu.js's `cpu` mode (see DeviceFacts.packsHostTensors): the tensors of

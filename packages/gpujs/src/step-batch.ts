@@ -1,44 +1,14 @@
 import { InvalidParamError, type MaybePromise, StableAdamWError, UnsupportedBackendError } from '@stable-adamw/core';
-import { andThen, type MomentScalars, type UpdateScalars } from '@stable-adamw/core/adapter';
-import type { DeviceFacts } from './device.js';
-import type { KernelCache } from './kernels/kernel-cache.js';
+import { andThen } from '@stable-adamw/core/adapter';
 import { launchMoments } from './kernels/moments.js';
 import { reduceSumSquares } from './kernels/rms-reduction.js';
 import { launchUpdate } from './kernels/update.js';
 import { upload } from './kernels/upload.js';
 import { isPackable, runPacked } from './packed-step.js';
 import type { GpuJsParam } from './param.js';
-import type { GpuJsState } from './state.js';
+import type { BatchItem, Outcome, StepEnvironment } from './step-types.js';
 import { type GpuJsTensor, isDeviceTensor, liveTensorProblem, numelOf } from './tensor.js';
 import { guarded, inOrder, Transaction } from './transaction.js';
-
-/** One tensor of a step: phase 1 always, phase 2 unless `update` is null (accumulation only). */
-export interface BatchItem {
-  readonly param: GpuJsParam;
-  readonly grad: GpuJsTensor;
-  readonly state: GpuJsState;
-  readonly moments: MomentScalars;
-  readonly update: UpdateScalars | null;
-}
-
-/** What a step needs from the backend: its kernels, the device, and its registry of owned tensors. */
-export interface StepEnvironment {
-  readonly kernels: KernelCache;
-  readonly device: DeviceFacts;
-  readonly gpu: Parameters<typeof liveTensorProblem>[1];
-  /** Takes a tensor into the optimizer's ownership (freed on replacement or destroy). */
-  own(tensor: GpuJsTensor): GpuJsTensor;
-  /** Frees a tensor the optimizer owns; the caller's tensors are left alone. */
-  release(tensor: GpuJsTensor): void;
-}
-
-/** New tensors of one item, swapped in once every item's kernels have run. */
-export interface Outcome {
-  readonly item: BatchItem;
-  readonly expAvg: GpuJsTensor;
-  readonly expAvgSq: GpuJsTensor;
-  readonly data: GpuJsTensor | null;
-}
 
 function labelOf(param: GpuJsParam): string {
   return param.name ? `param (${param.name})` : 'param';
