@@ -94,6 +94,17 @@ const gradsArb = fc.tuple(
 /** Which of the two params an op targets. */
 export const paramArb = fc.integer({ min: 0, max: 1 });
 
+/** An adapter's own op on one of the two params: `{ kind, param, how }`, `how` one of `hows`. */
+export function paramOp<K extends string, H extends string>(
+  kind: K,
+  hows: readonly [H, ...H[]],
+): { weight: number; arbitrary: fc.Arbitrary<{ kind: K; param: number; how: H }> } {
+  return {
+    weight: 1,
+    arbitrary: fc.record({ param: paramArb, how: fc.constantFrom(...hows) }).map((o) => ({ kind, ...o })),
+  };
+}
+
 const commonOps: { weight: number; arbitrary: fc.Arbitrary<CommonOp> }[] = [
   { weight: 4, arbitrary: gradsArb.map((grads) => ({ kind: 'step' as const, grads })) },
   {

@@ -1,7 +1,6 @@
 import { bfloat16ToNumber, type Dtype, float16ToNumber, numberToBfloat16, numberToFloat16 } from '@stable-adamw/core';
-import fc from 'fast-check';
 import { describe, it } from 'vitest';
-import { checkSafetyProperty, PROPERTY_LENGTHS, paramArb } from '../../../tooling/safety-property.js';
+import { checkSafetyProperty, PROPERTY_LENGTHS, paramOp } from '../../../tooling/safety-property.js';
 import type { CpuArray, CpuParam } from './param.js';
 import { StableAdamW } from './stable-adamw.js';
 
@@ -55,20 +54,7 @@ describe('cpu adapter under random valid and invalid calls (fast-check)', () => 
           dispose: () => optimizer.dispose(),
         };
       },
-      extraOps: [
-        {
-          weight: 1,
-          arbitrary: fc
-            .record({ param: paramArb, how: fc.constantFrom('length' as const, 'type' as const) })
-            .map((o) => ({ kind: 'badGrad' as const, ...o })),
-        },
-        {
-          weight: 1,
-          arbitrary: fc
-            .record({ param: paramArb, how: fc.constantFrom<SwapData>('longer', 'shorter', 'type', 'null') })
-            .map((o) => ({ kind: 'swapData' as const, ...o })),
-        },
-      ],
+      extraOps: [paramOp('badGrad', ['length', 'type']), paramOp('swapData', ['longer', 'shorter', 'type', 'null'])],
       async runExtra(op, subject, refused) {
         const opt = subject.optimizer as StableAdamW;
         const p = params[op.param] as CpuParam;

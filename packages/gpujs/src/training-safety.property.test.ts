@@ -1,7 +1,6 @@
-import fc from 'fast-check';
 import { GPU } from 'gpu.js';
 import { afterAll, describe, it } from 'vitest';
-import { checkSafetyProperty, PROPERTY_LENGTHS, paramArb } from '../../../tooling/safety-property.js';
+import { checkSafetyProperty, PROPERTY_LENGTHS, paramOp } from '../../../tooling/safety-property.js';
 import type { GpuJsParam } from './param.js';
 import { StableAdamW } from './stable-adamw.js';
 import type { GpuJsTensor } from './tensor.js';
@@ -45,18 +44,8 @@ describe('gpu.js adapter (cpu mode) under random valid and invalid calls (fast-c
         };
       },
       extraOps: [
-        {
-          weight: 1,
-          arbitrary: fc
-            .record({ param: paramArb, how: fc.constantFrom<BadGrad>('length', 'type', 'unknownParam') })
-            .map((o) => ({ kind: 'badGrad' as const, ...o })),
-        },
-        {
-          weight: 1,
-          arbitrary: fc
-            .record({ param: paramArb, how: fc.constantFrom<SwapData>('longer', 'shorter', 'type', 'null') })
-            .map((o) => ({ kind: 'swapData' as const, ...o })),
-        },
+        paramOp('badGrad', ['length', 'type', 'unknownParam']),
+        paramOp('swapData', ['longer', 'shorter', 'type', 'null']),
       ],
       async runExtra(op, subject, refused) {
         const opt = subject.optimizer as StableAdamW;

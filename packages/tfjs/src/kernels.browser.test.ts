@@ -4,19 +4,12 @@ import { ReferenceStableAdamW, resolveOptions } from '@stable-adamw/core/adapter
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it, vi } from 'vitest';
 import { type KernelChoice, StableAdamW } from './index.js';
+import { seededValues as values } from './testing/seeded-values.js';
 
 // [1100, 1000] needs three reduction levels on WebGPU (1.1M → 1075 → 2 → 1) and several on WebGL.
 const SHAPES = [[300, 7], [4096], [1], [1100, 1000]];
 const STEPS = 6;
 const OPTIONS = { lr: 1e-2, weightDecay: 0.1 };
-
-function values(n: number, seed: number, scale: number): Float32Array {
-  let s = seed;
-  return Float32Array.from({ length: n }, () => {
-    s = (s * 1103515245 + 12345) % 2 ** 31;
-    return (s / 2 ** 31 - 0.5) * scale;
-  });
-}
 
 const initial = (i: number) => values(tf.util.sizeFromShape(SHAPES[i] as number[]), i + 1, 1);
 // Step 3 has a spike, so every tensor is RMS-clipped once.

@@ -10,6 +10,7 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it, vi } from 'vitest';
 import { createTfjsBackend, StableAdamW, type TfjsState, UnsupportedBackendError } from './index.js';
+import { seededValues as values } from './testing/seeded-values.js';
 
 // The fused kernels' share of training safety. On webgl, step() with NaN/±Inf gradients and with
 // a loss scaler runs against the float64 reference in conformance.browser.test.ts (safety cases).
@@ -19,14 +20,6 @@ const SHAPES = [[300, 7], [1], [2100]];
 const SCALE = 1024;
 const OPTIONS = { lr: 1e-2, weightDecay: 0.1 };
 const STEPS = 4;
-
-function values(n: number, seed: number, scale: number): Float32Array {
-  let s = seed;
-  return Float32Array.from({ length: n }, () => {
-    s = (s * 1103515245 + 12345) % 2 ** 31;
-    return (s / 2 ** 31 - 0.5) * scale;
-  });
-}
 
 const sizeOf = (i: number) => tf.util.sizeFromShape(SHAPES[i] as number[]);
 const initial = (i: number) => values(sizeOf(i), i + 7, 1);

@@ -1,8 +1,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import fc from 'fast-check';
 import { beforeAll, describe, it } from 'vitest';
-import { checkSafetyProperty, type Grads, PROPERTY_LENGTHS, paramArb } from '../../../tooling/safety-property.js';
+import { checkSafetyProperty, type Grads, PROPERTY_LENGTHS, paramArb, paramOp } from '../../../tooling/safety-property.js';
 import { StableAdamW } from './stable-adamw.js';
 
 // The shared training-safety property (tooling/safety-property.ts) on the tfjs adapter (tfjs-cpu),
@@ -56,12 +55,7 @@ describe('tfjs adapter (tfjs-cpu) under random valid and invalid calls (fast-che
         };
       },
       extraOps: [
-        {
-          weight: 1,
-          arbitrary: fc
-            .record({ param: paramArb, how: fc.constantFrom<BadGrad>('shape', 'dtype', 'disposed', 'unknownName') })
-            .map((o) => ({ kind: 'badGrad' as const, ...o })),
-        },
+        paramOp('badGrad', ['shape', 'dtype', 'disposed', 'unknownName']),
         // Ends the sequence: a disposed variable cannot come back.
         { weight: 1, arbitrary: paramArb.map((param) => ({ kind: 'disposeVariable' as const, param })) },
       ],

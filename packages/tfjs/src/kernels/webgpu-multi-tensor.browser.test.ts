@@ -3,16 +3,9 @@ import { ReferenceStableAdamW, resolveOptions } from '@stable-adamw/core/adapter
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { StableAdamW } from '../index.js';
+import { seededValues as values } from '../testing/seeded-values.js';
 
 const OPTIONS = { lr: 1e-2, weightDecay: 0.1 };
-
-function values(n: number, seed: number, scale: number): Float32Array {
-  let s = seed;
-  return Float32Array.from({ length: n }, () => {
-    s = (s * 1103515245 + 12345) % 2 ** 31;
-    return (s / 2 ** 31 - 0.5) * scale;
-  });
-}
 
 /** A model of `sizes.length` variables and its optimizer; `step(t)` applies seeded gradients. */
 function model(sizes: readonly number[], tag: string) {
