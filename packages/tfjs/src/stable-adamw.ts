@@ -12,8 +12,8 @@ import {
 import { resolveOptions, StableAdamWOptimizer } from '@stable-adamw/core/adapter';
 import * as tf from '@tensorflow/tfjs-core';
 import { createTfjsBackend, type TfjsPartialSum } from './backend.js';
+import { activeDevice, DeviceGuard, type StepCounters } from './kernels/device-guard.js';
 import { type KernelChoice, type ResolvedKernel, resolveKernel } from './kernels/resolve-kernel.js';
-import { type StepCounters, WebGPUDeviceGuard } from './kernels/webgpu-device-guard.js';
 import { activeWebGPU } from './kernels/webgpu-multi-tensor.js';
 import { matchSavedMoments, type SavedMoments } from './saved-moments.js';
 import type { TfjsState } from './state.js';
@@ -109,8 +109,8 @@ export class StableAdamW extends tf.Optimizer {
   #release: ReleaseDriver | undefined;
   /** The tensors the last `getWeights()` returned, freed by the next one or by `dispose()`. */
   #weights: NamedTensor[] = [];
-  /** WebGPU errors that arrive after a step was submitted (see `WebGPUDeviceGuard`). */
-  readonly #guard = new WebGPUDeviceGuard();
+  /** A lost WebGL context, or WebGPU errors that arrive after a step was submitted (see `DeviceGuard`). */
+  readonly #guard = new DeviceGuard();
 
   /**
    * @param params variables or param groups (`{ params, ...overrides }`); `null` to discover the
@@ -204,8 +204,9 @@ export class StableAdamW extends tf.Optimizer {
    * One StableAdamW step with gradients keyed by variable name (what `tf.variableGrads` and
    * tfjs-layers produce). Variables without a gradient are skipped. The gradients stay yours to
    * dispose. No value is read back from the device.
-   * @throws DeviceError once the WebGPU device reported an error for an earlier step or
-   *   was lost (the counters are rolled back to before that step; see `WebGPUDeviceGuard`).
+   * @throws DeviceError when the WebGL context is lost (before or during this step), or once the
+   *   WebGPU device reported an error for an earlier step or was lost (the counters are rolled
+   *   back to before the failed step; see `DeviceGuard`).
    */
   applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
     this.#guard.check();
@@ -225,7 +226,7 @@ export class StableAdamW extends tf.Optimizer {
       }
       grads.set(variable, tensor);
     }
-    this.#guard.step(activeWebGPU(), this.#counters(core, 'the step'), () => core.step(grads));
+    this.#guard.step(activeDevice(), this.#counters(core, 'the step'), () => core.step(grads));
     this.incrementIterations();
   }
 
@@ -309,13 +310,12 @@ export class StableAdamW extends tf.Optimizer {
 
   /**
    * Gradient release: updates `variable` with `grad` right away (see core's `stepParam`).
-   * @throws DeviceError once the WebGPU device reported an error for an earlier step or
-   *   `stepParam` (see `applyGradients`).
+   * @throws DeviceError when the device failed (see `applyGradients`).
    */
   stepParam(variable: tf.Variable, grad: tf.Tensor): void {
     this.#guard.check();
     const core = this.#coreFor([variable.name]);
-    this.#guard.step(activeWebGPU(), this.#counters(core, `stepParam(${variable?.name})`), () => core.stepParam(variable, grad));
+    this.#guard.step(activeDevice(), this.#counters(core, `stepParam(${variable?.name})`), () => core.stepParam(variable, grad));
   }
 
   /** The state as a JSON-serializable, PyTorch-shaped object (reads the moments back; not for the hot path). */

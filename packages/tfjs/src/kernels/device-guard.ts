@@ -1,6 +1,7 @@
 /// <reference types="@webgpu/types" />
 import { DeviceError } from '@stable-adamw/core';
-import type { WebGPUBackendLike } from './webgpu-multi-tensor.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { activeWebGPU, type WebGPUBackendLike } from './webgpu-multi-tensor.js';
 
 /** The optimizer's counters before a step: how errors name the step, and how to go back to them. */
 export interface StepCounters {
@@ -22,6 +23,20 @@ const oneLine = (message: string) => message.replace(/\s+/g, ' ').trim();
 /** The part of tfjs-backend-webgpu's backend the guard drives. */
 export type GuardedBackend = Pick<WebGPUBackendLike, 'device' | 'commandEncoder' | 'endComputePassEncoder' | 'submitQueue'>;
 
+/** The device of the active tfjs backend as the guard watches it: a WebGPU backend or a WebGL context. */
+export type GuardedDevice =
+  | { readonly webgpu: GuardedBackend }
+  | { readonly webgl: Pick<WebGLRenderingContext, 'isContextLost'> };
+
+/** The active backend's device, or undefined on backends without one (cpu, wasm, tensorflow). */
+export function activeDevice(): GuardedDevice | undefined {
+  const webgpu = activeWebGPU();
+  if (webgpu) return { webgpu };
+  if (tf.getBackend() !== 'webgl') return undefined;
+  const gl = (tf.backend() as { gpgpu?: { gl?: WebGLRenderingContext } }).gpgpu?.gl;
+  return gl ? { webgl: gl } : undefined;
+}
+
 /**
  * Submits the commands tfjs-backend-webgpu has recorded and not yet submitted (it submits every
  * `WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE` dispatches, or at a readback): errors of a submit are
@@ -34,7 +49,10 @@ function flush(backend: GuardedBackend): void {
 }
 
 /**
- * Catches WebGPU errors that arrive after a step was submitted — validation, out-of-memory and
+ * Puts the optimizer in a defined state when its device fails. WebGL: a lost context, checked
+ * before and after each step (`isContextLost()`, no readback); found before, the step is refused;
+ * found after, the step's counters are rolled back and it throws.
+ * WebGPU: catches errors that arrive after a step was submitted — validation, out-of-memory and
  * internal errors of the step's commands (error scopes, popped asynchronously: nothing is read back
  * and nothing waits) and the loss of the device (`device.lost`) — and puts the optimizer in a
  * defined state: `check()` throws a `DeviceError` naming the step and the cause from
@@ -45,7 +63,7 @@ function flush(backend: GuardedBackend): void {
  * scopes are pushed (its errors are not the step's), and what the step queued without submitting
  * (tfjs ops of the composed path) is submitted inside them.
  */
-export class WebGPUDeviceGuard {
+export class DeviceGuard {
   #failure: DeviceError | undefined;
   /** Steps submitted and not yet confirmed by `onSubmittedWorkDone`, oldest first. */
   #pending: StepCounters[] = [];
@@ -58,13 +76,15 @@ export class WebGPUDeviceGuard {
   }
 
   /**
-   * Runs `run` (one optimizer step, or one `stepParam`, that records commands on `backend`) inside
-   * error scopes and submits what it recorded; `counters` are the optimizer's counters before it.
-   * Without a WebGPU backend (another tfjs backend is active), `run` runs as is.
+   * Runs `run` (one optimizer step, or one `stepParam`) guarded on the active device; `counters`
+   * are the optimizer's counters before it. WebGPU: inside error scopes, submitting what it
+   * recorded. WebGL: between two context-loss checks. Without a device (cpu, wasm), as is.
    */
-  step<T>(backend: GuardedBackend | undefined, counters: StepCounters, run: () => T): T {
+  step<T>(guarded: GuardedDevice | undefined, counters: StepCounters, run: () => T): T {
     this.check();
-    if (!backend) return run();
+    if (!guarded) return run();
+    if ('webgl' in guarded) return this.#stepWebGL(guarded.webgl, counters, run);
+    const backend = guarded.webgpu;
     const { device } = backend;
     this.#watch(device);
     flush(backend);
@@ -90,6 +110,18 @@ export class WebGPUDeviceGuard {
       () => this.#confirm(counters),
       () => undefined,
     );
+    return result;
+  }
+
+  #stepWebGL<T>(gl: Pick<WebGLRenderingContext, 'isContextLost'>, counters: StepCounters, run: () => T): T {
+    const lost = () => {
+      // Before the step, restoring the counters taken before it changes nothing.
+      this.#fail(counters, 'the loss of the WebGL context (its textures, params and moments included, are gone)');
+      this.check();
+    };
+    if (gl.isContextLost()) lost();
+    const result = run();
+    if (gl.isContextLost()) lost();
     return result;
   }
 
