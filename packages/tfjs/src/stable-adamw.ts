@@ -14,7 +14,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createTfjsBackend, type TfjsPartialSum } from './backend.js';
 import { activeDevice, DeviceGuard, type StepCounters } from './kernels/device-guard.js';
 import { type KernelChoice, type ResolvedKernel, resolveKernel } from './kernels/resolve-kernel.js';
-import { activeWebGPU } from './kernels/webgpu-multi-tensor.js';
 import { matchSavedMoments, type SavedMoments } from './saved-moments.js';
 import type { TfjsState } from './state.js';
 
@@ -226,7 +225,11 @@ export class StableAdamW extends tf.Optimizer {
       }
       grads.set(variable, tensor);
     }
-    this.#guard.step(activeDevice(), this.#counters(core, 'the step'), () => core.step(grads));
+    this.#guard.step(
+      activeDevice(),
+      () => this.#counters(core, 'the step'),
+      () => core.step(grads),
+    );
     this.incrementIterations();
   }
 
@@ -315,7 +318,11 @@ export class StableAdamW extends tf.Optimizer {
   stepParam(variable: tf.Variable, grad: tf.Tensor): void {
     this.#guard.check();
     const core = this.#coreFor([variable.name]);
-    this.#guard.step(activeDevice(), this.#counters(core, `stepParam(${variable?.name})`), () => core.stepParam(variable, grad));
+    this.#guard.step(
+      activeDevice(),
+      () => this.#counters(core, `stepParam(${variable?.name})`),
+      () => core.stepParam(variable, grad),
+    );
   }
 
   /** The state as a JSON-serializable, PyTorch-shaped object (reads the moments back; not for the hot path). */

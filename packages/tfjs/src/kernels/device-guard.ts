@@ -76,13 +76,15 @@ export class DeviceGuard {
   }
 
   /**
-   * Runs `run` (one optimizer step, or one `stepParam`) guarded on the active device; `counters`
-   * are the optimizer's counters before it. WebGPU: inside error scopes, submitting what it
+   * Runs `run` (one optimizer step, or one `stepParam`) guarded on the active device; `snapshot`
+   * takes the optimizer's counters before it (only where there is a device: it copies every
+   * per-param counter, work the cpu and wasm backends' hot path does not need). WebGPU: inside error scopes, submitting what it
    * recorded. WebGL: between two context-loss checks. Without a device (cpu, wasm), as is.
    */
-  step<T>(guarded: GuardedDevice | undefined, counters: StepCounters, run: () => T): T {
+  step<T>(guarded: GuardedDevice | undefined, snapshot: () => StepCounters, run: () => T): T {
     this.check();
     if (!guarded) return run();
+    const counters = snapshot();
     if ('webgl' in guarded) return this.#stepWebGL(guarded.webgl, counters, run);
     const backend = guarded.webgpu;
     const { device } = backend;
