@@ -31,7 +31,7 @@ export {
 } from './contract.js';
 export { isHalfPrecision, roundToDtype, ulpOf } from './dtype.js';
 export { andThen, keepPending, settle } from './maybe-promise.js';
-export { StableAdamWOptimizer } from './optimizer.js';
+export { type CounterValues, StableAdamWOptimizer } from './optimizer.js';
 export { resolveOptions } from './options.js';
 export { buildParamGroups } from './param-groups.js';
 export { checkedShape } from './param-shape.js';

@@ -126,6 +126,25 @@ export interface StableAdamWBackendV1<P, G, S, R> extends StableAdamWKernelV1<P,
    */
   findNonFinite?(items: readonly GradientCheck<P, G>[]): MaybePromise<readonly number[]>;
   /**
+   * True when the step about to run decides `nonFinite: 'skip'` on the device, in
+   * `stepTensorsOnDevice`, with nothing read back (a GPU backend without synchronous readback).
+   * Core asks only when a group is 'skip' and the backend has `stepTensorsOnDevice`. Absent or
+   * false: core decides (`findNonFinite`).
+   */
+  skipsOnDevice?(): boolean;
+  /**
+   * `stepTensors` for a step whose device decides 'skip' (`skipsOnDevice`): the device finds any
+   * NaN or ±Inf among the gradients of 'skip' groups and then changes nothing, or runs the step.
+   * Core asks `findNonFinite` only about 'throw' groups first, calls this for every step (even one
+   * without gradients: the device counts it) and moves no counter itself: the device keeps the
+   * group steps, `skippedSteps`, `lastStepSkipped` and the loss scaler's state, and the adapter
+   * writes them back with the optimizer's `reconcileCounters` once it has read them
+   * asynchronously. The `MomentScalars` handed in are those of a clean step at the host's
+   * counters; the backend uses the debiased betas of the device's step instead. Throws (or
+   * rejects) before changing anything, as `stepTensors` does.
+   */
+  stepTensorsOnDevice?(items: readonly TensorStep<P, G, S>[]): MaybePromise<void>;
+  /**
    * For params that carry their own gradient (a `.grad` field): the gradient `step()` uses when it
    * is called without a gradient map; `null`/`undefined` skips the param this step. Backends whose
    * gradients live outside the params (tfjs) leave it out and are always handed a map.

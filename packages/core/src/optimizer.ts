@@ -18,7 +18,7 @@ import {
   StateDictError,
   UnsupportedBackendError,
 } from './errors.js';
-import type { DynamicLossScaler } from './loss-scaler.js';
+import { type DynamicLossScaler, parseLossScalerState } from './loss-scaler.js';
 import { andThen, settle } from './maybe-promise.js';
 import { type Hyperparameters, requireSkipWithScaler, resolveOptions, type StableAdamWOptions } from './options.js';
 import { buildParamGroups, decoupledDecayWarning, type ParamGroup, type ParamGroupInput, validateGroup } from './param-groups.js';
@@ -44,6 +44,19 @@ interface ParamEntry {
   where: string;
   /** How error messages name the param. */
   label: string;
+}
+
+/**
+ * The counters of an optimizer whose device keeps them (`skipsOnDevice`): what `readCounters`
+ * returns and `reconcileCounters` sets.
+ */
+export interface CounterValues {
+  /** Each group's step, in `paramGroups` order. */
+  readonly groupSteps: readonly number[];
+  readonly skippedSteps: number;
+  readonly lastStepSkipped: boolean;
+  /** The loss scaler's scale and growth tracker; present exactly when the optimizer has a `lossScaler`. */
+  readonly lossScaler?: { readonly scale: number; readonly growthTracker: number };
 }
 
 /** A param with a gradient in the call being made, and its group's index. */
@@ -170,14 +183,47 @@ export class StableAdamWOptimizer<P, G, S, R> {
         items.push({ param, grad, g });
       }
     });
-    return andThen(this.#findNonFinite(items), (nonFinite) => {
+    const onDevice = this.#skipsOnDevice();
+    return andThen(this.#findNonFinite(items, onDevice), (nonFinite) => {
       if (nonFinite) {
         this.#recordSkip();
         this.#endStep(true);
         return undefined;
       }
+      if (onDevice) return this.#runOnDevice(items);
       return andThen(this.#run(items), () => this.#endStep(false));
     });
+  }
+
+  /** Whether this step's 'skip' decision is the device's (see the contract's `skipsOnDevice`). */
+  #skipsOnDevice(): boolean {
+    const { stepTensorsOnDevice, skipsOnDevice } = this.backend;
+    if (!stepTensorsOnDevice || !this.paramGroups.some((group) => group.nonFinite === 'skip')) return false;
+    return skipsOnDevice?.call(this.backend) === true;
+  }
+
+  /**
+   * A step whose device decides 'skip': state is allocated and the kernels run with the scalars of
+   * a clean step at the host's counters; no counter moves here (the device's are reconciled later).
+   */
+  #runOnDevice(items: readonly GradItem<P, G>[]): MaybePromise<void> {
+    const created = this.#allocateSlots(items);
+    const gradScale = this.#gradScale();
+    const steps = items.map(({ param, grad, g }) => {
+      const group = this.paramGroups[g] as ParamGroup<P>;
+      return this.#tensorStep(param, grad, group, gradScale, group.step + 1);
+    });
+    // As in #run: a backend fails before changing anything, and the step's new state is dropped.
+    const undo = (error: unknown): never => {
+      this.#dropSlots(created);
+      throw error;
+    };
+    try {
+      const result = this.backend.stepTensorsOnDevice?.(steps);
+      return result instanceof Promise ? result.catch(undo) : result;
+    } catch (error) {
+      return undo(error);
+    }
   }
 
   /**
@@ -200,7 +246,13 @@ export class StableAdamWOptimizer<P, G, S, R> {
     if (this.backend.stepTensors) {
       if (items.length === 0) return undefined;
       const steps = items.map(({ param, grad, g }) =>
-        this.#tensorStep(param, grad, this.paramGroups[g] as ParamGroup<P>, gradScale),
+        this.#tensorStep(
+          param,
+          grad,
+          this.paramGroups[g] as ParamGroup<P>,
+          gradScale,
+          (this.paramGroups[g] as ParamGroup<P>).step,
+        ),
       );
       // A backend fails stepTensors (throwing or rejecting) before changing anything: undo the
       // step's counters and new state.
@@ -289,6 +341,65 @@ export class StableAdamWOptimizer<P, G, S, R> {
         if (scaler) this.#lossScaler?.loadStateDict(scaler);
       },
     };
+  }
+
+  /**
+   * The group steps, `skippedSteps`, `lastStepSkipped` and the loss scaler's scale and growth
+   * tracker as they are now: where a device keeps the counters (`skipsOnDevice`), the values it
+   * starts from.
+   */
+  readCounters(): CounterValues {
+    const scaler = this.#lossScaler?.stateDict();
+    return {
+      groupSteps: this.paramGroups.map((group) => group.step),
+      skippedSteps: this.#skippedSteps,
+      lastStepSkipped: this.#lastStepSkipped,
+      ...(scaler ? { lossScaler: { scale: scaler.scale, growthTracker: scaler.growth_tracker } } : {}),
+    };
+  }
+
+  /**
+   * Sets the counters a device kept (`skipsOnDevice`) once the adapter has read them back: every
+   * group's step, `skippedSteps`, `lastStepSkipped` and the loss scaler's scale and growth tracker.
+   * Validated first (an `InvalidParamError` naming the value, a `StateDictError` for a scale or
+   * growth tracker the scaler's settings rule out); on error nothing changes.
+   */
+  reconcileCounters(values: CounterValues): void {
+    this.#assertLive('reconcileCounters()');
+    const fix = 'Pass counters shaped like readCounters() returns.';
+    const count = (x: unknown) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+    const { groupSteps, skippedSteps, lastStepSkipped, lossScaler } = values ?? ({} as CounterValues);
+    if (!Array.isArray(groupSteps) || groupSteps.length !== this.paramGroups.length) {
+      throw new InvalidParamError('counters.groupSteps', `must hold one step per group (${this.paramGroups.length})`, fix);
+    }
+    groupSteps.forEach((step, g) => {
+      if (!count(step)) throw new InvalidParamError(`counters.groupSteps[${g}]`, `is ${String(step)}, not a count`, fix);
+    });
+    if (!count(skippedSteps))
+      throw new InvalidParamError('counters.skippedSteps', `is ${String(skippedSteps)}, not a count`, fix);
+    if (typeof lastStepSkipped !== 'boolean') {
+      throw new InvalidParamError('counters.lastStepSkipped', `is ${typeof lastStepSkipped}, not a boolean`, fix);
+    }
+    if ((lossScaler === undefined) !== (this.#lossScaler === undefined)) {
+      throw new InvalidParamError(
+        'counters.lossScaler',
+        this.#lossScaler ? 'is missing, but this optimizer has a lossScaler' : 'is set, but this optimizer has no lossScaler',
+        fix,
+      );
+    }
+    const scaler =
+      this.#lossScaler && lossScaler
+        ? parseLossScalerState(
+            { ...this.#lossScaler.stateDict(), scale: lossScaler.scale, growth_tracker: lossScaler.growthTracker },
+            'counters.lossScaler',
+          )
+        : undefined;
+    this.paramGroups.forEach((group, g) => {
+      group.step = groupSteps[g] as number;
+    });
+    this.#skippedSteps = skippedSteps;
+    this.#lastStepSkipped = lastStepSkipped;
+    if (scaler) this.#lossScaler?.loadStateDict(scaler);
   }
 
   /**
@@ -502,8 +613,12 @@ export class StableAdamWOptimizer<P, G, S, R> {
    * Whether any gradient of a group with `nonFinite: 'skip' | 'throw'` holds NaN or ±Inf; throws a
    * `NonFiniteGradientError` when one of them is in a 'throw' group.
    */
-  #findNonFinite(items: readonly GradItem<P, G>[]): MaybePromise<boolean> {
-    const checked = items.filter(({ g }) => (this.paramGroups[g] as ParamGroup<P>).nonFinite !== 'propagate');
+  #findNonFinite(items: readonly GradItem<P, G>[], onDevice = false): MaybePromise<boolean> {
+    // Where the device decides 'skip', only 'throw' groups are asked about.
+    const checked = items.filter(({ g }) => {
+      const policy = (this.paramGroups[g] as ParamGroup<P>).nonFinite;
+      return policy === 'throw' || (policy === 'skip' && !onDevice);
+    });
     if (checked.length === 0) return false;
     const checks: GradientCheck<P, G>[] = checked.map(({ param, grad }) => ({ param, grad, info: this.#entry(param).info }));
     // #checkSafetyOptions has made sure the backend has findNonFinite.
@@ -614,7 +729,7 @@ export class StableAdamWOptimizer<P, G, S, R> {
     return (param) => grads.get(param);
   }
 
-  #tensorStep(param: P, grad: G, group: ParamGroup<P>, gradScale: number): TensorStep<P, G, S> {
+  #tensorStep(param: P, grad: G, group: ParamGroup<P>, gradScale: number, t: number): TensorStep<P, G, S> {
     const { info } = this.#entry(param);
     const slot = this.#slot(param, group);
     return {
@@ -622,7 +737,7 @@ export class StableAdamWOptimizer<P, G, S, R> {
       grad,
       state: slot.state,
       info,
-      moments: momentScalars(group.betas, group.eps, group.step, info.dtype, true, gradScale),
+      moments: momentScalars(group.betas, group.eps, t, info.dtype, true, gradScale),
       update: this.#updateScalars(info, group, slot),
     };
   }

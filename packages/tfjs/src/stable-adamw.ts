@@ -8,12 +8,15 @@ import {
   type StableAdamWOptions,
   type StateDict,
   StateDictError,
+  UnsupportedBackendError,
 } from '@stable-adamw/core';
 import { resolveOptions, StableAdamWOptimizer } from '@stable-adamw/core/adapter';
 import * as tf from '@tensorflow/tfjs-core';
 import { createTfjsBackend, type TfjsPartialSum } from './backend.js';
 import { activeDevice, DeviceGuard, type StepCounters } from './kernels/device-guard.js';
 import { type KernelChoice, type ResolvedKernel, resolveKernel } from './kernels/resolve-kernel.js';
+import { DeviceSkip, skipsOnDevice, withDeviceSkip } from './kernels/webgpu-device-skip.js';
+import { activeWebGPU, type WebGPUBackendLike } from './kernels/webgpu-multi-tensor.js';
 import { matchSavedMoments, type SavedMoments } from './saved-moments.js';
 import type { TfjsState } from './state.js';
 
@@ -110,6 +113,8 @@ export class StableAdamW extends tf.Optimizer {
   #weights: NamedTensor[] = [];
   /** A lost WebGL context, or WebGPU errors that arrive after a step was submitted (see `DeviceGuard`). */
   readonly #guard = new DeviceGuard();
+  /** The counters tfjs-webgpu keeps on the device under `nonFinite: 'skip'` (see `DeviceSkip`). */
+  readonly #skip: DeviceSkip;
 
   /**
    * @param params variables or param groups (`{ params, ...overrides }`); `null` to discover the
@@ -122,7 +127,8 @@ export class StableAdamW extends tf.Optimizer {
     const given = options ?? ({} as TfjsStableAdamWOptions);
     const { kernel, ...rest } = given;
     this.#options = given;
-    this.#backend = createTfjsBackend({ kernel });
+    this.#skip = new DeviceSkip(() => this.#core, given.lossScaler);
+    this.#backend = withDeviceSkip(createTfjsBackend({ kernel }), this.#skip, kernel ?? 'auto');
     // Validates the options now, even when the variables come later.
     this.#core = params === null ? undefined : this.#build(params, rest);
     if (params === null) resolveOptions(rest);
@@ -180,14 +186,31 @@ export class StableAdamW extends tf.Optimizer {
     return this.#options.lossScaler;
   }
 
-  /** Steps skipped so far for a NaN/±Inf gradient under `nonFinite: 'skip'` (see core's `skippedSteps`). */
+  /**
+   * Steps skipped so far for a NaN/±Inf gradient under `nonFinite: 'skip'` (see core's
+   * `skippedSteps`). On webgpu the device decides and this is as of the last step read back:
+   * `await settled()` first for the current value.
+   */
   get skippedSteps(): number {
     return this.#core?.skippedSteps ?? 0;
   }
 
-  /** Whether the last step was skipped for a NaN/±Inf gradient. */
+  /** Whether the last step was skipped for a NaN/±Inf gradient (webgpu: as of the last step read back, see `settled`). */
   get lastStepSkipped(): boolean {
     return this.#core?.lastStepSkipped ?? false;
+  }
+
+  /**
+   * Resolves once `skippedSteps`, `lastStepSkipped`, `lossScaler.scale` and the groups' `step`
+   * include every step submitted so far. On tfjs-webgpu with `nonFinite: 'skip'` the device
+   * decides which steps are skipped and keeps those counters, which are read back asynchronously
+   * (nothing waits in a step); everywhere else they are current at once. `stateDict()` and
+   * `saveCheckpoint()` wait for it themselves.
+   * @throws DeviceError (rejects) when the device failed (see `applyGradients`).
+   */
+  async settled(): Promise<void> {
+    await this.#skip.settled();
+    this.#guard.check();
   }
 
   /** Optimizer accumulation (gradient release only): moment-only `stepParam` calls while true. */
@@ -225,22 +248,43 @@ export class StableAdamW extends tf.Optimizer {
       }
       grads.set(variable, tensor);
     }
+    const onDevice = core.paramGroups.some((g) => g.nonFinite === 'skip') && this.#skipsOnDevice();
+    this.#requireSettled(onDevice, 'a step');
     this.#guard.step(
       activeDevice(),
-      () => this.#counters(core, 'the step'),
+      () => this.#counters(core, 'the step', onDevice),
       () => core.step(grads),
     );
     this.incrementIterations();
   }
 
-  /** The optimizer's counters and `iterations` as they are now, to roll back a step the device failed. */
-  #counters(core: Core, what: string): StepCounters {
+  #skipsOnDevice(): boolean {
+    return skipsOnDevice(this.#options.kernel ?? 'auto');
+  }
+
+  /** A call whose counters the host keeps may not run while the device's are not read back yet. */
+  #requireSettled(onDevice: boolean, what: string): void {
+    const pending = this.#skip.pending;
+    if (onDevice || pending === 0) return;
+    throw new UnsupportedBackendError(
+      `${what} that counts on the host was asked for while ${pending} step(s) whose counters the WebGPU device keeps (nonFinite: 'skip') are not read back yet`,
+      'await optimizer.settled() before switching the backend, the kernel or the nonFinite policy.',
+    );
+  }
+
+  /**
+   * The optimizer's counters and `iterations` as they are now, to roll back a step the device
+   * failed; for a step whose device keeps the counters, to the device's after the step before.
+   */
+  #counters(core: Core, what: string, onDevice = false): StepCounters {
     const counters = core.snapshotCounters();
+    const device = onDevice ? this.#skip.rollbackPoint() : undefined;
     const iterations = this.iterations;
     return {
       label: `${what} after iterations = ${iterations}`,
       restore: () => {
         counters.restore();
+        device?.();
         this.iterations_ = iterations;
       },
     };
@@ -268,7 +312,9 @@ export class StableAdamW extends tf.Optimizer {
    * variables differentiates only those (tfjs's default is every trainable variable `f` touches).
    * With a `lossScaler`, `f`'s loss is multiplied by the current scale before differentiation (as
    * Keras's `LossScaleOptimizer`), the step divides the gradients by it, and the returned cost is
-   * the unscaled loss. If the step throws, the loss and gradients made here are freed.
+   * the unscaled loss (on webgpu, where the device keeps the scale, by the device's scale tensor,
+   * so the loss and the step's unscale agree before the host has read the scale back). If the step
+   * throws, the loss and gradients made here are freed.
    * With gradient release prepared, each variable is updated during backprop, in its read's hook.
    */
   override minimize(f: () => tf.Scalar, returnCost = false, varList?: tf.Variable[]): tf.Scalar | null {
@@ -279,7 +325,9 @@ export class StableAdamW extends tf.Optimizer {
       return cost;
     }
     const managed = this.#core?.paramGroups.flatMap((g) => g.params).filter((v) => v.trainable);
-    const scale = this.#options.lossScaler?.scale;
+    const scaler = this.#options.lossScaler;
+    // On the device's skip path the scale lives on the device: the loss is multiplied by it there.
+    const scale = scaler && this.#skipsOnDevice() ? this.#skip.lossScale(activeWebGPU() as WebGPUBackendLike) : scaler?.scale;
     let loss: tf.Scalar | undefined;
     // tf.keep lets the unscaled loss outlive the forward pass's tidy; it is freed below.
     const objective =
@@ -318,6 +366,7 @@ export class StableAdamW extends tf.Optimizer {
   stepParam(variable: tf.Variable, grad: tf.Tensor): void {
     this.#guard.check();
     const core = this.#coreFor([variable.name]);
+    this.#requireSettled(false, 'stepParam()');
     this.#guard.step(
       activeDevice(),
       () => this.#counters(core, `stepParam(${variable?.name})`),
@@ -325,11 +374,15 @@ export class StableAdamW extends tf.Optimizer {
     );
   }
 
-  /** The state as a JSON-serializable, PyTorch-shaped object (reads the moments back; not for the hot path). */
+  /**
+   * The state as a JSON-serializable, PyTorch-shaped object (reads the moments back; not for the
+   * hot path). Waits for `settled()` first, so the counters are exact on webgpu too.
+   */
   stateDict(): Promise<StateDict> {
     this.#guard.check();
-    if (!this.#core) throw new InvalidParamError('stateDict', 'has no variables yet', 'Call it after the first applyGradients.');
-    return Promise.resolve(this.#core.stateDict());
+    const core = this.#core;
+    if (!core) throw new InvalidParamError('stateDict', 'has no variables yet', 'Call it after the first applyGradients.');
+    return this.#whenSettled(() => core.stateDict());
   }
 
   /** Restores a state dict from any adapter (cpu, gpu.js, tfjs). */
@@ -346,18 +399,25 @@ export class StableAdamW extends tf.Optimizer {
       throw new InvalidParamError('loadStateDict', 'has no variables yet', 'Construct the optimizer with its variables first.');
     }
     this.#core.loadStateDict(stateDict);
+    this.#skip.restart();
   }
 
   /**
    * The state as safetensors bytes in optimi's (`'optimi'`) or `torch.optim.AdamW`'s
    * (`'torch-adamw'`) layout, named by variable, for `python/stable_adamw_checkpoint.py` or any
-   * adapter's `loadCheckpoint` (reads the moments back).
+   * adapter's `loadCheckpoint` (reads the moments back; waits for `settled()` first).
    */
   saveCheckpoint(options: { layout: CheckpointLayout }): Promise<Uint8Array> {
     this.#guard.check();
-    if (!this.#core)
-      throw new InvalidParamError('saveCheckpoint', 'has no variables yet', 'Call it after the first applyGradients.');
-    return Promise.resolve(this.#core.saveCheckpoint(options));
+    const core = this.#core;
+    if (!core) throw new InvalidParamError('saveCheckpoint', 'has no variables yet', 'Call it after the first applyGradients.');
+    return this.#whenSettled(() => core.saveCheckpoint(options));
+  }
+
+  /** `read()` once the device's counters are read back (at once when none are pending). */
+  #whenSettled<T>(read: () => T | Promise<T>): Promise<T> {
+    if (this.#skip.pending === 0) return Promise.resolve(read());
+    return this.settled().then(read);
   }
 
   /** Restores a checkpoint from `saveCheckpoint` (any adapter) or the Python module, matched by variable name. */
@@ -366,6 +426,7 @@ export class StableAdamW extends tf.Optimizer {
     if (!this.#core)
       throw new InvalidParamError('loadCheckpoint', 'has no variables yet', 'Construct the optimizer with its variables first.');
     this.#core.loadCheckpoint(bytes, options);
+    this.#skip.restart();
   }
 
   /**
@@ -417,6 +478,7 @@ export class StableAdamW extends tf.Optimizer {
       moments,
     );
     core.loadStateDict({ state, param_groups: current.param_groups.map((g) => ({ ...g, step: iterations })) });
+    this.#skip.restart();
   }
 
   /** Frees the moments and the iteration counter, and removes gradient release if it is prepared. */
@@ -426,6 +488,7 @@ export class StableAdamW extends tf.Optimizer {
     tf.dispose(this.#weights.map((w) => w.tensor));
     this.#weights = [];
     this.#core?.dispose();
+    this.#skip.dispose();
     super.dispose();
   }
 

@@ -118,6 +118,24 @@ describe('tfjs-webgpu: a device error after submit', () => {
     expect(await cleanStep1()).toEqual(expected);
   });
 
+  it("nonFinite: 'skip' (counters on the device): a failed step rolls them back to the device's after the step before", async () => {
+    const baseline = inUse();
+    const { a, b, opt, step } = setup({ nonFinite: 'skip' });
+    step(1);
+    await opt.settled();
+    // Step 2 is not read back yet when step 3 fails: the rollback waits for it.
+    step(2);
+    step(3, (gradB, run) => withDestroyedBuffer(backend, gradB, run));
+    await settle(backend);
+    await settle(backend);
+    expect([opt.iterations, opt.paramGroups[0]?.step, opt.skippedSteps]).toEqual([2, 2, 0]);
+    expect(() => step(4)).toThrow(/validation error.*iterations = 2.*rolled back/);
+    await expect(opt.settled()).rejects.toThrow(DeviceError);
+    opt.dispose();
+    tf.dispose([a, b]);
+    expect(inUse()).toEqual(baseline);
+  });
+
   it('a lost device fails every optimizer on it; counters keep the confirmed steps only', async () => {
     const expected = await cleanStep1();
     const baseline = inUse();

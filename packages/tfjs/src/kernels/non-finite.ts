@@ -8,14 +8,19 @@ import * as tf from '@tensorflow/tfjs-core';
  * and `minimize`/`model.fit` are synchronous. Nothing is mutated.
  *
  * @throws UnsupportedBackendError on webgpu, before anything runs: WebGPU has no synchronous
- *   readback; tfjs-webgpu's `dataSync` goes through a canvas copy, which returns zeros and loses
- *   the device in headless Chromium (SwiftShader), so every gradient would look non-finite.
+ *   readback (tfjs-webgpu's `dataSync` goes through a canvas copy, which returns zeros and loses
+ *   the device in headless Chromium, SwiftShader), so every gradient would look non-finite. The
+ *   fused multi-tensor step decides 'skip' on the device instead (`webgpu-device-skip.ts`); what
+ *   reaches this is 'throw' (it needs the answer before `applyGradients` returns), and 'skip' on
+ *   the composed kernels or under gradient release (`stepParam`).
  */
 export function findNonFiniteGradients(grads: readonly tf.Tensor[]): number[] {
   if (tf.getBackend() === 'webgpu') {
     throw new UnsupportedBackendError(
-      "tfjs-webgpu has no reliable synchronous readback, which nonFinite: 'skip' | 'throw' (and a lossScaler) need before each step",
-      "Use nonFinite: 'propagate' without a lossScaler on webgpu, or the webgl, wasm or cpu backend.",
+      "tfjs-webgpu has no synchronous readback, which nonFinite: 'throw' needs before each step, and so does 'skip' " +
+        "(with or without a lossScaler) outside the fused multi-tensor step: with kernel: 'composed' or under gradient release (stepParam)",
+      "Use nonFinite: 'skip' with kernel: 'auto' or 'fused' and whole steps (applyGradients, minimize, model.fit), " +
+        "or 'propagate', or the webgl, wasm or cpu backend.",
     );
   }
   if (grads.length === 0) return [];

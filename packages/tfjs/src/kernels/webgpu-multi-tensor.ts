@@ -32,6 +32,11 @@ import type { TfjsState } from '../state.js';
  * 2. `sums`: one thread per tensor adds its ≤ 4096 partials (a block's 64, then the block sums).
  *    Bounding the partials keeps this serial pass short on real GPUs too.
  * 3. `update`: RMS = √(total/n); η = lr / max(1, RMS) with NaN → no clip; θ ← θ·(1 − η·λ′) − η·m/(√v + ε).
+ *
+ * `nonFinite: 'skip'` runs a variant of the same three dispatches (`webgpu-skip-shader.ts`, host
+ * side in `webgpu-device-skip.ts`): phase 1 writes no moment and flags a non-finite gradient,
+ * phase 2 updates the counters on the device, phase 3 recomputes the moments and writes them and
+ * θ unless the step was skipped. Nothing is read back synchronously there either.
  */
 
 /** Threads per workgroup; each thread of phases 1 and 3 owns one partial sum. */
@@ -44,6 +49,24 @@ const MAX_BLOCKS = 64;
 const ENTRY_BYTES = 56;
 /** Bytes of the table header: tensorCount, blockCount, rowWidth, padding. */
 const HEADER_BYTES = 16;
+
+/** WGSL both step shaders share: the NaN test and the block → tensor lookup (over a \`table\` with sorted \`firstBlock\`s). */
+export const WGSL_HELPERS = `
+// Bit test: WGSL lets compilers assume no NaN in comparisons.
+fn isNan(x : f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// The entry whose blocks hold \`block\` (binary search over firstBlock).
+fn tensorOf(block : u32) -> u32 {
+  var lo = 0u;
+  var hi = table.tensorCount - 1u;
+  while (lo < hi) {
+    let mid = (lo + hi + 1u) / 2u;
+    if (table.entries[mid].firstBlock <= block) { lo = mid; } else { hi = mid - 1u; }
+  }
+  return lo;
+}`;
 
 const SHADER = `
 struct Entry {
@@ -61,22 +84,7 @@ struct Table { tensorCount : u32, blockCount : u32, rowWidth : u32, pad : u32, e
 @group(0) @binding(4) var<storage, read_write> expAvgSq : array<f32>;
 @group(0) @binding(5) var<storage, read_write> partials : array<f32>;
 @group(0) @binding(6) var<storage, read_write> totals : array<f32>;
-
-// Bit test: WGSL lets compilers assume no NaN in comparisons.
-fn isNan(x : f32) -> bool {
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-
-// The entry whose blocks hold \`block\` (binary search over firstBlock).
-fn tensorOf(block : u32) -> u32 {
-  var lo = 0u;
-  var hi = table.tensorCount - 1u;
-  while (lo < hi) {
-    let mid = (lo + hi + 1u) / 2u;
-    if (table.entries[mid].firstBlock <= block) { lo = mid; } else { hi = mid - 1u; }
-  }
-  return lo;
-}
+${WGSL_HELPERS}
 
 // Phase 1: moments, and one partial ratio sum per thread (threads past the tensor's end write 0).
 @compute @workgroup_size(${WORKGROUP})
@@ -316,11 +324,43 @@ export function destination(
 }
 
 /**
+ * The skip-mode variant of a step (`nonFinite: 'skip'` decided on the device; built by
+ * `DeviceSkip.plan`, shaders in `webgpu-skip-shader.ts`): its pipelines (layout slots 0–4 as
+ * here, 5 partials then totals, 6 the control buffer, 7 the betas table), each batch's table, and
+ * what to record after the step (the counters' copies).
+ */
+export interface SkipPlan {
+  readonly layout: GPUBindGroupLayout;
+  /** Phase 1 (ratios and the flag), 2 (totals and the counters), 3 (the update, unless skipped). */
+  readonly phases: readonly [GPUComputePipeline, GPUComputePipeline, GPUComputePipeline];
+  readonly control: GPUBuffer;
+  /** (1 − β̂1, β̂2, 1 − β̂2) per group and candidate step. */
+  readonly betas: Float32Array<ArrayBuffer>;
+  /** A batch's table; the step's last batch `finalize`s the counters. */
+  table(batch: readonly Step[], rowWidth: number, finalize: boolean): ArrayBuffer;
+  /** Records what follows the step on its encoder (copies only). */
+  after(encoder: GPUCommandEncoder): void;
+}
+
+/** One batch as recorded: its bind group and grid, and its tensors' packed buffers. */
+interface Recorded {
+  readonly batch: readonly Resident[];
+  readonly packed: readonly [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
+  readonly bindGroup: GPUBindGroup;
+  readonly grid: readonly [number, number];
+  readonly tensors: number;
+}
+
+/**
  * One step of every tensor in `steps` on the webgpu backend: validated and uploaded first (a
  * throw changes nothing), then recorded after tfjs's queued work on its own command encoder and
  * submitted with it. Returns the number of batches (3 dispatches each).
+ *
+ * With `skip`, the step runs the skip-mode dispatches phase by phase across batches (every
+ * batch's phase 1 before the counters are finalized, every phase 3 after), and a step without
+ * tensors still runs phase 2 once (the device counts it).
  */
-export function stepWebGPUMultiTensor(backend: WebGPUBackendLike, steps: readonly Step[]): number {
+export function stepWebGPUMultiTensor(backend: WebGPUBackendLike, steps: readonly Step[], skip?: SkipPlan): number {
   const residents: Resident[] = steps.map((step) => {
     const label = step.info.name ?? 'param';
     const stateFix = 'The optimizer state was disposed: build a new optimizer.';
@@ -335,9 +375,10 @@ export function stepWebGPUMultiTensor(backend: WebGPUBackendLike, steps: readonl
     };
   });
   const { device } = backend;
-  const pipelines = pipelinesFor(device);
   const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
   const groups = batches(residents, maxBindingElements(backend));
+  // The device counts a skip-mode step without tensors too.
+  if (skip && groups.length === 0) groups.push([]);
   // tfjs's queued dispatches come first: close its compute pass and record after it.
   backend.ensureCommandEncoderReady();
   backend.endComputePassEncoder();
@@ -348,22 +389,25 @@ export function stepWebGPUMultiTensor(backend: WebGPUBackendLike, steps: readonl
     acquired.push(buffer);
     return buffer;
   };
-  const adopt: (() => void)[] = [];
   const packedUsage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-  for (const batch of groups) {
+  // Written on the queue timeline: the previous step's commands that read them were submitted before they were released.
+  const upload = (bytes: ArrayBuffer | Float32Array<ArrayBuffer>) => {
+    const buffer = acquire(bytes.byteLength, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+    device.queue.writeBuffer(buffer, 0, bytes);
+    return buffer;
+  };
+  const betas = skip && upload(skip.betas);
+  const recorded: Recorded[] = groups.map((batch, b) => {
     const elements = batch.reduce((sum, { step }) => sum + step.info.numel, 0);
     const totalBlocks = batch.reduce((sum, { step }) => sum + blocksOf(step.info.numel).count, 0);
     const rowWidth = Math.min(totalBlocks, maxGroups);
-    const bytes = tableOf(
-      batch.map((r) => r.step),
-      rowWidth,
-    );
-    const table = acquire(bytes.byteLength, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
-    // Written on the queue timeline: the previous step's commands that read it were submitted before it was released.
-    device.queue.writeBuffer(table, 0, bytes);
+    const stepsOf = batch.map((r) => r.step);
+    const table = upload(skip ? skip.table(stepsOf, rowWidth, b === groups.length - 1) : tableOf(stepsOf, rowWidth));
     const packed = [0, 1, 2, 3].map(() => acquire(4 * elements, packedUsage)) as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
-    const partials = acquire(4 * totalBlocks * WORKGROUP, GPUBufferUsage.STORAGE);
-    const totals = acquire(4 * batch.length, GPUBufferUsage.STORAGE);
+    const partials = 4 * totalBlocks * WORKGROUP;
+    const scratch = skip
+      ? [acquire(partials + 4 * batch.length, GPUBufferUsage.STORAGE), skip.control, betas as GPUBuffer]
+      : [acquire(partials, GPUBufferUsage.STORAGE), acquire(4 * batch.length, GPUBufferUsage.STORAGE)];
     let offset = 0;
     for (const { step, sources } of batch) {
       const size = 4 * step.info.numel;
@@ -373,19 +417,37 @@ export function stepWebGPUMultiTensor(backend: WebGPUBackendLike, steps: readonl
       offset += step.info.numel;
     }
     const bindGroup = device.createBindGroup({
-      layout: pipelines.layout,
-      entries: [table, ...packed, partials, totals].map((buffer, binding) => ({ binding, resource: { buffer } })),
+      layout: skip ? skip.layout : pipelinesFor(device).layout,
+      entries: [table, ...packed, ...scratch].map((buffer, binding) => ({ binding, resource: { buffer } })),
     });
-    const pass = encoder.beginComputePass();
+    const grid = [rowWidth, rowWidth === 0 ? 0 : Math.ceil(totalBlocks / rowWidth)] as const;
+    return { batch, packed, bindGroup, grid, tensors: batch.length };
+  });
+  const pass = encoder.beginComputePass();
+  const dispatch = (phase: number, { bindGroup, grid, tensors }: Recorded) => {
     pass.setBindGroup(0, bindGroup);
-    pass.setPipeline(pipelines.moments);
-    pass.dispatchWorkgroups(rowWidth, Math.ceil(totalBlocks / rowWidth));
-    pass.setPipeline(pipelines.sums);
-    pass.dispatchWorkgroups(Math.ceil(batch.length / WORKGROUP));
-    pass.setPipeline(pipelines.update);
-    pass.dispatchWorkgroups(rowWidth, Math.ceil(totalBlocks / rowWidth));
-    pass.end();
-    offset = 0;
+    if (phase === 1) pass.dispatchWorkgroups(Math.max(1, Math.ceil(tensors / WORKGROUP)));
+    else if (grid[0] > 0) pass.dispatchWorkgroups(grid[0], grid[1]);
+  };
+  if (skip) {
+    // Phase-major: the counters are finalized after every batch's flag, and read by every phase 3.
+    skip.phases.forEach((pipeline, phase) => {
+      pass.setPipeline(pipeline);
+      for (const r of recorded) dispatch(phase, r);
+    });
+  } else {
+    const { moments, sums, update } = pipelinesFor(device);
+    for (const r of recorded) {
+      [moments, sums, update].forEach((pipeline, phase) => {
+        pass.setPipeline(pipeline);
+        dispatch(phase, r);
+      });
+    }
+  }
+  pass.end();
+  const adopt: (() => void)[] = [];
+  for (const { batch, packed } of recorded) {
+    let offset = 0;
     for (const { step, sources } of batch) {
       const size = 4 * step.info.numel;
       const written: [tf.Variable, GPUBuffer, number][] = [
@@ -401,6 +463,7 @@ export function stepWebGPUMultiTensor(backend: WebGPUBackendLike, steps: readonl
       offset += step.info.numel;
     }
   }
+  skip?.after(encoder);
   backend.submitQueue();
   for (const buffer of acquired) backend.bufferManager.releaseBuffer(buffer);
   for (const fn of adopt) fn();
