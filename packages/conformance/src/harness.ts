@@ -36,6 +36,9 @@ export interface OptimizerHarness {
 /** What an adapter needs to build a harness: params (scenario order), groups by index, options. */
 export type HarnessSpec = Pick<Scenario, 'dtype' | 'params' | 'groups' | 'options'>;
 
+/** A `nonFinite` policy other than optimi's 'propagate'. */
+export type SafetyPolicy = 'skip' | 'throw';
+
 /** An adapter under test: the dtypes it stores and a harness factory. */
 export interface ConformanceTarget {
   /** Names the target in test titles, e.g. `cpu` or `tfjs-wasm`. */
@@ -43,8 +46,11 @@ export interface ConformanceTarget {
   readonly dtypes: readonly Dtype[];
   /** The harness implements `stepParam`: run the gradient-release and accumulation checks. */
   readonly gradientRelease?: boolean;
-  /** The adapter supports `nonFinite: 'skip' | 'throw'` and a `lossScaler`: run the training-safety checks. */
-  readonly nonFinite?: boolean;
+  /**
+   * The `nonFinite` policies the adapter supports, for the training-safety checks: `true` for both
+   * 'skip' and 'throw', or a list (a `lossScaler` is checked where 'skip' is listed).
+   */
+  readonly nonFinite?: boolean | readonly SafetyPolicy[];
   create(spec: HarnessSpec): MaybePromise<OptimizerHarness>;
 }
 

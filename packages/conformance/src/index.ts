@@ -26,6 +26,7 @@ export {
   referenceStep,
   replay,
   runStep,
+  type SafetyPolicy,
 } from './harness.js';
 export {
   compareObserved,

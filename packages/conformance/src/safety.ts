@@ -9,6 +9,7 @@ import {
   referenceFor,
   referenceStep,
   runStep,
+  type SafetyPolicy,
 } from './harness.js';
 import { compareObserved, describeMismatch } from './measure.js';
 import type { Scenario, ScenarioParam, ScenarioTolerances } from './scenario.js';
@@ -58,7 +59,7 @@ function poisoned(scenario: Scenario, t: number, bad: number): (number[] | null)
  * params and moments bit-identical, under 'throw' each is refused with `non_finite_gradient`;
  * either way training then follows the reference that never saw them.
  */
-async function checkNonFinite(target: ConformanceTarget, base: Scenario, policy: 'skip' | 'throw'): Promise<void> {
+async function checkNonFinite(target: ConformanceTarget, base: Scenario, policy: SafetyPolicy): Promise<void> {
   const scenario: Scenario = { ...base, options: { ...base.options, nonFinite: policy } };
   const reference = referenceFor(base);
   const exact = { kind: 'elementwise', atol: 0, rtol: 0 } as const;
@@ -116,15 +117,18 @@ async function checkLossScaling(target: ConformanceTarget, base: Scenario): Prom
   });
 }
 
-/** The training-safety cases of a target that declares `nonFinite`. */
+/** The training-safety cases of a target that declares `nonFinite` (a loss scaler needs 'skip'). */
 export function safetyCases(target: ConformanceTarget, steps: number): SafetyCase[] {
   const cases: SafetyCase[] = [];
+  const policies: readonly SafetyPolicy[] = target.nonFinite === true ? ['skip', 'throw'] : target.nonFinite || [];
   for (const dtype of target.dtypes) {
     const [mixed] = standardScenarios(dtype, { steps: Math.min(steps, 12) }) as [Scenario];
-    for (const policy of ['skip', 'throw'] as const) {
+    for (const policy of policies) {
       cases.push({ name: `non-finite gradients (${policy}) ${dtype}`, run: () => checkNonFinite(target, mixed, policy) });
     }
-    cases.push({ name: `loss scaling folded into the step ${dtype}`, run: () => checkLossScaling(target, mixed) });
+    if (policies.includes('skip')) {
+      cases.push({ name: `loss scaling folded into the step ${dtype}`, run: () => checkLossScaling(target, mixed) });
+    }
   }
   return cases;
 }

@@ -1,4 +1,4 @@
-import type { ConformanceTarget, HarnessOptimizer, HarnessSpec, OptimizerHarness } from '@stable-adamw/conformance';
+import type { ConformanceTarget, HarnessOptimizer, HarnessSpec, OptimizerHarness, SafetyPolicy } from '@stable-adamw/conformance';
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelChoice } from '../kernels/resolve-kernel.js';
 import { StableAdamW } from '../stable-adamw.js';
@@ -9,10 +9,14 @@ let harnesses = 0;
  * A conformance target for the tfjs adapter on whatever tfjs backend is active when a harness is
  * created (set it with `tf.setBackend` first). float32 only. Works in Node and browsers.
  *
- * @param options.nonFinite run the training-safety cases (`nonFinite`, `lossScaler`); default
- *   true. They need a synchronous readback, which tfjs-webgpu refuses.
+ * @param options.nonFinite the training-safety cases to run (`nonFinite` policies, and a
+ *   `lossScaler` with 'skip'); default true (both). tfjs-webgpu decides 'skip' on the device in its
+ *   fused kernels and refuses 'throw', which needs a synchronous readback.
  */
-export function tfjsTarget(kernel: KernelChoice = 'auto', options: { nonFinite?: boolean } = {}): ConformanceTarget {
+export function tfjsTarget(
+  kernel: KernelChoice = 'auto',
+  options: { nonFinite?: boolean | readonly SafetyPolicy[] } = {},
+): ConformanceTarget {
   return {
     id: `tfjs (${kernel} kernels)`,
     dtypes: ['float32'],
