@@ -17,6 +17,7 @@ import { exportedState, type GpuJsState, importedState, zeroState } from './stat
 import { stepBatch } from './step-batch.js';
 import type { BatchItem, StepEnvironment } from './step-types.js';
 import { deleteDeviceTensor, type GpuJsTensor, isDeviceTensor, readTensor } from './tensor.js';
+import { forgetVectorKernels } from './vector-step.js';
 
 /** Where `createGpujsBackend` runs its kernels. */
 export interface GpuJsBackendOptions {
@@ -184,6 +185,7 @@ export function createGpujsBackend(options: GpuJsBackendOptions): GpuJsBackend {
         andThen(pending, () => {
           env.release(state.expAvg);
           env.release(state.expAvgSq);
+          forgetVectorKernels(kernels, state);
         }),
       );
     },

@@ -49,6 +49,11 @@ export interface DeviceFacts {
   readonly limitName: string;
   /** Whether moments run as one kernel map (webgl, webgl2, headlessgl, cpu) or two kernels. */
   readonly usesKernelMap: boolean;
+  /**
+   * Whether steps run the four-elements-per-thread kernels of kernels/vector.ts (`webgpu`: no
+   * kernel maps, and a gpu.js thread costs about as much as the elements it moves).
+   */
+  readonly vectorKernels: boolean;
   /** `cpu` and `webasm` keep "device" tensors as Float32Arrays: nothing to upload. */
   readonly hostResident: boolean;
   /**
@@ -88,6 +93,7 @@ export function describeDevice(gpu: GPU): DeviceFacts {
     mode: requested === 'async' ? 'async' : kernelMode,
     // webasm runs kernel maps on its cpu fallback only, and webgpu not at all.
     usesKernelMap: features.kernelMap === true && requested !== 'async' && kernelMode !== 'webasm',
+    vectorKernels: requested !== 'async' && kernelMode === 'webgpu',
     hostResident: requested !== 'async' && (kernelMode === 'cpu' || kernelMode === 'webasm'),
     packsHostTensors: requested !== 'async' && kernelMode === 'cpu',
     tileElements: kernelMode === 'webasm' ? FLOAT_INDEX_LIMIT : Number.POSITIVE_INFINITY,

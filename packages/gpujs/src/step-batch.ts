@@ -9,6 +9,7 @@ import type { GpuJsParam } from './param.js';
 import type { BatchItem, Outcome, StepEnvironment } from './step-types.js';
 import { type GpuJsTensor, isDeviceTensor, liveTensorProblem, numelOf } from './tensor.js';
 import { guarded, inOrder, Transaction } from './transaction.js';
+import { runVectorItem } from './vector-step.js';
 
 function labelOf(param: GpuJsParam): string {
   return param.name ? `param (${param.name})` : 'param';
@@ -58,6 +59,7 @@ export function deviceFailure(env: StepEnvironment, error: unknown): never {
 /** Both phases of one tensor into fresh tensors recorded in `tx`; nothing is swapped in yet. */
 function runItem(env: StepEnvironment, tx: Transaction, item: BatchItem): MaybePromise<Outcome> {
   const { kernels, device } = env;
+  if (device.vectorKernels) return runVectorItem(env, tx, item);
   // Host arrays (initial params, host gradients, fresh or loaded state) go through one upload
   // kernel, so the step's kernels always see device tensors: gpu.js compiles a kernel per argument
   // type signature and keeps every variant alive until the GPU is destroyed.

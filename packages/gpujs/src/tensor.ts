@@ -94,8 +94,62 @@ export function numelOf(x: GpuJsTensor): number {
   return x instanceof Float32Array ? x.length : (outputOf(x)[0] as number);
 }
 
+/** WebGPU buffer handles whose elements start past the buffer's start, and where (in floats). */
+const viewOffsets = new WeakMap<object, number>();
+
+/** The fields of gpu.js's WebGPU buffer handle (`WebGPUBufferResult`) the vector kernels reshape. */
+interface BufferHandle {
+  output: number[];
+  componentCount: number;
+  buffer: unknown;
+  clone(): BufferHandle;
+}
+
+/**
+ * The result of a gpu.js WebGPU kernel that returns `Array(4)` per thread, relabelled as the 1-D
+ * tensor of its first `n` floats: gpu.js binds a vector result as an argument only as a plain
+ * float array, and the buffer holds exactly those floats in order.
+ */
+export function asElements(result: GpuJsTensor, n: number): GpuJsTensor {
+  const handle = result as unknown as BufferHandle;
+  handle.componentCount = 1;
+  handle.output = [n];
+  return result;
+}
+
+/**
+ * A second handle on `tensor`'s buffer (it holds the buffer alive until deleted too), standing for
+ * the `n` floats from `offset` on. A kernel given it binds the whole buffer, so only the kernels
+ * that know the layout take it; `readTensor` reads the view's own floats.
+ */
+export function viewOf(tensor: GpuJsTensor, offset: number, n: number): GpuJsTensor {
+  const view = (tensor as unknown as BufferHandle).clone();
+  view.output = [n];
+  viewOffsets.set(view, offset);
+  return view as unknown as GpuJsTensor;
+}
+
+/** Whether `view` is `viewOf(tensor, offset, …)` or a view of the same buffer at that offset. */
+export function isViewAt(view: GpuJsTensor, tensor: GpuJsTensor, offset: number): boolean {
+  return (
+    viewOffsets.get(view) === offset &&
+    isDeviceTensor(tensor) &&
+    (view as unknown as BufferHandle).buffer === (tensor as unknown as BufferHandle).buffer
+  );
+}
+
 /** Reads a tensor as a fresh Float32Array (a copy for host arrays, a device readback otherwise). */
 export function readTensor(x: GpuJsTensor): MaybePromise<Float32Array> {
   if (x instanceof Float32Array) return x.slice();
+  const offset = viewOffsets.get(x);
+  if (offset !== undefined) {
+    // Read the buffer up to the view's end with a temporary handle (WebGPU reads are promises).
+    const whole = (x as unknown as BufferHandle).clone();
+    whole.output = [offset + numelOf(x)];
+    const wholeTensor = whole as unknown as Texture;
+    return Promise.resolve(wholeTensor.toArray() as MaybePromise<ArrayLike<number>>)
+      .finally(() => wholeTensor.delete())
+      .then((values) => Float32Array.from(values).slice(offset));
+  }
   return andThen(x.toArray() as MaybePromise<ArrayLike<number>>, (values) => Float32Array.from(values));
 }

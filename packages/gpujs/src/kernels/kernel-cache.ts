@@ -68,6 +68,15 @@ export class KernelCache {
     return undefined;
   }
 
+  /** Destroys the kernels whose keys `matches` (those of one tensor's own). */
+  destroyWhere(matches: (key: string) => boolean): void {
+    for (const [key, kernel] of this.#kernels) {
+      if (!matches(key)) continue;
+      kernel.destroy();
+      this.#kernels.delete(key);
+    }
+  }
+
   /** Destroys every compiled kernel (the GPU instance itself belongs to the caller). */
   destroy(): void {
     for (const kernel of this.#kernels.values()) kernel.destroy();

@@ -1,4 +1,5 @@
 import { FINAL_SUM_MAX, REDUCTION_BLOCK } from '../kernels/block-reduction.js';
+import { vectorLayout } from '../kernels/vector.js';
 
 /** Launches of one tree reduction over `numel` elements: 16-element levels, then one final sum of at most FINAL_SUM_MAX. */
 export function reductionLaunches(numel: number): number {
@@ -16,4 +17,14 @@ export function launchesPerStep(numel: number, kernelMap: boolean): number {
 /** Expected launches for one pack of the host-packed path, however many tensors it holds: moments, block sums, clipped rates, update. */
 export function packedLaunchesPerStep(kernelMap: boolean): number {
   return (kernelMap ? 1 : 2) + 3;
+}
+
+/**
+ * Expected launches for one tensor in one step on gpu.js `webgpu` (kernels/vector.ts): the moments
+ * (one launch, or m′, v′ and the partial sums for large tensors), the partials' sum unless the
+ * update adds them itself, the update.
+ */
+export function vectorLaunchesPerStep(numel: number): number {
+  const layout = vectorLayout(numel);
+  return (layout.split ? 3 : 1) + (layout.inline ? 0 : 1) + 1;
 }
