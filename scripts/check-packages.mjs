@@ -12,7 +12,8 @@ const COMMON = [/^package\.json$/, /^README\.md$/, /^LICENSE$/, /^CHANGELOG\.md$
 const EXTRA_FILES = { '@stable-adamw/conformance': [/^fixtures\/golden\/(extra\/)?[\w-]+\.(json|md)$/] };
 /** Unpacked tarball budgets in bytes: what users install with an adapter stays small. */
 const BUDGETS = {
-  '@stable-adamw/core': 330_000,
+  // The device-kept counters' API (readCounters/reconcileCounters) took it to 330 kB.
+  '@stable-adamw/core': 340_000,
   // Four embedded WASM kernel builds (plain and relaxed SIMD, shared and unshared memory) at 354 kB.
   '@stable-adamw/cpu': 380_000,
   '@stable-adamw/tfjs': 260_000,
