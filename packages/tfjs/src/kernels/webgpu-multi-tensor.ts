@@ -68,6 +68,52 @@ fn tensorOf(block : u32) -> u32 {
   return lo;
 }`;
 
+/**
+ * WGSL: thread \`lane\` of block \`block\` of tensor entry \`e\` runs \`body\` for each of its
+ * elements \`j\`, strided by the workgroup size so that neighbouring threads read neighbouring
+ * elements.
+ */
+export function wgslThreadLoop(body: string): string {
+  return `let span = ${WORKGROUP}u * e.perThread;
+  let base = (block - e.firstBlock) * span;
+  let end = e.offset + min(base + span, e.length);
+  for (var j = e.offset + base + lane; j < end; j += ${WORKGROUP}u) {${body}
+  }`;
+}
+
+/** WGSL: \`total\`, the sum of tensor entry \`e\`'s partials in \`partials\`, in a fixed order (each block's lanes, then the blocks). */
+export function wgslTensorTotal(partials: string): string {
+  return `let first = e.firstBlock * ${WORKGROUP}u;
+  let end = first + e.blocks * ${WORKGROUP}u;
+  var total = 0.0;
+  for (var b = first; b < end; b += ${WORKGROUP}u) {
+    var lanes = 0.0;
+    for (var k = b; k < b + ${WORKGROUP}u; k++) { lanes += ${partials}[k]; }
+    total += lanes;
+  }`;
+}
+
+/** A bind-group layout of storage buffers (one per binding, in order) and one compute pipeline per entry point of \`code\`. */
+export function buildPipelines<K extends string>(
+  device: GPUDevice,
+  code: string,
+  bindings: readonly GPUBufferBindingType[],
+  entryPoints: readonly K[],
+): { readonly layout: GPUBindGroupLayout } & Readonly<Record<K, GPUComputePipeline>> {
+  const layout = device.createBindGroupLayout({
+    entries: bindings.map((type, binding) => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type } })),
+  });
+  const module = device.createShaderModule({ code });
+  const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
+  const pipelines = Object.fromEntries(
+    entryPoints.map((entryPoint) => [
+      entryPoint,
+      device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint } }),
+    ]),
+  ) as Record<K, GPUComputePipeline>;
+  return { layout, ...pipelines };
+}
+
 const SHADER = `
 struct Entry {
   offset : u32, length : u32, firstBlock : u32, blocks : u32, perThread : u32,
@@ -92,13 +138,10 @@ fn moments(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_ind
   let block = wid.y * table.rowWidth + wid.x;
   if (block >= table.blockCount) { return; }
   let e = table.entries[tensorOf(block)];
-  let span = ${WORKGROUP}u * e.perThread;
-  let base = (block - e.firstBlock) * span;
-  let end = e.offset + min(base + span, e.length);
   var sum = 0.0;
   var run = 0.0;
   var count = 0u;
-  for (var j = e.offset + base + lane; j < end; j += ${WORKGROUP}u) {
+  ${wgslThreadLoop(`
     let g = grad[j] * e.gradScale;
     let m = expAvg[j];
     expAvg[j] = m + e.w1 * (g - m);
@@ -110,8 +153,7 @@ fn moments(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_ind
       sum += run;
       run = 0.0;
       count = 0u;
-    }
-  }
+    }`)}
   partials[block * ${WORKGROUP}u + lane] = sum + run;
 }
 
@@ -121,14 +163,7 @@ fn sums(@builtin(global_invocation_id) id : vec3<u32>) {
   let t = id.x;
   if (t >= table.tensorCount) { return; }
   let e = table.entries[t];
-  let first = e.firstBlock * ${WORKGROUP}u;
-  let end = first + e.blocks * ${WORKGROUP}u;
-  var total = 0.0;
-  for (var b = first; b < end; b += ${WORKGROUP}u) {
-    var lanes = 0.0;
-    for (var k = b; k < b + ${WORKGROUP}u; k++) { lanes += partials[k]; }
-    total += lanes;
-  }
+  ${wgslTensorTotal('partials')}
   totals[t] = total;
 }
 
@@ -142,12 +177,8 @@ fn update(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_inde
   let rms = sqrt(totals[t] / e.numel);
   let eta = select(e.lr, e.lr / rms, !isNan(rms) && rms > 1.0);
   let decay = 1.0 - eta * e.decayPerLr;
-  let span = ${WORKGROUP}u * e.perThread;
-  let base = (block - e.firstBlock) * span;
-  let end = e.offset + min(base + span, e.length);
-  for (var j = e.offset + base + lane; j < end; j += ${WORKGROUP}u) {
-    param[j] = param[j] * decay - (eta * expAvg[j]) / (sqrt(expAvgSq[j]) + e.eps);
-  }
+  ${wgslThreadLoop(`
+    param[j] = param[j] * decay - (eta * expAvg[j]) / (sqrt(expAvgSq[j]) + e.eps);`)}
 }`;
 
 /** The part of tfjs-backend-webgpu's `WebGPUBackend` this kernel uses (structural: no hard dependency). */
@@ -185,23 +216,8 @@ const pipelineCache = new WeakMap<GPUDevice, Pipelines>();
 export function pipelinesFor(device: GPUDevice): Pipelines {
   const cached = pipelineCache.get(device);
   if (cached) return cached;
-  const storage = (type: GPUBufferBindingType, binding: number): GPUBindGroupLayoutEntry => ({
-    binding,
-    visibility: GPUShaderStage.COMPUTE,
-    buffer: { type },
-  });
-  const layout = device.createBindGroupLayout({
-    entries: [
-      storage('read-only-storage', 0),
-      storage('read-only-storage', 1),
-      ...[2, 3, 4, 5, 6].map((binding) => storage('storage', binding)),
-    ],
-  });
-  const module = device.createShaderModule({ code: SHADER });
-  const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
-  const pipeline = (entryPoint: string) =>
-    device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint } });
-  const built = { layout, moments: pipeline('moments'), sums: pipeline('sums'), update: pipeline('update') };
+  const storage = ['read-only-storage', 'read-only-storage', ...Array<GPUBufferBindingType>(5).fill('storage')] as const;
+  const built = buildPipelines(device, SHADER, storage, ['moments', 'sums', 'update']);
   pipelineCache.set(device, built);
   return built;
 }

@@ -2,7 +2,7 @@
 import type { TensorStep } from '@stable-adamw/core/adapter';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { TfjsState } from '../state.js';
-import { blocksOf, WGSL_HELPERS, WORKGROUP } from './webgpu-multi-tensor.js';
+import { blocksOf, buildPipelines, WGSL_HELPERS, WORKGROUP, wgslTensorTotal, wgslThreadLoop } from './webgpu-multi-tensor.js';
 
 /**
  * The skip-mode variant of the multi-tensor step's three dispatches (`nonFinite: 'skip'` decided
@@ -146,14 +146,11 @@ fn ratios(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_inde
   let beta2 = betas[r + 1u];
   let w2 = betas[r + 2u];
   let u = unscaleOf();
-  let span = ${WORKGROUP}u * e.perThread;
-  let base = (block - e.firstBlock) * span;
-  let end = e.offset + min(base + span, e.length);
   var sum = 0.0;
   var run = 0.0;
   var count = 0u;
   var bad = false;
-  for (var j = e.offset + base + lane; j < end; j += ${WORKGROUP}u) {
+  ${wgslThreadLoop(`
     let raw = grad[j];
     bad = bad || isNonFinite(raw);
     let g = unscaled(raw, u);
@@ -164,8 +161,7 @@ fn ratios(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_inde
       sum += run;
       run = 0.0;
       count = 0u;
-    }
-  }
+    }`)}
   scratch[block * ${WORKGROUP}u + lane] = sum + run;
   if (bad && e.checked != 0u) { atomicOr(&control.found, 1u); }
 }
@@ -206,14 +202,7 @@ fn totals(@builtin(global_invocation_id) id : vec3<u32>) {
   if (t == 0u && table.finalize != 0u) { finalize(); }
   if (t >= table.tensorCount) { return; }
   let e = table.entries[t];
-  let first = e.firstBlock * ${WORKGROUP}u;
-  let end = first + e.blocks * ${WORKGROUP}u;
-  var total = 0.0;
-  for (var b = first; b < end; b += ${WORKGROUP}u) {
-    var lanes = 0.0;
-    for (var k = b; k < b + ${WORKGROUP}u; k++) { lanes += scratch[k]; }
-    total += lanes;
-  }
+  ${wgslTensorTotal('scratch')}
   scratch[table.blockCount * ${WORKGROUP}u + t] = total;
 }
 
@@ -232,18 +221,14 @@ fn apply(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index
   let rms = sqrt(scratch[table.blockCount * ${WORKGROUP}u + t] / e.numel);
   let eta = select(e.lr, e.lr / rms, !isNan(rms) && rms > 1.0);
   let decay = 1.0 - eta * e.decayPerLr;
-  let span = ${WORKGROUP}u * e.perThread;
-  let base = (block - e.firstBlock) * span;
-  let end = e.offset + min(base + span, e.length);
-  for (var j = e.offset + base + lane; j < end; j += ${WORKGROUP}u) {
+  ${wgslThreadLoop(`
     let g = unscaled(grad[j], u);
     let m0 = expAvg[j];
     let m = m0 + w1 * (g - m0);
     let v = expAvgSq[j] * beta2 + w2 * (g * g);
     expAvg[j] = m;
     expAvgSq[j] = v;
-    param[j] = param[j] * decay - (eta * m) / (sqrt(v) + e.eps);
-  }
+    param[j] = param[j] * decay - (eta * m) / (sqrt(v) + e.eps);`)}
 }`;
 
 export interface SkipPipelines {
@@ -258,24 +243,13 @@ const cache = new WeakMap<GPUDevice, SkipPipelines>();
 export function skipPipelinesFor(device: GPUDevice): SkipPipelines {
   const cached = cache.get(device);
   if (cached) return cached;
-  const entry = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({
-    binding,
-    visibility: GPUShaderStage.COMPUTE,
-    buffer: { type },
-  });
-  const layout = device.createBindGroupLayout({
-    entries: [
-      entry(0, 'read-only-storage'),
-      entry(1, 'read-only-storage'),
-      ...[2, 3, 4, 5, 6].map((binding) => entry(binding, 'storage')),
-      entry(7, 'read-only-storage'),
-    ],
-  });
-  const module = device.createShaderModule({ code: SHADER });
-  const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
-  const pipeline = (entryPoint: string) =>
-    device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint } });
-  const built = { layout, ratios: pipeline('ratios'), totals: pipeline('totals'), apply: pipeline('apply') };
+  const bindings = [
+    'read-only-storage',
+    'read-only-storage',
+    ...Array<GPUBufferBindingType>(5).fill('storage'),
+    'read-only-storage',
+  ] as const;
+  const built = buildPipelines(device, SHADER, bindings, ['ratios', 'totals', 'apply']);
   cache.set(device, built);
   return built;
 }
