@@ -110,3 +110,34 @@ for (const backend of ['webgl', 'webgpu'] as const) {
     });
   });
 }
+
+describe('tfjs-webgl fused RMS sum', () => {
+  it('packed gradients (unpacked once per step) and uploaded ones step alike', async () => {
+    expect(await tf.setBackend('webgl')).toBe(true);
+    const texData = (tf.backend() as unknown as { texData: { get(dataId: object): { isPacked?: boolean } } }).texData;
+    const i = SHAPES.length - 1;
+    const shape = SHAPES[i] as number[];
+    const train = async (packed: boolean) => {
+      const v = tf.variable(tf.tensor(initial(i), shape), true, `packed_${packed}_${Math.random()}`);
+      const opt = new StableAdamW([v], { ...OPTIONS, kernel: 'fused' });
+      let tensors = 0;
+      for (let t = 0; t < STEPS; t++) {
+        const upload = tf.tensor(gradient(t, i), shape);
+        // A packed op's output stays packed (tfjs unpacks lazily); an upload is stored as our programs read it.
+        const g = packed ? tf.tidy(() => tf.mul(upload, tf.scalar(1))) : upload;
+        expect(texData.get(g.dataId)?.isPacked ?? false).toBe(packed);
+        opt.applyGradients({ [v.name]: g });
+        tf.dispose([upload, g]);
+        if (t === 1) tensors = tf.memory().numTensors;
+      }
+      expect(tf.memory().numTensors).toBe(tensors);
+      const out = (await v.data()) as Float32Array;
+      opt.dispose();
+      v.dispose();
+      return out;
+    };
+    const expected = trainReference()[i] as Float64Array;
+    expect(excess([await train(true)], [expected])).toBeLessThanOrEqual(0);
+    expect(excess([await train(false)], [expected])).toBeLessThanOrEqual(0);
+  });
+});

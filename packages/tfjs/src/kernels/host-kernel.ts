@@ -88,14 +88,26 @@ function updateMoments(param: tf.Variable, grad: tf.Tensor, state: TfjsState, s:
   const w1 = 1 - s.beta1Hat;
   const w2 = 1 - s.beta2Hat;
   const { beta2Hat, epsSq, gradScale } = s;
+  if (!s.reduce) {
+    for (let i = 0; i < n; i++) {
+      const gi = (g[i] as number) * gradScale;
+      const mi = m[i] as number;
+      m[i] = mi + w1 * (gi - mi);
+      v[i] = beta2Hat * (v[i] as number) + w2 * (gi * gi);
+    }
+    return 0;
+  }
+  // A separate loop without the per-element `reduce` test: ~15% faster in V8.
   let sum = 0;
   for (let i = 0; i < n; i++) {
     const gi = (g[i] as number) * gradScale;
+    const g2 = gi * gi;
     const mi = m[i] as number;
-    const vi = beta2Hat * (v[i] as number) + w2 * gi * gi;
+    const vi = beta2Hat * (v[i] as number) + w2 * g2;
     m[i] = mi + w1 * (gi - mi);
     v[i] = vi;
-    if (s.reduce) sum += (gi * gi) / (vi > epsSq ? vi : epsSq);
+    // biome-ignore lint/complexity/useMathMinMax: a NaN v must floor to ε² (Math.max would give NaN).
+    sum += g2 / (vi > epsSq ? vi : epsSq);
   }
   return sum;
 }
@@ -108,21 +120,43 @@ function updateMoments(param: tf.Variable, grad: tf.Tensor, state: TfjsState, s:
  */
 function applyUpdate(param: tf.Variable, state: TfjsState, sumSquares: number, s: UpdateScalars): void {
   const backend = hostBackend();
+  const eta = clippedLearningRate(s.lr, rmsFromSum(sumSquares, s.numel));
+  const decay = Math.fround(1 - eta * s.weightDecayPerLr);
+  const lr = Math.fround(eta);
+  const eps = Math.fround(s.eps);
+  if (backend.typedArrayFromHeap && param.size >= WASM_OPS_MIN_SIZE) {
+    applyUpdateWithOps(param, state, decay, lr, eps);
+    return;
+  }
   const updated = scratch(backend, [...param.shape]);
   const out = view(backend, updated) as Float32Array;
   const p = view(backend, param) as Float32Array;
   const m = view(backend, state.expAvg) as Float32Array;
   const v = view(backend, state.expAvgSq) as Float32Array;
-  const eta = clippedLearningRate(s.lr, rmsFromSum(sumSquares, s.numel));
-  const decay = Math.fround(1 - eta * s.weightDecayPerLr);
-  const lr = Math.fround(eta);
-  const eps = Math.fround(s.eps);
   for (let i = 0, n = p.length; i < n; i++) {
     const decayed = Math.fround((p[i] as number) * decay);
     out[i] = decayed - (lr * (m[i] as number)) / (Math.sqrt(v[i] as number) + eps);
   }
   param.assign(updated);
   updated.dispose();
+}
+
+/**
+ * From this many elements, phase 2 on tfjs-wasm runs as six of the backend's SIMD ops (~1.6× the
+ * speed of the scalar loop here, whose float64 sqrt and division dominate); below it, the ops'
+ * per-call cost outweighs that.
+ */
+const WASM_OPS_MIN_SIZE = 1 << 16;
+
+/**
+ * Phase 2 as tfjs ops: θ·decay − (η·m)/(√v + ε), each op rounded to float32 (as the composed
+ * kernel and torch's per-op paths round), into a fresh tensor that is assigned.
+ */
+function applyUpdateWithOps(param: tf.Variable, state: TfjsState, decay: number, lr: number, eps: number): void {
+  tf.tidy(() => {
+    const step = tf.div(tf.mul(state.expAvg, lr), tf.add(tf.sqrt(state.expAvgSq), eps));
+    param.assign(tf.sub(tf.mul(param, decay), step));
+  });
 }
 
 type TfjsKernel = StableAdamWKernelV1<tf.Variable, tf.Tensor, TfjsState, tf.Scalar>;
