@@ -14,6 +14,17 @@ for (const root of ['packages', 'apps']) {
       passed += result.numPassedTests;
       failed += result.numFailedTests;
       console.log(`${pkg} (${file}): ${result.numPassedTests} passed, ${result.numFailedTests} failed`);
+      for (const suite of result.testResults) {
+        for (const test of suite.assertionResults) {
+          if (test.status !== 'failed') continue;
+          // The first lines of the message: enough to tell a flaky timeout from a wrong value.
+          const message = (test.failureMessages[0] ?? '').split('\n').slice(0, 6).join('\n    ');
+          console.log(`  FAILED ${suite.name} > ${test.fullName}\n    ${message}`);
+        }
+        if (suite.status === 'failed' && suite.assertionResults.length === 0) {
+          console.log(`  FAILED ${suite.name}: ${(suite.message ?? '').split('\n')[0]}`);
+        }
+      }
     }
   }
 }
