@@ -8,12 +8,14 @@ import {
 } from '@stable-adamw/core/adapter';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TfjsState } from '../state.js';
+import { hostStepModule } from './wasm-host-step.js';
 
 /**
  * tfjs-cpu and tfjs-wasm, fused: both backends keep float32 values in host memory (JS typed
  * arrays; the WASM heap), so each phase is one loop over those arrays, in place. The composed ops
  * make ~16 full-size passes with a fresh output each; this reads g, m, v and θ and writes m, v and θ
- * once (36 B/param) and sums the RMS in float64, like the cpu adapter's JS kernel.
+ * once (36 B/param) and sums the RMS in float64, like the cpu adapter's JS kernel. On tfjs-wasm the
+ * loops are WebAssembly SIMD running on the backend's own heap (`wasm-host-step.ts`).
  */
 
 /** Where the cpu and wasm backends keep a tensor's values (structural: no hard dependency). */
@@ -88,6 +90,8 @@ function updateMoments(param: tf.Variable, grad: tf.Tensor, state: TfjsState, s:
   const w1 = 1 - s.beta1Hat;
   const w2 = 1 - s.beta2Hat;
   const { beta2Hat, epsSq, gradScale } = s;
+  const simd = hostStepModule(backend);
+  if (simd) return simd.moments(g.byteOffset, m.byteOffset, v.byteOffset, n, w1, beta2Hat, w2, gradScale, epsSq, s.reduce);
   if (!s.reduce) {
     for (let i = 0; i < n; i++) {
       const gi = (g[i] as number) * gradScale;
@@ -124,39 +128,22 @@ function applyUpdate(param: tf.Variable, state: TfjsState, sumSquares: number, s
   const decay = Math.fround(1 - eta * s.weightDecayPerLr);
   const lr = Math.fround(eta);
   const eps = Math.fround(s.eps);
-  if (backend.typedArrayFromHeap && param.size >= WASM_OPS_MIN_SIZE) {
-    applyUpdateWithOps(param, state, decay, lr, eps);
-    return;
-  }
   const updated = scratch(backend, [...param.shape]);
   const out = view(backend, updated) as Float32Array;
   const p = view(backend, param) as Float32Array;
   const m = view(backend, state.expAvg) as Float32Array;
   const v = view(backend, state.expAvgSq) as Float32Array;
-  for (let i = 0, n = p.length; i < n; i++) {
-    const decayed = Math.fround((p[i] as number) * decay);
-    out[i] = decayed - (lr * (m[i] as number)) / (Math.sqrt(v[i] as number) + eps);
+  const simd = hostStepModule(backend);
+  if (simd) {
+    simd.update(p.byteOffset, m.byteOffset, v.byteOffset, out.byteOffset, p.length, decay, lr, eps);
+  } else {
+    for (let i = 0, n = p.length; i < n; i++) {
+      const decayed = Math.fround((p[i] as number) * decay);
+      out[i] = decayed - (lr * (m[i] as number)) / (Math.sqrt(v[i] as number) + eps);
+    }
   }
   param.assign(updated);
   updated.dispose();
-}
-
-/**
- * From this many elements, phase 2 on tfjs-wasm runs as six of the backend's SIMD ops (~1.6× the
- * speed of the scalar loop here, whose float64 sqrt and division dominate); below it, the ops'
- * per-call cost outweighs that.
- */
-const WASM_OPS_MIN_SIZE = 1 << 16;
-
-/**
- * Phase 2 as tfjs ops: θ·decay − (η·m)/(√v + ε), each op rounded to float32 (as the composed
- * kernel and torch's per-op paths round), into a fresh tensor that is assigned.
- */
-function applyUpdateWithOps(param: tf.Variable, state: TfjsState, decay: number, lr: number, eps: number): void {
-  tf.tidy(() => {
-    const step = tf.div(tf.mul(state.expAvg, lr), tf.add(tf.sqrt(state.expAvgSq), eps));
-    param.assign(tf.sub(tf.mul(param, decay), step));
-  });
 }
 
 type TfjsKernel = StableAdamWKernelV1<tf.Variable, tf.Tensor, TfjsState, tf.Scalar>;
