@@ -15,5 +15,6 @@ export function adapterBuild(packageName: string) {
     sourcemap: false,
     target: 'es2022',
     external: [packageName],
+    splitting: true,
   });
 }

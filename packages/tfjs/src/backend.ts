@@ -69,7 +69,8 @@ function checkGradient(param: tf.Variable, grad: tf.Tensor, info: TensorInfo): G
  * `stepParam(variable, grad)`); the kernel is resolved once per step for every tensor of it.
  * Every kernel folds a loss scaler's unscale (`gradScale`) into phase 1, and `nonFinite: 'skip' |
  * 'throw'` costs one scalar-vector readback per step (`findNonFiniteGradients`); `'propagate'`
- * reads nothing back.
+ * reads nothing back. (`StableAdamW` adds the device's 'skip' decision on the fused webgpu and
+ * WebGL2 paths: `withDeviceSkip`.)
  * `StableAdamW` builds on it; use it directly only to drive core's `StableAdamWOptimizer` yourself.
  *
  * @param options.kernel `auto` (default): fused kernels where the backend has them (webgl, webgpu, cpu, wasm),

@@ -14,9 +14,9 @@ import { resolveOptions, StableAdamWOptimizer } from '@stable-adamw/core/adapter
 import * as tf from '@tensorflow/tfjs-core';
 import { createTfjsBackend, type TfjsPartialSum } from './backend.js';
 import { activeDevice, DeviceGuard, type StepCounters } from './kernels/device-guard.js';
+import type { DeviceSkip } from './kernels/device-skip.js';
+import { createDeviceSkip, skipsOnDevice, withDeviceSkip } from './kernels/device-skip-backends.js';
 import { type KernelChoice, type ResolvedKernel, resolveKernel } from './kernels/resolve-kernel.js';
-import { DeviceSkip, skipsOnDevice, withDeviceSkip } from './kernels/webgpu-device-skip.js';
-import { activeWebGPU, type WebGPUBackendLike } from './kernels/webgpu-multi-tensor.js';
 import { matchSavedMoments, type SavedMoments } from './saved-moments.js';
 import type { TfjsState } from './state.js';
 
@@ -86,7 +86,11 @@ const OPTION_KEYS = [
  * ```
  */
 export class StableAdamW extends tf.Optimizer {
-  static readonly className = 'StableAdamW';
+  // An accessor, not a field: tsup's CJS build with splitting turns static fields into an
+  // initialiser that runs after the static block below, where registerClass needs the name.
+  static get className(): string {
+    return 'StableAdamW';
+  }
 
   static {
     tf.serialization.registerClass(StableAdamW);
@@ -113,7 +117,7 @@ export class StableAdamW extends tf.Optimizer {
   #weights: NamedTensor[] = [];
   /** A lost WebGL context, or WebGPU errors that arrive after a step was submitted (see `DeviceGuard`). */
   readonly #guard = new DeviceGuard();
-  /** The counters tfjs-webgpu keeps on the device under `nonFinite: 'skip'` (see `DeviceSkip`). */
+  /** The counters tfjs-webgpu and tfjs-webgl keep on the device under `nonFinite: 'skip'` (see `DeviceSkip`). */
   readonly #skip: DeviceSkip;
 
   /**
@@ -127,7 +131,7 @@ export class StableAdamW extends tf.Optimizer {
     const given = options ?? ({} as TfjsStableAdamWOptions);
     const { kernel, ...rest } = given;
     this.#options = given;
-    this.#skip = new DeviceSkip(() => this.#core, given.lossScaler);
+    this.#skip = createDeviceSkip(() => this.#core, given.lossScaler);
     this.#backend = withDeviceSkip(createTfjsBackend({ kernel }), this.#skip, kernel ?? 'auto');
     // Validates the options now, even when the variables come later.
     this.#core = params === null ? undefined : this.#build(params, rest);
@@ -188,21 +192,21 @@ export class StableAdamW extends tf.Optimizer {
 
   /**
    * Steps skipped so far for a NaN/±Inf gradient under `nonFinite: 'skip'` (see core's
-   * `skippedSteps`). On webgpu the device decides and this is as of the last step read back:
+   * `skippedSteps`). On the fused webgpu and WebGL2 paths the device decides and this is as of the last step read back:
    * `await settled()` first for the current value.
    */
   get skippedSteps(): number {
     return this.#core?.skippedSteps ?? 0;
   }
 
-  /** Whether the last step was skipped for a NaN/±Inf gradient (webgpu: as of the last step read back, see `settled`). */
+  /** Whether the last step was skipped for a NaN/±Inf gradient (webgpu, webgl: as of the last step read back, see `settled`). */
   get lastStepSkipped(): boolean {
     return this.#core?.lastStepSkipped ?? false;
   }
 
   /**
    * Resolves once `skippedSteps`, `lastStepSkipped`, `lossScaler.scale` and the groups' `step`
-   * include every step submitted so far. On tfjs-webgpu with `nonFinite: 'skip'` the device
+   * include every step submitted so far. On tfjs-webgpu and tfjs-webgl (WebGL2, fused kernels) with `nonFinite: 'skip'` the device
    * decides which steps are skipped and keeps those counters, which are read back asynchronously
    * (nothing waits in a step); everywhere else they are current at once. `stateDict()` and
    * `saveCheckpoint()` wait for it themselves.
@@ -267,7 +271,7 @@ export class StableAdamW extends tf.Optimizer {
     const pending = this.#skip.pending;
     if (onDevice || pending === 0) return;
     throw new UnsupportedBackendError(
-      `${what} that counts on the host was asked for while ${pending} step(s) whose counters the WebGPU device keeps (nonFinite: 'skip') are not read back yet`,
+      `${what} that counts on the host was asked for while ${pending} step(s) whose counters the device keeps (nonFinite: 'skip') are not read back yet`,
       'await optimizer.settled() before switching the backend, the kernel or the nonFinite policy.',
     );
   }
@@ -312,7 +316,7 @@ export class StableAdamW extends tf.Optimizer {
    * variables differentiates only those (tfjs's default is every trainable variable `f` touches).
    * With a `lossScaler`, `f`'s loss is multiplied by the current scale before differentiation (as
    * Keras's `LossScaleOptimizer`), the step divides the gradients by it, and the returned cost is
-   * the unscaled loss (on webgpu, where the device keeps the scale, by the device's scale tensor,
+   * the unscaled loss (on webgpu and webgl, where the device keeps the scale, by the device's scale tensor,
    * so the loss and the step's unscale agree before the host has read the scale back). If the step
    * throws, the loss and gradients made here are freed.
    * With gradient release prepared, each variable is updated during backprop, in its read's hook.
@@ -327,7 +331,7 @@ export class StableAdamW extends tf.Optimizer {
     const managed = this.#core?.paramGroups.flatMap((g) => g.params).filter((v) => v.trainable);
     const scaler = this.#options.lossScaler;
     // On the device's skip path the scale lives on the device: the loss is multiplied by it there.
-    const scale = scaler && this.#skipsOnDevice() ? this.#skip.lossScale(activeWebGPU() as WebGPUBackendLike) : scaler?.scale;
+    const scale = scaler && this.#skipsOnDevice() ? this.#skip.lossScale() : scaler?.scale;
     let loss: tf.Scalar | undefined;
     // tf.keep lets the unscaled loss outlive the forward pass's tidy; it is freed below.
     const objective =
@@ -376,7 +380,7 @@ export class StableAdamW extends tf.Optimizer {
 
   /**
    * The state as a JSON-serializable, PyTorch-shaped object (reads the moments back; not for the
-   * hot path). Waits for `settled()` first, so the counters are exact on webgpu too.
+   * hot path). Waits for `settled()` first, so the counters are exact on webgpu and webgl too.
    */
   stateDict(): Promise<StateDict> {
     this.#guard.check();

@@ -2,10 +2,12 @@ import { UnsupportedBackendError } from '@stable-adamw/core';
 import * as tf from '@tensorflow/tfjs-core';
 
 /**
- * The indices of `grads` holding NaN or ±Inf, for `nonFinite: 'skip' | 'throw'`. One on-device
- * reduction per gradient (`all(isFinite(g))`), stacked into one flag vector, and ONE synchronous
- * readback of it per step: the step's kernels must not be recorded before the answer is known,
- * and `minimize`/`model.fit` are synchronous. Nothing is mutated.
+ * The indices of `grads` holding NaN or ±Inf, for `nonFinite: 'skip' | 'throw'` where the device
+ * does not decide (`device-skip-backends.ts`: 'throw', the composed kernels, gradient release,
+ * WebGL1, wasm, cpu). One on-device reduction per gradient (`all(isFinite(g))`), stacked into one
+ * flag vector, and ONE synchronous readback of it per step: the step's kernels must not be
+ * recorded before the answer is known, and `minimize`/`model.fit` are synchronous. Nothing is
+ * mutated.
  *
  * @throws UnsupportedBackendError on webgpu, before anything runs: WebGPU has no synchronous
  *   readback (tfjs-webgpu's `dataSync` goes through a canvas copy, which returns zeros and loses

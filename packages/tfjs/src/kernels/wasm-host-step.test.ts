@@ -50,7 +50,7 @@ describe('tfjs-wasm SIMD step loops', () => {
     const [w1, beta2, w2, scale, epsSq] = [0.1, 0.999, 0.001, 0.5, 1e-12];
     const [g, m, v] = [g0, m0, v0].map((x) => tf.tensor1d(x, 'float32'));
     const simd = hostStepModule(tf.backend());
-    const [gv, mv, vv] = [g, m, v].map((t) => heapView(t as tf.Tensor));
+    const [gv, mv, vv] = [g, m, v].map((t) => heapView(t as tf.Tensor)) as [Float32Array, Float32Array, Float32Array];
     const sum = simd?.moments(gv.byteOffset, mv.byteOffset, vv.byteOffset, n, w1, beta2, w2, scale, epsSq, true);
     let expectedSum = 0;
     for (let i = 0; i < n; i++) {
@@ -59,6 +59,7 @@ describe('tfjs-wasm SIMD step loops', () => {
       const vi = f(f(f(beta2) * f(v0[i] as number)) + f(f(w2) * f(gi * gi)));
       expect(mv[i]).toBe(f(mi + f(f(w1) * f(gi - mi))));
       expect(Object.is(vv[i], vi)).toBe(true);
+      // biome-ignore lint/complexity/useMathMinMax: a NaN v′ must floor to ε², as the kernel's does.
       expectedSum += (gi * gi) / (vi > epsSq ? vi : epsSq);
     }
     expect(Math.abs((sum as number) - expectedSum)).toBeLessThanOrEqual(1e-12 * Math.abs(expectedSum));
@@ -70,7 +71,12 @@ describe('tfjs-wasm SIMD step loops', () => {
     const v1 = v0.map((x) => (Number.isNaN(x) ? 0 : x));
     const [p, m, v, out] = [g0, m0, v1, new Float32Array(n)].map((x) => tf.tensor1d(x, 'float32'));
     const simd = hostStepModule(tf.backend());
-    const [pv, mv, vv, ov] = [p, m, v, out].map((t) => heapView(t as tf.Tensor));
+    const [pv, mv, vv, ov] = [p, m, v, out].map((t) => heapView(t as tf.Tensor)) as [
+      Float32Array,
+      Float32Array,
+      Float32Array,
+      Float32Array,
+    ];
     simd?.update(pv.byteOffset, mv.byteOffset, vv.byteOffset, ov.byteOffset, n, decay, lr, eps);
     for (let i = 0; i < n; i++) {
       const step = f(f(f(m0[i] as number) * f(lr)) / f(f(Math.sqrt(f(v1[i] as number))) + f(eps)));

@@ -34,7 +34,7 @@ import type { TfjsState } from '../state.js';
  * 3. `update`: RMS = √(total/n); η = lr / max(1, RMS) with NaN → no clip; θ ← θ·(1 − η·λ′) − η·m/(√v + ε).
  *
  * `nonFinite: 'skip'` runs a variant of the same three dispatches (`webgpu-skip-shader.ts`, host
- * side in `webgpu-device-skip.ts`): phase 1 writes no moment and flags a non-finite gradient,
+ * side in `device-skip.ts` and `webgpu-device-skip.ts`): phase 1 writes no moment and flags a non-finite gradient,
  * phase 2 updates the counters on the device, phase 3 recomputes the moments and writes them and
  * θ unless the step was skipped. Nothing is read back synchronously there either.
  */
@@ -341,7 +341,7 @@ export function destination(
 
 /**
  * The skip-mode variant of a step (`nonFinite: 'skip'` decided on the device; built by
- * `DeviceSkip.plan`, shaders in `webgpu-skip-shader.ts`): its pipelines (layout slots 0–4 as
+ * `WebGPUCounters.step`, shaders in `webgpu-skip-shader.ts`): its pipelines (layout slots 0–4 as
  * here, 5 partials then totals, 6 the control buffer, 7 the betas table), each batch's table, and
  * what to record after the step (the counters' copies).
  */

@@ -1,7 +1,5 @@
 /// <reference types="@webgpu/types" />
-import type { TensorStep } from '@stable-adamw/core/adapter';
-import type * as tf from '@tensorflow/tfjs-core';
-import type { TfjsState } from '../state.js';
+import { frexp, type ScalerSettings, type SkipEntry } from './device-skip.js';
 import { blocksOf, buildPipelines, WGSL_HELPERS, WORKGROUP, wgslTensorTotal, wgslThreadLoop } from './webgpu-multi-tensor.js';
 
 /**
@@ -254,7 +252,7 @@ export function skipPipelinesFor(device: GPUDevice): SkipPipelines {
   return built;
 }
 
-/** What a skip-mode step's tables hold besides the tensors (see `DeviceSkip.plan`). */
+/** What a skip-mode step's tables hold besides the tensors (see `WebGPUCounters.step`). */
 export interface SkipHeader {
   /** Candidate steps per group in the betas table. */
   readonly rows: number;
@@ -263,37 +261,7 @@ export interface SkipHeader {
   /** The slot this step reads (its serial's parity). */
   readonly slot: number;
   /** The loss scaler's settings, when there is one. */
-  readonly scaler?: {
-    readonly growthInterval: number;
-    readonly growthFactor: number;
-    readonly backoffFactor: number;
-    readonly minScale: number;
-    readonly maxScale: number;
-  };
-}
-
-/** `x` (finite, > 0) as significand in [0.5, 1) and exponent: x = fract · 2^exp. */
-export function frexp(x: number): { fract: number; exp: number } {
-  let exp = Math.ceil(Math.log2(x));
-  let fract = x / 2 ** exp;
-  while (fract >= 1) {
-    fract /= 2;
-    exp += 1;
-  }
-  while (fract < 0.5) {
-    fract *= 2;
-    exp -= 1;
-  }
-  return { fract, exp };
-}
-
-type Step = TensorStep<tf.Variable, tf.Tensor, TfjsState>;
-
-/** One tensor of a skip-mode batch: its step, its group's betas row and whether its gradient is checked. */
-export interface SkipEntry {
-  readonly step: Pick<Step, 'info' | 'moments' | 'update'>;
-  readonly group: number;
-  readonly checked: boolean;
+  readonly scaler?: ScalerSettings;
 }
 
 /** The table of one skip-mode batch: header (incl. whether this batch finalizes the counters), then one entry per tensor. */

@@ -12,24 +12,44 @@ let harnesses = 0;
  * @param options.nonFinite the training-safety cases to run (`nonFinite` policies, and a
  *   `lossScaler` with 'skip'); default true (both). tfjs-webgpu decides 'skip' on the device in its
  *   fused kernels and refuses 'throw', which needs a synchronous readback.
+ * @param options.skipOnDevice fail a step whose groups are all `nonFinite: 'skip'` if it reads
+ *   anything back synchronously (the fused webgl and webgpu paths decide on the device).
  */
 export function tfjsTarget(
   kernel: KernelChoice = 'auto',
-  options: { nonFinite?: boolean | readonly SafetyPolicy[] } = {},
+  options: { nonFinite?: boolean | readonly SafetyPolicy[]; skipOnDevice?: boolean } = {},
 ): ConformanceTarget {
   return {
     id: `tfjs (${kernel} kernels)`,
     dtypes: ['float32'],
     nonFinite: options.nonFinite ?? true,
     gradientRelease: true,
-    create: (spec) => tfjsHarness(spec, kernel),
+    create: (spec) => tfjsHarness(spec, kernel, options.skipOnDevice),
   };
+}
+
+/** Runs `fn`, throwing if the active backend's `readSync` was called during it. */
+function withoutSyncReadback(fn: () => void): void {
+  const backend = tf.backend();
+  const readSync = backend.readSync;
+  let reads = 0;
+  backend.readSync = (...args: Parameters<typeof readSync>) => {
+    reads += 1;
+    return readSync.apply(backend, args);
+  };
+  try {
+    fn();
+  } finally {
+    backend.readSync = readSync;
+  }
+  if (reads > 0) throw new Error(`a nonFinite: 'skip' step read back ${reads} value(s) synchronously`);
 }
 
 /** A conformance harness over fresh tfjs variables that also exposes the optimizer and its variables. */
 export function tfjsHarness(
   spec: HarnessSpec,
   kernel: KernelChoice = 'auto',
+  skipOnDevice = false,
 ): OptimizerHarness & { tfjs: StableAdamW; variables: tf.Variable[] } {
   const run = harnesses++;
   const variables = spec.params.map((p, i) => {
@@ -58,10 +78,14 @@ export function tfjsHarness(
     set accumulate(value: boolean) {
       optimizer.accumulate = value;
     },
-    step: () =>
-      optimizer.applyGradients(
-        grads.flatMap((g, i) => (g === null ? [] : [{ name: (variables[i] as tf.Variable).name, tensor: g }])),
-      ),
+    step: () => {
+      const apply = () =>
+        optimizer.applyGradients(
+          grads.flatMap((g, i) => (g === null ? [] : [{ name: (variables[i] as tf.Variable).name, tensor: g }])),
+        );
+      if (skipOnDevice && optimizer.paramGroups.every((g) => g.nonFinite === 'skip')) withoutSyncReadback(apply);
+      else apply();
+    },
     stateDict: () => optimizer.stateDict(),
     loadStateDict: (sd) => optimizer.loadStateDict(sd),
   };

@@ -1,0 +1,210 @@
+import { DynamicLossScaler, type DynamicLossScalerOptions, type StateDict } from '@stable-adamw/core';
+import { ReferenceStableAdamW, resolveOptions } from '@stable-adamw/core/adapter';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { expect, it } from 'vitest';
+import { StableAdamW, stableAdamW, type TfjsStableAdamWOptions } from '../index.js';
+import { seededValues as values } from '../testing/seeded-values.js';
+
+// Scenarios the device-skip browser tests of tfjs-webgpu and tfjs-webgl share (test code only).
+
+export const SKIP_OPTIONS = { lr: 1e-2, weightDecay: 0.1, nonFinite: 'skip' } as const;
+
+export const unique = (tag: string) => `${tag}_${Math.random()}`;
+
+/** Largest |actual − expected| beyond an fp32 tolerance of 1e-6 + 1e-5·|expected| (≤ 0: within it). */
+export function excess(actual: ArrayLike<number>[], expected: ArrayLike<number>[]): number {
+  let worst = Number.NEGATIVE_INFINITY;
+  actual.forEach((a, i) => {
+    const e = expected[i] as ArrayLike<number>;
+    for (let j = 0; j < e.length; j++) {
+      const b = e[j] as number;
+      worst = Math.max(worst, Math.abs((a[j] as number) - b) - (1e-6 + 1e-5 * Math.abs(b)));
+    }
+  });
+  return worst;
+}
+
+/**
+ * Variables of `sizes`, their optimizer, and seeded gradients with `bad` written into tensor `at`
+ * of some steps. `onDevice`: gradients come out of a program (device textures), else from host arrays.
+ */
+export function skipModel(sizes: readonly number[], options: TfjsStableAdamWOptions = SKIP_OPTIONS, onDevice = false) {
+  // tidy frees the initial values (the variables hold copies) and keeps the variables.
+  const vars = sizes.map((n, i) => tf.tidy(() => tf.variable(tf.tensor1d(values(n, i + 1, 1)), true, unique(`skip${i}`))));
+  const opt = new StableAdamW(vars, options);
+  const gradient = (t: number, i: number, bad?: number) => {
+    const g = values(sizes[i] as number, 1000 * t + i + 7, t % 3 === 2 ? 50 : 0.1);
+    if (bad !== undefined) g[(sizes[i] as number) - 1] = bad;
+    return g;
+  };
+  const upload = (g: Float32Array) => (onDevice ? tf.tidy(() => tf.mul(tf.tensor1d(g), 1)) : tf.tensor1d(g));
+  const grads = (t: number, bad?: { at: number; value: number }) =>
+    vars.map((v, i) => ({ name: v.name, tensor: upload(gradient(t, i, i === bad?.at ? bad.value : undefined)) }));
+  const step = (t: number, bad?: { at: number; value: number }) => {
+    const named = grads(t, bad);
+    try {
+      opt.applyGradients(named);
+    } finally {
+      tf.dispose(named.map((g) => g.tensor));
+    }
+  };
+  return {
+    vars,
+    opt,
+    gradient,
+    grads,
+    step,
+    dispose() {
+      opt.dispose();
+      tf.dispose(vars);
+    },
+  };
+}
+
+/**
+ * 12 `minimize` steps with a loss scaler on `backend` (steps 3 and 7 overflow: an infinite loss
+ * makes every gradient non-finite): the scale after each step, the losses, the counters, the
+ * params and the state dicts after step 5 and at the end.
+ */
+async function scaledRun(backend: string, options: DynamicLossScalerOptions) {
+  if (!(await tf.setBackend(backend))) throw new Error(`no ${backend} backend`);
+  const w = tf.tidy(() => tf.variable(tf.tensor1d(values(2000, 3, 1)), true, unique(`scaled_${backend}`)));
+  const scaler = new DynamicLossScaler(options);
+  const opt = new StableAdamW([w], { lr: 1e-2, nonFinite: 'skip', lossScaler: scaler });
+  const target = tf.tensor1d(values(2000, 9, 2));
+  const scales: number[] = [];
+  const losses: number[] = [];
+  let mid: StateDict | undefined;
+  for (let t = 0; t < 12; t++) {
+    const poison = t === 3 || t === 7 ? Number.POSITIVE_INFINITY : 1;
+    const loss = opt.minimize(() => tf.mul(tf.sum(tf.square(tf.sub(w, target))), poison) as tf.Scalar, true);
+    losses.push((await loss?.data())?.[0] as number);
+    loss?.dispose();
+    await opt.settled();
+    scales.push(scaler.scale);
+    if (t === 5) mid = await opt.stateDict();
+  }
+  const out = {
+    scales,
+    losses,
+    skipped: opt.skippedSteps,
+    step: opt.paramGroups[0]?.step,
+    params: await w.data(),
+    mid: mid as StateDict,
+    end: await opt.stateDict(),
+  };
+  opt.dispose();
+  tf.dispose([w, target]);
+  return out;
+}
+
+/** The README's `model.fit` with a loss scaler beyond float32 (2^130) on `backend`. */
+async function scaledFit(backend: string) {
+  const layers = tfl;
+  if (!(await tf.setBackend(backend))) throw new Error(`no ${backend} backend`);
+  const model = layers.sequential({
+    layers: [layers.layers.dense({ units: 1, inputShape: [2], kernelInitializer: 'ones', biasInitializer: 'zeros' })],
+  });
+  const lossScaler = new DynamicLossScaler({ initScale: 2 ** 130, maxScale: 2 ** 130 });
+  const optimizer = stableAdamW({ lr: 1e-2, lossScaler });
+  model.compile({ optimizer, loss: 'meanSquaredError' });
+  const xs = tf.tensor2d(values(128, 5, 2), [64, 2]);
+  const ys = tf.mul(tf.sum(xs, 1, true), 0.5);
+  const history = await model.fit(xs, ys, { epochs: 2, batchSize: 16, shuffle: false, verbose: 0 });
+  await optimizer.settled();
+  const out = {
+    skipped: optimizer.skippedSteps,
+    scale: lossScaler.scale,
+    losses: history.history.loss as number[],
+    kernel: await (model.getWeights()[0] as tf.Tensor).data(),
+  };
+  tf.dispose([xs, ys]);
+  model.dispose();
+  return out;
+}
+
+/** The moments of a one-tensor state dict. */
+const momentsOf = (sd: StateDict) => [sd.state[0]?.exp_avg as number[], sd.state[0]?.exp_avg_sq as number[]];
+
+/** The float32 reference of `skipModel(sizes)`: one group over every tensor. */
+export function referenceOf(sizes: readonly number[], options: TfjsStableAdamWOptions = SKIP_OPTIONS) {
+  return new ReferenceStableAdamW(
+    sizes.map((n, i) => values(n, i + 1, 1)),
+    [{ params: sizes.map((_, i) => i), hyperparameters: resolveOptions(options) }],
+    'float32',
+  );
+}
+
+/** The cases both GPU backends that keep the counters on the device pass alike (inside a `describe`). */
+export function sharedDeviceSkipCases(backend: 'webgl' | 'webgpu'): void {
+  it('keeps a loss scaler on the device: the same scales, skips and params as on the cpu backend', async () => {
+    const small = { initScale: 2 ** 10, growthInterval: 2, maxScale: 2 ** 11 };
+    const gpu = await scaledRun(backend, small);
+    const cpu = await scaledRun('cpu', small);
+    // Backoff at steps 3 and 7, growth every 2 clean steps, capped at 2^11 (step 11).
+    expect(cpu.scales).toEqual([1024, 2048, 2048, 1024, 1024, 2048, 2048, 1024, 1024, 2048, 2048, 2048]);
+    expect(gpu.scales).toEqual(cpu.scales);
+    expect([gpu.skipped, gpu.step]).toEqual([cpu.skipped, cpu.step]);
+    expect([cpu.skipped, cpu.step]).toEqual([2, 10]);
+    expect(excess([gpu.losses.filter(Number.isFinite)], [cpu.losses.filter(Number.isFinite)])).toBeLessThanOrEqual(0);
+    expect(excess([gpu.params], [cpu.params])).toBeLessThanOrEqual(0);
+    for (const key of ['mid', 'end'] as const) {
+      const [a, b] = [gpu[key], cpu[key]];
+      expect({ ...a, state: undefined }).toEqual({ ...b, state: undefined });
+      expect(excess(momentsOf(a), momentsOf(b))).toBeLessThanOrEqual(0);
+    }
+    // A scale beyond float32's range (2^130 is Inf there; 1 / 2^127 is subnormal) backs off as in float64.
+    const huge = { initScale: 2 ** 130, maxScale: 2 ** 130, growthInterval: 3 };
+    const [hugeGpu, hugeCpu] = [await scaledRun(backend, huge), await scaledRun('cpu', huge)];
+    expect(hugeCpu.skipped).toBeGreaterThan(3);
+    expect(hugeGpu.scales).toEqual(hugeCpu.scales);
+    expect([hugeGpu.skipped, hugeGpu.step]).toEqual([hugeCpu.skipped, hugeCpu.step]);
+    expect(excess([hugeGpu.params], [hugeCpu.params])).toBeLessThanOrEqual(0);
+  });
+
+  it('model.fit with a loss scaler beyond float32 (the README example): as on the cpu backend', async () => {
+    const gpu = await scaledFit(backend);
+    const cpu = await scaledFit('cpu');
+    expect(cpu.skipped).toBeGreaterThan(0);
+    expect([gpu.skipped, gpu.scale]).toEqual([cpu.skipped, cpu.scale]);
+    expect(excess([gpu.losses], [cpu.losses])).toBeLessThanOrEqual(0);
+    expect(excess([gpu.kernel], [cpu.kernel])).toBeLessThanOrEqual(0);
+  });
+
+  it('restarts from a loaded state: the next step uses its counters', async () => {
+    expect(await tf.setBackend(backend)).toBe(true);
+    const sizes = [100, 7];
+    const m = skipModel(sizes);
+    for (let t = 0; t < 3; t++) m.step(t, t === 1 ? { at: 0, value: Number.NaN } : undefined);
+    const saved = await m.opt.stateDict();
+    expect([saved.param_groups[0]?.step, saved.skipped_steps]).toEqual([2, 1]);
+    const params = await Promise.all(m.vars.map((v) => v.data()));
+    m.step(3);
+    m.step(4, { at: 1, value: Number.NaN });
+    // Loaded without waiting: the steps still being read back must not overwrite it.
+    m.opt.loadStateDict(saved);
+    m.vars.forEach((v, i) => {
+      v.assign(tf.tensor1d(params[i] as Float32Array));
+    });
+    m.step(3);
+    await m.opt.settled();
+    expect([m.opt.paramGroups[0]?.step, m.opt.skippedSteps]).toEqual([3, 1]);
+    const reference = referenceOf(sizes);
+    for (const t of [0, 2, 3]) reference.step(sizes.map((_, i) => m.gradient(t, i)));
+    expect(excess(await Promise.all(m.vars.map((v) => v.data())), reference.params)).toBeLessThanOrEqual(0);
+    m.dispose();
+  });
+
+  it('refuses a step counted on the host while the device’s counters are not read back', async () => {
+    expect(await tf.setBackend(backend)).toBe(true);
+    const m = skipModel([10]);
+    m.step(0);
+    (m.opt.paramGroups[0] as { nonFinite: string }).nonFinite = 'propagate';
+    expect(() => m.step(1)).toThrow(/settled\(\)/);
+    await m.opt.settled();
+    m.step(1);
+    expect(m.opt.paramGroups[0]?.step).toBe(2);
+    m.dispose();
+  });
+}

@@ -1,0 +1,137 @@
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-webgl';
+// tfjs-layers registers the gradients minimize needs (and is pre-bundled for the browser project).
+import '@tensorflow/tfjs-layers';
+import { NonFiniteGradientError } from '@stable-adamw/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { StableAdamW } from '../index.js';
+import { seededValues as values } from '../testing/seeded-values.js';
+import { excess, referenceOf, SKIP_OPTIONS, sharedDeviceSkipCases, skipModel, unique } from './device-skip-cases.js';
+
+// nonFinite: 'skip' on tfjs-webgl's fused programs (WebGL2), decided on the device.
+
+/** The backend's readbacks: synchronous (`readSync`) and asynchronous (`read`, tensor.data()). */
+function spyReads() {
+  const engine = tf.backend();
+  return { readSync: vi.spyOn(engine, 'readSync'), read: vi.spyOn(engine, 'read') };
+}
+
+/** WebGL programs run while `fn` runs. */
+function programs(fn: () => void): number {
+  const spy = vi.spyOn(tf.backend() as unknown as { runWebGLProgram: () => unknown }, 'runWebGLProgram');
+  try {
+    fn();
+    return spy.mock.calls.length;
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+describe("tfjs-webgl nonFinite: 'skip' decided on the device", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  // 1 and 3 elements: one pass, the flat samplers; 1025 and 4097: texels walked by rows, a second
+  // pass; 300_001: column strips, three passes.
+  it.each([
+    ['host arrays', false],
+    ['device textures', true],
+  ])('skips the steps with NaN/±Inf gradients exactly, with no synchronous readback and no leak (%s)', async (_, onDevice) => {
+    expect(await tf.setBackend('webgl')).toBe(true);
+    const sizes = [1, 3, 1025, 4097, 300_001];
+    const m = skipModel(sizes, SKIP_OPTIONS, onDevice);
+    expect(m.opt.kernelPath).toBe('webgl-fused');
+    const reference = referenceOf(sizes);
+    const bad: Record<number, { at: number; value: number }> = {
+      1: { at: 4, value: Number.NaN },
+      3: { at: 0, value: Number.POSITIVE_INFINITY },
+      4: { at: 2, value: Number.NEGATIVE_INFINITY },
+      6: { at: 3, value: Number.NaN },
+    };
+    m.step(0);
+    reference.step(sizes.map((_, i) => m.gradient(0, i)));
+    await m.opt.settled();
+    const before = tf.memory();
+    const { readSync, read } = spyReads();
+    for (let t = 1; t < 8; t++) {
+      m.step(t, bad[t]);
+      if (!bad[t]) reference.step(sizes.map((_, i) => m.gradient(t, i)));
+    }
+    expect(readSync).not.toHaveBeenCalled();
+    // One asynchronous read of the counters per step.
+    expect(read).toHaveBeenCalledTimes(7);
+    expect(tf.memory().numTensors).toBe(before.numTensors);
+    expect(tf.memory().numBytes).toBe(before.numBytes);
+    // Not awaited: stateDict() waits for the counters itself.
+    const mid = await m.opt.stateDict();
+    expect([mid.param_groups[0]?.step, mid.skipped_steps]).toEqual([4, 4]);
+    expect([m.opt.paramGroups[0]?.step, m.opt.skippedSteps, m.opt.lastStepSkipped]).toEqual([4, 4, false]);
+    m.step(8, { at: 1, value: Number.NaN });
+    await m.opt.settled();
+    expect([m.opt.paramGroups[0]?.step, m.opt.skippedSteps, m.opt.lastStepSkipped]).toEqual([4, 5, true]);
+    const sd = await m.opt.stateDict();
+    expect(excess(await Promise.all(m.vars.map((v) => v.data())), reference.params)).toBeLessThanOrEqual(0);
+    // The plain fused programs over the clean steps alone: the same moments bit for bit; params
+    // within rounding (the RMS sum computes v′ in its own pass instead of reading the moment's texture).
+    const plain = skipModel(sizes, { ...SKIP_OPTIONS, nonFinite: 'propagate' }, onDevice);
+    for (let t = 0; t < 8; t++) if (!bad[t]) plain.step(t);
+    expect(sd.state).toEqual((await plain.opt.stateDict()).state);
+    expect(
+      excess(await Promise.all(m.vars.map((v) => v.data())), await Promise.all(plain.vars.map((v) => v.data()))),
+    ).toBeLessThanOrEqual(0);
+    plain.dispose();
+    expect(sd.skipped_steps).toBe(5);
+    m.dispose();
+    // Moments, variables, the counters and the chain's zero.
+    expect(tf.memory().numTensors).toBe(before.numTensors - 3 * sizes.length - 2);
+  });
+
+  // The counters program, the betas table's upload (an encode program) and the read-back's decode.
+  it('runs the same programs per step as without skip, plus 3, for 4 tensors and for 512', async () => {
+    expect(await tf.setBackend('webgl')).toBe(true);
+    const extra: number[] = [];
+    for (const sizes of [[4096, 4096, 4096, 4096], Array.from({ length: 512 }, (_, i) => 32 + (i % 7) * 100)]) {
+      const count = (nonFinite: 'skip' | 'propagate', bad: boolean) => {
+        const m = skipModel(sizes, { ...SKIP_OPTIONS, nonFinite });
+        m.step(0);
+        const grads = m.grads(1, bad ? { at: 1, value: Number.NaN } : undefined);
+        const n = programs(() => m.opt.applyGradients(grads));
+        tf.dispose(grads.map((g) => g.tensor));
+        return { m, n };
+      };
+      const skip = count('skip', true);
+      const plain = count('propagate', false);
+      extra.push(skip.n - plain.n);
+      await skip.m.opt.settled();
+      expect(skip.m.opt.skippedSteps).toBe(1);
+      skip.m.dispose();
+      plain.m.dispose();
+    }
+    expect(extra).toEqual([3, 3]);
+  });
+
+  it("keeps the synchronous readback for 'throw', the composed kernels and stepParam", async () => {
+    expect(await tf.setBackend('webgl')).toBe(true);
+    const thrower = skipModel([10], { lr: 1e-2, nonFinite: 'throw' });
+    expect(() => thrower.step(0, { at: 0, value: Number.NaN })).toThrow(NonFiniteGradientError);
+    expect(thrower.opt.paramGroups[0]?.step).toBe(0);
+    expect(Array.from(await (thrower.vars[0] as tf.Variable).data())).toEqual(Array.from(values(10, 1, 1)));
+    thrower.dispose();
+    const composed = skipModel([10], { ...SKIP_OPTIONS, kernel: 'composed' });
+    const { readSync } = spyReads();
+    composed.step(0, { at: 0, value: Number.POSITIVE_INFINITY });
+    expect(readSync).toHaveBeenCalledTimes(1);
+    expect([composed.opt.skippedSteps, composed.opt.paramGroups[0]?.step]).toEqual([1, 0]);
+    composed.dispose();
+    const v = tf.variable(tf.tensor1d([1, 2]), true, unique('release'));
+    const opt = new StableAdamW([v], { lr: 1e-2, nonFinite: 'skip', gradientRelease: true });
+    const g = tf.tensor1d([Number.NaN, 1]);
+    opt.stepParam(v, g);
+    expect(opt.skippedSteps).toBe(1);
+    expect(Array.from(await v.data())).toEqual([1, 2]);
+    opt.dispose();
+    tf.dispose([v, g]);
+  });
+
+  sharedDeviceSkipCases('webgl');
+});
