@@ -6,10 +6,12 @@ import {
   type StableAdamWBackendV1,
   type TensorInfo,
   type TensorStateValues,
+  type TensorStep,
   type UpdateScalars,
 } from '@stable-adamw/core/adapter';
 import type { GPU } from 'gpu.js';
 import { describeDevice, type GpuJsMode } from './device.js';
+import { DeviceSkip } from './device-skip.js';
 import { KernelCache } from './kernels/kernel-cache.js';
 import { findNonFiniteGrads } from './non-finite.js';
 import { checkGpuJsGrad, describeGpuJsParam, type GpuJsParam } from './param.js';
@@ -80,6 +82,13 @@ export interface GpuJsBackend extends StableAdamWBackendV1<GpuJsParam, GpuJsTens
   destroy(): MaybePromise<void>;
 }
 
+const deviceSkips = new WeakMap<GpuJsBackend, DeviceSkip>();
+
+/** The counters of a backend's device-decided 'skip' steps (webgl2, webgpu; see device-skip.ts). */
+export function deviceSkipOf(backend: GpuJsBackend): DeviceSkip {
+  return deviceSkips.get(backend) as DeviceSkip;
+}
+
 function checkOptions(options: GpuJsBackendOptions | undefined): GPU {
   const { gpu, precision } = options ?? ({} as Partial<GpuJsBackendOptions>);
   if (precision !== undefined && precision !== 'single') {
@@ -105,9 +114,9 @@ function checkOptions(options: GpuJsBackendOptions | undefined): GPU {
  * Creates the gpu.js backend of core's `StableAdamWOptimizer` on `options.gpu`: params, gradients
  * and state stay on the device; a step launches the moments, a reduction for the RMS and the
  * update (per tensor, or per pack of tensors on `cpu`: see `GpuJsKernelPath`), and reads
- * nothing back. A loss scaler's unscale is folded into phase 1;
- * `findNonFinite` (the `nonFinite` policies 'skip' and 'throw') counts NaN/±Inf on the device and
- * reads one small table back per step. Throws `InvalidHyperparameterError` for a missing
+ * nothing back. A loss scaler's unscale is folded into phase 1. On `webgl2` and `webgpu`,
+ * `nonFinite: 'skip'` is decided on the device (`skipsOnDevice`, see device-skip.ts); elsewhere,
+ * and for 'throw', `findNonFinite` counts NaN/±Inf on the device and reads one small table back. Throws `InvalidHyperparameterError` for a missing
  * GPU or `precision: 'unsigned'`, `UnsupportedBackendError` for a mode without float kernels.
  */
 export function createGpujsBackend(options: GpuJsBackendOptions): GpuJsBackend {
@@ -136,13 +145,17 @@ export function createGpujsBackend(options: GpuJsBackendOptions): GpuJsBackend {
     return readTensor(tensor);
   };
   /** Runs a step after the previous one; a failed step leaves the chain usable. */
-  const enqueue = (items: readonly BatchItem[]): MaybePromise<void> => {
-    const result = andThen(pending, () => stepBatch(env, items));
+  const enqueue = (items: readonly BatchItem[], onDevice = false): MaybePromise<void> => {
+    const run = () => (onDevice ? deviceSkip.step(items, (batch) => stepBatch(env, batch)) : stepBatch(env, items));
+    const result = andThen(pending, run);
     pending = result instanceof Promise ? result.catch(() => undefined) : undefined;
     return result;
   };
+  const deviceSkip = new DeviceSkip(env, read);
+  const batchItems = (items: readonly TensorStep<GpuJsParam, GpuJsTensor, GpuJsState>[]): BatchItem[] =>
+    items.map(({ param, grad, state, moments, update }) => ({ param, grad, state, moments, update }));
 
-  return {
+  const backend: GpuJsBackend = {
     specificationVersion: 'v1',
     backendId: `gpujs-${device.mode}`,
     mode: device.mode,
@@ -167,7 +180,7 @@ export function createGpujsBackend(options: GpuJsBackendOptions): GpuJsBackend {
     checkGrad: (_param, grad, info) => checkGpuJsGrad(grad, info, gpu),
     // The moments and the RMS's sum kernels multiply every gradient value by MomentScalars.gradScale.
     supportsGradScale: true,
-    // One table of counts for the step's device gradients, read back once (after pending steps).
+    // 'throw', and 'skip' where the host decides: one table of counts for the step's device gradients, read back once.
     findNonFinite: (items) =>
       andThen(pending, () =>
         findNonFiniteGrads(
@@ -190,8 +203,10 @@ export function createGpujsBackend(options: GpuJsBackendOptions): GpuJsBackend {
       );
     },
 
-    stepTensors: (items) =>
-      enqueue(items.map(({ param, grad, state, moments, update }) => ({ param, grad, state, moments, update }))),
+    stepTensors: (items) => enqueue(batchItems(items)),
+    // webgl2 and webgpu decide 'skip' on the device; cpu and webasm hold host arrays, scanned on the host.
+    skipsOnDevice: () => device.mode === 'webgl2' || device.mode === 'webgpu',
+    stepTensorsOnDevice: (items) => enqueue(batchItems(items), true),
     updateMoments(param, grad, state, moments: MomentScalars): GpuJsSum {
       return moments.reduce ? moments : andThen(enqueue([{ param, grad, state, moments, update: null }]), () => undefined);
     },
@@ -218,4 +233,6 @@ export function createGpujsBackend(options: GpuJsBackendOptions): GpuJsBackend {
         kernels.destroy();
       }),
   };
+  deviceSkips.set(backend, deviceSkip);
+  return backend;
 }

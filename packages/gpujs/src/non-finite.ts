@@ -7,7 +7,7 @@ import { type GpuJsTensor, isDeviceTensor } from './tensor.js';
 import { guarded, Transaction } from './transaction.js';
 
 /** Whether a host gradient holds NaN or ±Inf: x − x is NaN exactly for those, 0 otherwise. */
-function hostHasNonFinite(grad: Float32Array): boolean {
+export function hostHasNonFinite(grad: Float32Array): boolean {
   for (let i = 0; i < grad.length; i++) {
     const x = grad[i] as number;
     if (x - x !== 0) return true;

@@ -5,10 +5,12 @@ import {
   type ParamGroupInput,
   type StableAdamWOptions,
   type StateDict,
+  UnsupportedBackendError,
 } from '@stable-adamw/core';
 import { andThen, StableAdamWOptimizer, settle } from '@stable-adamw/core/adapter';
 import {
   createGpujsBackend,
+  deviceSkipOf,
   type GpuJsBackend,
   type GpuJsBackendOptions,
   type GpuJsKernelPath,
@@ -27,9 +29,15 @@ export interface GpuJsStableAdamWOptions extends StableAdamWOptions, GpuJsBacken
  * StableAdamW on gpu.js, with optimi's semantics and defaults. Params, gradients and optimizer
  * state stay on the device between steps; each step launches the moments, a reduction for the RMS
  * and the update — per tensor on `webasm` and GPU modes, once per param group on `cpu`
- * (`kernelPath`) — and reads nothing back, except one small
- * table of non-finite counts per step for groups with `nonFinite: 'skip' | 'throw'` and texture
- * gradients.
+ * (`kernelPath`) — and reads nothing back, except one small table of non-finite counts per step
+ * for groups with `nonFinite: 'throw'` and texture gradients.
+ *
+ * `nonFinite: 'skip'` (and a `lossScaler`) on `webgl2` and `webgpu` is decided on the device: the
+ * kernels skip a step with a NaN/±Inf gradient by themselves, and the device keeps the group
+ * steps, `skippedSteps`, `lastStepSkipped` and the scaler's scale and growth tracker. The host
+ * reads them only when asked: `settled()` (and `stateDict()`, which calls it) reads them once;
+ * until then those values are as of the last read. `lossScaleTensor()` hands the scale to your
+ * own backward kernel without any read.
  *
  * `step()`, `stateDict()` and the reads return promises where gpu.js does (`webgpu`, `async`
  * mode) and plain values otherwise, so `await opt.step()` works in every mode.
@@ -64,6 +72,7 @@ export class StableAdamW extends StableAdamWOptimizer<GpuJsParam, GpuJsTensor, G
     const { gpu: _gpu, precision: _precision, ...hyperparameters } = options;
     super(backend, params, hyperparameters);
     this.#gpujs = backend;
+    deviceSkipOf(backend).attach(this);
     this.mode = backend.mode;
     this.kernelPath = backend.kernelPath;
   }
@@ -79,26 +88,60 @@ export class StableAdamW extends StableAdamWOptimizer<GpuJsParam, GpuJsTensor, G
   override step(grads?: ReadonlyMap<GpuJsParam, GpuJsTensor>): MaybePromise<void>;
   override step(closureOrGrads?: ReadonlyMap<GpuJsParam, GpuJsTensor> | (() => unknown)): MaybePromise<unknown> {
     this.#assertLive('step()');
+    if (!this.paramGroups.some((group) => group.nonFinite === 'skip')) this.#requireSettled('a step without a skip group');
     return super.step(closureOrGrads);
   }
 
   /** Gradient release: updates `param` with `grad` right away (see core's `stepParam`). */
   override stepParam(param: GpuJsParam, grad: GpuJsTensor): MaybePromise<void> {
     this.#assertLive('stepParam()');
+    this.#requireSettled('stepParam()');
     // Core ignores phase 1's result on accumulation-only calls; wait for it so the caller may free `grad`.
     return andThen(super.stepParam(param, grad), () => this.#gpujs.whenReady(param));
   }
 
-  /** The state as a JSON-serializable, PyTorch-shaped object (reads the moments back). */
+  /** The state as a JSON-serializable, PyTorch-shaped object (reads the moments back, after `settled()`). */
   override stateDict(): MaybePromise<StateDict> {
     this.#assertLive('stateDict()');
-    return andThen(this.#gpujs.settle(), () => super.stateDict());
+    return andThen(this.settled(), () => super.stateDict());
   }
 
   /** Restores a state dict from this or any other adapter (cpu, tfjs): same layout. */
   override loadStateDict(stateDict: StateDict): MaybePromise<void> {
     this.#assertLive('loadStateDict()');
-    return andThen(this.#gpujs.settle(), () => super.loadStateDict(stateDict));
+    return andThen(this.#gpujs.settle(), () => {
+      super.loadStateDict(stateDict);
+      deviceSkipOf(this.#gpujs).restart();
+    });
+  }
+
+  /**
+   * Makes `skippedSteps`, `lastStepSkipped`, `lossScaler.scale` and the groups' `step` include
+   * every step so far. On `webgl2`/`webgpu` with `nonFinite: 'skip'` the device keeps them and
+   * this reads them back: one small read however many steps ran since the last one (a promise on
+   * `webgpu`). Everywhere else they are current at once and nothing is read.
+   */
+  settled(): MaybePromise<void> {
+    this.#assertLive('settled()');
+    return andThen(this.#gpujs.settle(), () => deviceSkipOf(this.#gpujs).settle());
+  }
+
+  /**
+   * The loss scale of the next step as a 1-element tensor, for your backward kernel to multiply
+   * the loss gradient by, so a training loop reads nothing back. Where the device decides 'skip'
+   * (`webgl2`, `webgpu`) it is the first element of the optimizer's control tensor (a texture or
+   * buffer with more elements: read element 0), valid until the next `step()`; elsewhere a
+   * `Float32Array` of `lossScaler.scale`. A promise on `webgpu`.
+   */
+  lossScaleTensor(): MaybePromise<GpuJsTensor> {
+    this.#assertLive('lossScaleTensor()');
+    const scaler = this.lossScaler;
+    if (!scaler) {
+      throw new UnsupportedBackendError('lossScaleTensor() needs a lossScaler', 'Construct the optimizer with { lossScaler }.');
+    }
+    const onDevice = this.#gpujs.skipsOnDevice?.() && this.paramGroups.some((group) => group.nonFinite === 'skip');
+    if (!onDevice) return Float32Array.of(scaler.scale);
+    return andThen(this.#gpujs.settle(), () => deviceSkipOf(this.#gpujs).control());
   }
 
   /** Reads every param (flat order across groups) back to the host: the only param readback. */
@@ -134,6 +177,16 @@ export class StableAdamW extends StableAdamWOptimizer<GpuJsParam, GpuJsTensor, G
       super.dispose();
       return this.#gpujs.destroy();
     });
+  }
+
+  /** A call whose counters the host keeps may not run while the device's are unread. */
+  #requireSettled(what: string): void {
+    const pending = deviceSkipOf(this.#gpujs).pending;
+    if (pending === 0) return;
+    throw new UnsupportedBackendError(
+      `${what} counts on the host, but ${pending} step(s) whose counters the ${this.mode} device keeps (nonFinite: 'skip') are not read yet`,
+      'await optimizer.settled() first.',
+    );
   }
 
   /** Core's own check runs only after `dispose()` has settled the device, so the gpu.js side refuses at once. */

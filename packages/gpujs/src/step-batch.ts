@@ -65,19 +65,19 @@ function runItem(env: StepEnvironment, tx: Transaction, item: BatchItem): MaybeP
   // type signature and keeps every variant alive until the GPU is destroyed.
   const onDevice = (tensor: GpuJsTensor): MaybePromise<GpuJsTensor> =>
     device.hostResident || isDeviceTensor(tensor) ? tensor : andThen(upload(kernels, tensor), (t) => tx.made(t));
-  const { state, moments, update } = item;
+  const { state, moments, update, control } = item;
   const numel = numelOf(state.expAvg);
   if (device.hostResident && numel > device.tileElements) return runTiledOnHost(env, item, device.tileElements);
   return andThen(onDevice(item.grad), (grad) =>
     andThen(onDevice(state.expAvg), (expAvg) =>
       andThen(onDevice(state.expAvgSq), (expAvgSq) =>
-        andThen(launchMoments(kernels, device.usesKernelMap, numel, grad, expAvg, expAvgSq, moments), (next) => {
+        andThen(launchMoments(kernels, device.usesKernelMap, numel, grad, expAvg, expAvgSq, moments, control), (next) => {
           tx.made(next.expAvg);
           tx.made(next.expAvgSq);
           if (!update) return { item, ...next, data: null };
-          return andThen(reduceSumSquares(kernels, tx, numel, grad, next.expAvgSq, moments), (sum) =>
+          return andThen(reduceSumSquares(kernels, tx, numel, grad, next.expAvgSq, moments, control), (sum) =>
             andThen(onDevice(item.param.data), (data) =>
-              andThen(launchUpdate(kernels, numel, data, next.expAvg, next.expAvgSq, sum, update), (newData) => {
+              andThen(launchUpdate(kernels, numel, data, next.expAvg, next.expAvgSq, sum, update, control), (newData) => {
                 tx.free(sum);
                 return { item, ...next, data: tx.made(newData) };
               }),

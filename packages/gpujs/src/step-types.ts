@@ -1,6 +1,7 @@
 import type { MomentScalars, UpdateScalars } from '@stable-adamw/core/adapter';
 import type { DeviceFacts } from './device.js';
 import type { KernelCache } from './kernels/kernel-cache.js';
+import type { DeviceControl } from './kernels/source.js';
 import type { GpuJsParam } from './param.js';
 import type { GpuJsState } from './state.js';
 import type { GpuJsTensor, liveTensorProblem } from './tensor.js';
@@ -14,6 +15,8 @@ export interface BatchItem {
   readonly state: GpuJsState;
   readonly moments: MomentScalars;
   readonly update: UpdateScalars | null;
+  /** A step whose device decides `nonFinite: 'skip'`: the kernels read their scalars from it. */
+  readonly control?: DeviceControl;
 }
 
 /** What a step needs from the backend: its kernels, the device, and its registry of owned tensors. */

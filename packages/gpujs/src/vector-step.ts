@@ -103,7 +103,7 @@ function smallMoments(
   const { kernels } = env;
   const { state, moments } = item;
   return andThen(packedMoments(kernels, tx, state, layout), (old) =>
-    andThen(launchVectorMoments(kernels, layout, SHARED, grad, old, moments), (out) => {
+    andThen(launchVectorMoments(kernels, layout, SHARED, grad, old, moments, item.control), (out) => {
       const expAvg = made(tx, out, layout.n, SHARED);
       return { expAvg, expAvgSq: tx.made(viewOf(expAvg, 4 * layout.quads, layout.n)), partials: expAvg };
     }),
@@ -127,13 +127,13 @@ function largeMoments(
   const mTarget = targetFor(owner, state.expAvg);
   const vTarget = targetFor(owner, state.expAvgSq);
   return andThen(onDevice(state.expAvg), (m) =>
-    andThen(launchVectorExpAvg(kernels, layout, mTarget, grad, m, moments), (newM) => {
+    andThen(launchVectorExpAvg(kernels, layout, mTarget, grad, m, moments, item.control), (newM) => {
       const expAvg = made(tx, newM, layout.n, mTarget);
       return andThen(onDevice(state.expAvgSq), (v) =>
-        andThen(launchVectorExpAvgSq(kernels, layout, vTarget, grad, v, moments), (newV) => {
+        andThen(launchVectorExpAvgSq(kernels, layout, vTarget, grad, v, moments, item.control), (newV) => {
           const expAvgSq = made(tx, newV, layout.n, vTarget);
           if (!withPartials) return { expAvg, expAvgSq, partials: expAvgSq };
-          return andThen(launchVectorPartials(kernels, layout, grad, expAvgSq, moments), (partials) => ({
+          return andThen(launchVectorPartials(kernels, layout, grad, expAvgSq, moments, item.control), (partials) => ({
             expAvg,
             expAvgSq,
             partials: tx.made(asElements(partials, layout.partials)),
@@ -161,7 +161,7 @@ export function runVectorItem(env: StepEnvironment, tx: Transaction, item: Batch
           andThen(onDevice(item.param.data), (param) => {
             const target = layout.split ? targetFor(ownerOf(state), item.param.data) : SHARED;
             return andThen(
-              launchVectorUpdate(kernels, layout, target, { param, expAvg, expAvgSq, sums: sum }, update),
+              launchVectorUpdate(kernels, layout, target, { param, expAvg, expAvgSq, sums: sum }, update, item.control),
               (next) => {
                 if (sum !== expAvg) tx.free(sum);
                 if (partials !== expAvg && partials !== expAvgSq) tx.free(partials);

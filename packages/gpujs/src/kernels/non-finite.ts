@@ -49,7 +49,7 @@ const START_TABLE_KERNEL: KernelSource = `function startTableKernel(count) {
 }`;
 
 /** The number of non-finite values of one gradient as a 1-element tensor, every level recorded in `tx`. */
-function countNonFinite(kernels: KernelCache, tx: Transaction, grad: GpuJsTensor): MaybePromise<GpuJsTensor> {
+export function countNonFinite(kernels: KernelCache, tx: Transaction, grad: GpuJsTensor): MaybePromise<GpuJsTensor> {
   const numel = numelOf(grad);
   return andThen(reductionLevel(kernels, 'nonFinite', NON_FINITE_COUNT_KERNEL, numel, grad, FLOAT32_MAX), (first) =>
     sumLevels(kernels, tx, tx.made(first), Math.ceil(numel / REDUCTION_BLOCK)),

@@ -2,7 +2,7 @@ import type { MaybePromise } from '@stable-adamw/core';
 import type { GpuJsTensor } from '../tensor.js';
 import { REDUCTION_BLOCK } from './block-reduction.js';
 import { KERNEL_SETTINGS, type KernelCache } from './kernel-cache.js';
-import type { KernelSource } from './source.js';
+import { type KernelSource, unscaleFactors } from './source.js';
 
 // Kernels of the packed path: the tensors of a step laid out one after another in shared arrays,
 // each starting on a multiple of PACK_BLOCK, so a block of PACK_BLOCK elements belongs to one
@@ -22,12 +22,12 @@ const PACK_BLOCK_SHIFT = Math.log2(PACK_BLOCK);
  * (`tensorEnd[blockTensor[b]]` excludes the padding before the next tensor). A float local `end`
  * is exact: pack offsets stay below 2^24.
  */
-const PACKED_SUM_SQUARES_KERNEL: KernelSource = `function packedSumSquaresKernel(g, v, blockTensor, tensorEnd, epsSq, gradScale) {
+const PACKED_SUM_SQUARES_KERNEL: KernelSource = `function packedSumSquaresKernel(g, v, blockTensor, tensorEnd, epsSq, gradA, gradB) {
   const end = tensorEnd[blockTensor[this.thread.x]];
   let sum = 0;
   for (let i = 0; i < this.constants.block; i++) {
     if (this.thread.x * this.constants.block + i < end) {
-      const gj = g[this.thread.x * this.constants.block + i] * gradScale;
+      const gj = g[this.thread.x * this.constants.block + i] * gradA * gradB;
       sum += (gj * gj) / Math.max(v[this.thread.x * this.constants.block + i], epsSq);
     }
   }
@@ -105,7 +105,7 @@ export function launchPackedSumSquares(
     tables.blockTensor,
     tables.tensorEnd,
     epsSq,
-    gradScale,
+    ...unscaleFactors(gradScale),
   ) as MaybePromise<GpuJsTensor>;
 }
 

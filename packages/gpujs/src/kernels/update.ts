@@ -1,7 +1,7 @@
 import type { MaybePromise } from '@stable-adamw/core';
 import type { GpuJsTensor } from '../tensor.js';
 import { KERNEL_SETTINGS, type KernelCache } from './kernel-cache.js';
-import type { KernelSource } from './source.js';
+import { type DeviceControl, type KernelSource, kernelFor } from './source.js';
 
 // Phase 2, the update, as source text (see source.ts). The element index is `this.thread.x` inline, an integer: gpu.js would declare a local copy a float.
 
@@ -21,7 +21,8 @@ const UPDATE_KERNEL: KernelSource = `function updateKernel(p, m, v, sumSquares, 
 
 /**
  * The clipped update of `length` elements of θ (a whole tensor, or one tile of it) into a fresh
- * tensor, from their moments and the reduced sum of the whole tensor of `numel` elements.
+ * tensor, from their moments and the reduced sum of the whole tensor of `numel` elements. A
+ * skipped step (`control`) copies θ.
  */
 export function launchUpdate(
   kernels: KernelCache,
@@ -31,17 +32,17 @@ export function launchUpdate(
   expAvgSq: GpuJsTensor,
   sumSquares: GpuJsTensor,
   { lr, numel, eps, weightDecayPerLr }: { lr: number; numel: number; eps: number; weightDecayPerLr: number },
+  control?: DeviceControl,
 ): MaybePromise<GpuJsTensor> {
+  const scalars = { lr, numel, eps, decayPerLr: weightDecayPerLr };
+  const k = kernelFor(`update:${length}`, UPDATE_KERNEL, 'return p[this.thread.x];', scalars, control);
   return kernels.launch(
-    `update:${length}`,
-    (gpu) => gpu.createKernel(UPDATE_KERNEL, { ...KERNEL_SETTINGS, output: [length] }),
+    k.key,
+    (gpu) => gpu.createKernel(k.source, { ...KERNEL_SETTINGS, output: [length] }),
     param,
     expAvg,
     expAvgSq,
     sumSquares,
-    lr,
-    numel,
-    eps,
-    weightDecayPerLr,
+    ...k.args,
   ) as MaybePromise<GpuJsTensor>;
 }

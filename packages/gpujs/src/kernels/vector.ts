@@ -2,7 +2,7 @@ import type { MaybePromise } from '@stable-adamw/core';
 import type { MomentScalars, UpdateScalars } from '@stable-adamw/core/adapter';
 import type { GpuJsTensor } from '../tensor.js';
 import { KERNEL_SETTINGS, type KernelCache } from './kernel-cache.js';
-import type { KernelSource } from './source.js';
+import { type DeviceControl, type KernelSource, kernelFor, unscaleFactors } from './source.js';
 
 // The kernels of gpu.js's `webgpu` mode (see DeviceFacts.vectorKernels), four elements per thread
 // (a gpu.js `Array(4)` return), as source text (see source.ts).
@@ -75,13 +75,13 @@ const partialsLoop = (q: string, ratio: (q: string, c: number) => string) => `
 
 /** Recomputes v′ from g and the old v (at 4Q in `mv`). */
 const RECOMPUTED_RATIO = (q: string, c: number) => `
-        gj = g[4 * ${q} + ${c}] * gradScale;
+        gj = g[4 * ${q} + ${c}] * gradA * gradB;
         vj = mv[4 * this.constants.quads + 4 * ${q} + ${c}] * beta2Hat + beta2c * (gj * gj);
         run${c} += (gj * gj) / Math.max(vj, epsSq);`;
 
 /** Reads v′. */
 const RATIO = (q: string, c: number) => `
-        gj = g[4 * ${q} + ${c}] * gradScale;
+        gj = g[4 * ${q} + ${c}] * gradA * gradB;
         vj = v[4 * ${q} + ${c}];
         run${c} += (gj * gj) / Math.max(vj, epsSq);`;
 
@@ -90,19 +90,19 @@ const gradIndex = (first: string, c: number) => (first ? `4 * this.thread.x - 4 
 
 /** m′ ← m + (1−β̂1)(s·g − m), with m in `m` at the thread's own quad. */
 const EXP_AVG = (m: string) => (c: number) =>
-  `${m}[4 * this.thread.x + ${c}] + beta1c * (g[${gradIndex('', c)}] * gradScale - ${m}[4 * this.thread.x + ${c}])`;
+  `${m}[4 * this.thread.x + ${c}] + beta1c * (g[${gradIndex('', c)}] * gradA * gradB - ${m}[4 * this.thread.x + ${c}])`;
 
 /** v′ ← β̂2·v + (1−β̂2)·(s·g)², the four (s·g) of the quad in g0…g3. */
 const EXP_AVG_SQ = (v: string) => (c: number) => `${v}[4 * this.thread.x + ${c}] * beta2Hat + beta2c * (g${c} * g${c})`;
 
 /** g0…g3: the scaled gradient of quad `this.thread.x - first`. */
 const SCALED_GRADS = (first: string, indent: string) =>
-  [0, 1, 2, 3].map((c) => `${indent}const g${c} = g[${gradIndex(first, c)}] * gradScale;`).join('\n');
+  [0, 1, 2, 3].map((c) => `${indent}const g${c} = g[${gradIndex(first, c)}] * gradA * gradB;`).join('\n');
 
 const quadOf = (element: (c: number) => string) => `[${[0, 1, 2, 3].map(element).join(', ')}]`;
 
 /** Small tensors: m′, v′ and the partials into one buffer; `mv` holds the old m and v at 0 and 4Q. */
-const MOMENTS_KERNEL: KernelSource = `function vectorMomentsKernel(g, mv, beta1c, beta2Hat, beta2c, epsSq, gradScale) {
+const MOMENTS_KERNEL: KernelSource = `function vectorMomentsKernel(g, mv, beta1c, beta2Hat, beta2c, epsSq, gradA, gradB) {
   if (this.thread.x < this.constants.quads) {
     return ${quadOf(EXP_AVG('mv'))};
   }
@@ -113,18 +113,18 @@ ${SCALED_GRADS('this.constants.quads', '    ')}
 }`;
 
 /** Large tensors: m′. */
-const EXP_AVG_KERNEL: KernelSource = `function vectorExpAvgKernel(g, m, beta1c, gradScale) {
+const EXP_AVG_KERNEL: KernelSource = `function vectorExpAvgKernel(g, m, beta1c, gradA, gradB) {
   return ${quadOf(EXP_AVG('m'))};
 }`;
 
 /** Large tensors: v′. */
-const EXP_AVG_SQ_KERNEL: KernelSource = `function vectorExpAvgSqKernel(g, v, beta2Hat, beta2c, gradScale) {
+const EXP_AVG_SQ_KERNEL: KernelSource = `function vectorExpAvgSqKernel(g, v, beta2Hat, beta2c, gradA, gradB) {
 ${SCALED_GRADS('', '  ')}
   return ${quadOf(EXP_AVG_SQ('v'))};
 }`;
 
 /** Large tensors: the partial sums of (s·g)²/max(v′, ε²), T threads of 4. */
-const PARTIALS_KERNEL: KernelSource = `function vectorPartialsKernel(g, v, epsSq, gradScale) {${partialsLoop(quad('0'), RATIO)}
+const PARTIALS_KERNEL: KernelSource = `function vectorPartialsKernel(g, v, epsSq, gradA, gradB) {${partialsLoop(quad('0'), RATIO)}
 }`;
 
 /** The sum of the partials (at `partialOffset` in `partials`), in runs of 16. */
@@ -243,7 +243,13 @@ function launch(
   ) as MaybePromise<GpuJsTensor>;
 }
 
-/** Small tensors: m′, v′ and the partials into one buffer, from the old m and v in one buffer `mv`. */
+/** The quad of `array` at `4 · this.thread.x`: what a skipped step copies (see `kernelFor`). */
+const COPY = (array: string) => `return ${quadOf((c) => `${array}[4 * this.thread.x + ${c}]`)};`;
+
+/**
+ * Small tensors: m′, v′ and the partials into one buffer, from the old m and v in one buffer `mv`.
+ * A skipped step (`control`) copies m and v (thread t < 2Q writes quad t of `mv`) and sums 0.
+ */
 export function launchVectorMoments(
   kernels: KernelCache,
   layout: VectorLayout,
@@ -251,26 +257,21 @@ export function launchVectorMoments(
   grad: GpuJsTensor,
   mv: GpuJsTensor,
   { beta1Hat, beta2Hat, epsSq, gradScale }: MomentScalars,
+  control?: DeviceControl,
 ): MaybePromise<GpuJsTensor> {
   const threads = 2 * layout.quads + layout.partialThreads;
-  return launch(
-    kernels,
+  const [gradA, gradB] = unscaleFactors(gradScale);
+  const k = kernelFor(
     'vectorMoments',
     MOMENTS_KERNEL,
-    layout,
-    target,
-    threads,
-    grad,
-    mv,
-    1 - beta1Hat,
-    beta2Hat,
-    1 - beta2Hat,
-    epsSq,
-    gradScale,
+    `if (this.thread.x < 2 * this.constants.quads) {\n      ${COPY('mv')}\n    }\n    return [0, 0, 0, 0];`,
+    { beta1c: 1 - beta1Hat, beta2Hat, beta2c: 1 - beta2Hat, epsSq, gradA, gradB },
+    control,
   );
+  return launch(kernels, k.key, k.source, layout, target, threads, grad, mv, ...k.args);
 }
 
-/** Large tensors: m′. */
+/** Large tensors: m′ (a skipped step copies m). */
 export function launchVectorExpAvg(
   kernels: KernelCache,
   layout: VectorLayout,
@@ -278,11 +279,14 @@ export function launchVectorExpAvg(
   grad: GpuJsTensor,
   expAvg: GpuJsTensor,
   { beta1Hat, gradScale }: MomentScalars,
+  control?: DeviceControl,
 ): MaybePromise<GpuJsTensor> {
-  return launch(kernels, 'vectorExpAvg', EXP_AVG_KERNEL, layout, target, layout.quads, grad, expAvg, 1 - beta1Hat, gradScale);
+  const [gradA, gradB] = unscaleFactors(gradScale);
+  const k = kernelFor('vectorExpAvg', EXP_AVG_KERNEL, COPY('m'), { beta1c: 1 - beta1Hat, gradA, gradB }, control);
+  return launch(kernels, k.key, k.source, layout, target, layout.quads, grad, expAvg, ...k.args);
 }
 
-/** Large tensors: v′. */
+/** Large tensors: v′ (a skipped step copies v). */
 export function launchVectorExpAvgSq(
   kernels: KernelCache,
   layout: VectorLayout,
@@ -290,42 +294,25 @@ export function launchVectorExpAvgSq(
   grad: GpuJsTensor,
   expAvgSq: GpuJsTensor,
   { beta2Hat, gradScale }: MomentScalars,
+  control?: DeviceControl,
 ): MaybePromise<GpuJsTensor> {
-  return launch(
-    kernels,
-    'vectorExpAvgSq',
-    EXP_AVG_SQ_KERNEL,
-    layout,
-    target,
-    layout.quads,
-    grad,
-    expAvgSq,
-    beta2Hat,
-    1 - beta2Hat,
-    gradScale,
-  );
+  const [gradA, gradB] = unscaleFactors(gradScale);
+  const k = kernelFor('vectorExpAvgSq', EXP_AVG_SQ_KERNEL, COPY('v'), { beta2Hat, beta2c: 1 - beta2Hat, gradA, gradB }, control);
+  return launch(kernels, k.key, k.source, layout, target, layout.quads, grad, expAvgSq, ...k.args);
 }
 
-/** Large tensors: the partial sums, from g and v′. */
+/** Large tensors: the partial sums, from g and v′ (0 on a skipped step). */
 export function launchVectorPartials(
   kernels: KernelCache,
   layout: VectorLayout,
   grad: GpuJsTensor,
   expAvgSq: GpuJsTensor,
   { epsSq, gradScale }: MomentScalars,
+  control?: DeviceControl,
 ): MaybePromise<GpuJsTensor> {
-  return launch(
-    kernels,
-    'vectorPartials',
-    PARTIALS_KERNEL,
-    layout,
-    SHARED,
-    layout.partialThreads,
-    grad,
-    expAvgSq,
-    epsSq,
-    gradScale,
-  );
+  const [gradA, gradB] = unscaleFactors(gradScale);
+  const k = kernelFor('vectorPartials', PARTIALS_KERNEL, 'return [0, 0, 0, 0];', { epsSq, gradA, gradB }, control);
+  return launch(kernels, k.key, k.source, layout, SHARED, layout.partialThreads, grad, expAvgSq, ...k.args);
 }
 
 /** The sum of the partials in `partials` (the small path's moments buffer, or the large path's partials), as a 1-element tensor. */
@@ -339,7 +326,7 @@ export function launchVectorFinalSum(
 
 /**
  * The update into a fresh (or the target's own) buffer. `sums` holds the partials when the layout
- * adds them inline, else the 1-element sum of `launchVectorFinalSum`.
+ * adds them inline, else the 1-element sum of `launchVectorFinalSum`. A skipped step (`control`) copies θ.
  */
 export function launchVectorUpdate(
   kernels: KernelCache,
@@ -347,22 +334,9 @@ export function launchVectorUpdate(
   target: Target,
   tensors: { param: GpuJsTensor; expAvg: GpuJsTensor; expAvgSq: GpuJsTensor; sums: GpuJsTensor },
   { lr, numel, eps, weightDecayPerLr }: UpdateScalars,
+  control?: DeviceControl,
 ): MaybePromise<GpuJsTensor> {
   const { param, expAvg, expAvgSq, sums } = tensors;
-  return launch(
-    kernels,
-    'vectorUpdate',
-    UPDATE_KERNEL,
-    layout,
-    target,
-    layout.quads,
-    param,
-    expAvg,
-    expAvgSq,
-    sums,
-    lr,
-    numel,
-    eps,
-    weightDecayPerLr,
-  );
+  const k = kernelFor('vectorUpdate', UPDATE_KERNEL, COPY('p'), { lr, numel, eps, decayPerLr: weightDecayPerLr }, control);
+  return launch(kernels, k.key, k.source, layout, target, layout.quads, param, expAvg, expAvgSq, sums, ...k.args);
 }

@@ -1,10 +1,9 @@
 import type { ConformanceTarget, HarnessSpec, OptimizerHarness } from '@stable-adamw/conformance';
 import type { MaybePromise } from '@stable-adamw/core';
 import { andThen, settle } from '@stable-adamw/core/adapter';
+// By name: the build keeps the package external, so `./testing` holds no second copy of the adapter.
+import { type GpuJsParam, type GpuJsTensor, isDeviceTensor, StableAdamW } from '@stable-adamw/gpujs';
 import { GPU, type IKernelRunShortcut } from 'gpu.js';
-import type { GpuJsParam } from '../param.js';
-import { StableAdamW } from '../stable-adamw.js';
-import { type GpuJsTensor, isDeviceTensor } from '../tensor.js';
 
 /** gpu.js modes a target can be built for (`gpu` and `async` pick a backend themselves). */
 export type GpuJsTargetMode = 'cpu' | 'webasm' | 'webgl' | 'webgl2' | 'headlessgl' | 'webgpu' | 'gpu' | 'async';
