@@ -58,9 +58,12 @@ export function applyUpdateHalf(
 ): void {
   const { values, encode } = codec;
   const n = data.length;
+  // With lr·weightDecay below the codec's bound (always, at usual settings) θ·decay rounds to θ.
+  const idle = Math.abs(1 - decay) < codec.idleDecay;
   if (kahanComp) {
     for (let i = 0; i < n; i++) {
-      const decayed = values[encode((values[data[i] as number] as number) * decay)] as number;
+      const theta = values[data[i] as number] as number;
+      const decayed = idle ? theta : (values[encode(theta * decay)] as number);
       const delta = (-eta * (values[expAvg[i] as number] as number)) / (Math.sqrt(values[expAvgSq[i] as number] as number) + eps);
       const k = (values[kahanComp[i] as number] as number) + delta;
       const updatedBits = encode(decayed + k);
@@ -69,7 +72,8 @@ export function applyUpdateHalf(
     }
   } else {
     for (let i = 0; i < n; i++) {
-      const decayed = values[encode((values[data[i] as number] as number) * decay)] as number;
+      const theta = values[data[i] as number] as number;
+      const decayed = idle ? theta : (values[encode(theta * decay)] as number);
       const delta = (-eta * (values[expAvg[i] as number] as number)) / (Math.sqrt(values[expAvgSq[i] as number] as number) + eps);
       data[i] = encode(decayed + delta);
     }

@@ -1,6 +1,6 @@
 import { bfloat16ToNumber, float16ToNumber, numberToBfloat16, numberToFloat16 } from '@stable-adamw/core';
 import { describe, expect, it } from 'vitest';
-import { encodeBfloat16, encodeFloat16 } from './half-codecs.js';
+import { codecOf, encodeBfloat16, encodeFloat16 } from './half-codecs.js';
 
 /** The float64 values just below and above `x` (its neighbours). */
 function neighbours(x: number): [number, number] {
@@ -69,5 +69,31 @@ describe.each([
     const inputs = probes(decode);
     const mismatches = inputs.filter((x) => encode(x) !== reference(x)).slice(0, 5);
     expect(mismatches).toEqual([]);
+  });
+});
+
+// applyUpdateHalf skips θ ← round(θ·decay) when |1 − decay| < idleDecay: that must change no value.
+describe.each(['bfloat16', 'float16'] as const)('%s idle decay bound', (dtype) => {
+  const codec = codecOf(new Uint16Array(0), dtype);
+  if (!codec) throw new Error('no codec');
+  /** Finite patterns whose value round(θ·decay) differs from θ's. */
+  const moved = (decay: number) => {
+    const out: number[] = [];
+    for (let bits = 0; bits < 65536; bits++) {
+      const theta = codec.values[bits] as number;
+      if (Number.isFinite(theta) && codec.values[codec.encode(theta * decay)] !== theta) out.push(bits);
+    }
+    return out;
+  };
+
+  it('leaves every value in place just inside the bound, on either side of 1', () => {
+    const below = codec.idleDecay * (1 - 2 ** -20);
+    expect(moved(1 - below).slice(0, 5)).toEqual([]);
+    expect(moved(1 + below).slice(0, 5)).toEqual([]);
+  });
+
+  it('is not vacuous: four times the bound moves some values', () => {
+    expect(moved(1 - 4 * codec.idleDecay).length).toBeGreaterThan(0);
+    expect(moved(1 + 4 * codec.idleDecay).length).toBeGreaterThan(0);
   });
 });

@@ -7,6 +7,12 @@ export interface HalfCodec {
   encode(value: number): number;
   /** Every pattern's value (`decode` as a table: one load per element in the kernels). */
   readonly values: Float64Array;
+  /**
+   * Decay factors with |1 − decay| below this leave every value unchanged: round(θ·decay) = θ.
+   * For p significant bits, θ·decay lies within |θ|·2^-(p+2) of θ, under half the spacing below θ
+   * (2^-(p+1) of |θ| at least, counting from a power of two down), so the decay is exact to skip.
+   */
+  readonly idleDecay: number;
 }
 
 const scratch = new Float32Array(1);
@@ -59,17 +65,19 @@ export function encodeFloat16(x: number): number {
   return sign | ((a - 0x38000000 + 0xfff + ((a >>> 13) & 1)) >>> 13);
 }
 
-function codec(decode: (bits: number) => number, encode: (value: number) => number): HalfCodec {
+function codec(decode: (bits: number) => number, encode: (value: number) => number, idleDecay: number): HalfCodec {
   const values = new Float64Array(65536);
   for (let bits = 0; bits < 65536; bits++) values[bits] = decode(bits);
-  return { decode: (bits) => values[bits] as number, encode, values };
+  return { decode: (bits) => values[bits] as number, encode, values, idleDecay };
 }
 
 const codecs: Partial<Record<'bfloat16' | 'float16', HalfCodec>> = {};
 
 /** The codec of a 16-bit dtype; its 64K-entry table is built on first use. */
 function codecFor(dtype: 'bfloat16' | 'float16'): HalfCodec {
-  codecs[dtype] ??= dtype === 'bfloat16' ? codec(bfloat16ToNumber, encodeBfloat16) : codec(float16ToNumber, encodeFloat16);
+  // 8 significant bits (bfloat16) and 11 (float16): idle below 2^-10 and 2^-13.
+  codecs[dtype] ??=
+    dtype === 'bfloat16' ? codec(bfloat16ToNumber, encodeBfloat16, 2 ** -10) : codec(float16ToNumber, encodeFloat16, 2 ** -13);
   return codecs[dtype];
 }
 
