@@ -12,6 +12,7 @@ import {
 import type { GPU } from 'gpu.js';
 import { describeDevice, type GpuJsMode } from './device.js';
 import { DeviceSkip } from './device-skip.js';
+import { type FusedCounts, FusedWebGPU } from './fused-step.js';
 import { KernelCache } from './kernels/kernel-cache.js';
 import { findNonFiniteGrads } from './non-finite.js';
 import { checkGpuJsGrad, describeGpuJsParam, type GpuJsParam } from './param.js';
@@ -27,6 +28,11 @@ export interface GpuJsBackendOptions {
   gpu: GPU;
   /** Kernel precision: only `'single'` (float32). `'unsigned'` (8-bit packed textures) is refused. */
   precision?: 'single';
+  /**
+   * `'auto'` (default): `'webgpu-multi-tensor'` on gpu.js `webgpu`, else the mode's path (see
+   * `GpuJsKernelPath`). `'per-tensor'`: gpu.js kernels per tensor on `webgpu` too.
+   */
+  kernel?: 'auto' | 'per-tensor';
 }
 
 /**
@@ -41,14 +47,20 @@ export type GpuJsSum = MaybePromise<MomentScalars | undefined>;
  * share their scalars run as one pack — a fixed number of launches however many tensors there are
  * (one pack per 2^18 elements); larger tensors, and `stepParam` (gradient release), run per
  * tensor. `'per-tensor'` (`webasm`, where it measured faster, and GPU modes): a fixed number of
- * launches per tensor.
+ * launches per tensor. `'webgpu-multi-tensor'` (`webgpu`): every tensor of a step in three
+ * WebGPU compute dispatches of the optimizer's own and one submit, however many tensors there are;
+ * steps whose device decides `nonFinite: 'skip'`, and `stepParam`, run per tensor.
  */
-export type GpuJsKernelPath = 'host-packed' | 'per-tensor';
+export type GpuJsKernelPath = 'host-packed' | 'per-tensor' | 'webgpu-multi-tensor';
 
 /** What the backend has done so far, for diagnostics (`opt.stats`). */
 export interface GpuJsStats {
-  /** Kernel launches since construction. */
+  /** Kernel launches since construction: gpu.js kernels, and the WebGPU compute dispatches of `'webgpu-multi-tensor'` steps. */
   readonly launches: number;
+  /** WebGPU compute dispatches of `'webgpu-multi-tensor'` steps (3 per step and batch); also counted in `launches`. */
+  readonly dispatches: number;
+  /** WebGPU queue submits of `'webgpu-multi-tensor'` steps (1 per step). */
+  readonly submits: number;
   /** Reads of device tensors back to the host. */
   readonly readbacks: number;
   /** Tensors the optimizer's kernels produced and it still holds (params, moments, partial sums). */
@@ -66,7 +78,7 @@ export interface GpuJsStats {
 export interface GpuJsBackend extends StableAdamWBackendV1<GpuJsParam, GpuJsTensor, GpuJsState, GpuJsSum> {
   /** Where the kernels run, e.g. `webgl2` (what `new GPU()` resolved to), or `async`. */
   readonly mode: GpuJsMode;
-  /** How batched steps run their kernels (see `GpuJsKernelPath`). */
+  /** How the last batched step ran its kernels, or before any, how one without device-decided 'skip' will (see `GpuJsKernelPath`). */
   readonly kernelPath: GpuJsKernelPath;
   getGrad(param: GpuJsParam): GpuJsTensor | null | undefined;
   clearGrad(param: GpuJsParam): void;
@@ -90,7 +102,15 @@ export function deviceSkipOf(backend: GpuJsBackend): DeviceSkip {
 }
 
 function checkOptions(options: GpuJsBackendOptions | undefined): GPU {
-  const { gpu, precision } = options ?? ({} as Partial<GpuJsBackendOptions>);
+  const { gpu, precision, kernel } = options ?? ({} as Partial<GpuJsBackendOptions>);
+  if (kernel !== undefined && kernel !== 'auto' && kernel !== 'per-tensor') {
+    throw new InvalidHyperparameterError(
+      'kernel',
+      kernel,
+      "must be 'auto' or 'per-tensor'",
+      "Drop the option or pass kernel: 'per-tensor'.",
+    );
+  }
   if (precision !== undefined && precision !== 'single') {
     throw new InvalidHyperparameterError(
       'precision',
@@ -145,13 +165,22 @@ export function createGpujsBackend(options: GpuJsBackendOptions): GpuJsBackend {
     return readTensor(tensor);
   };
   /** Runs a step after the previous one; a failed step leaves the chain usable. */
-  const enqueue = (items: readonly BatchItem[], onDevice = false): MaybePromise<void> => {
-    const run = () => (onDevice ? deviceSkip.step(items, (batch) => stepBatch(env, batch)) : stepBatch(env, items));
+  const enqueue = (items: readonly BatchItem[], onDevice = false, batched = false): MaybePromise<void> => {
+    const path = batched && fused && !onDevice ? 'webgpu-multi-tensor' : basePath;
+    if (batched) kernelPath = path;
+    const run = () => {
+      if (onDevice) return deviceSkip.step(items, (batch) => stepBatch(env, batch));
+      return path === 'webgpu-multi-tensor' ? (fused as FusedWebGPU).step(items) : stepBatch(env, items);
+    };
     const result = andThen(pending, run);
     pending = result instanceof Promise ? result.catch(() => undefined) : undefined;
     return result;
   };
   const deviceSkip = new DeviceSkip(env, read);
+  const counts: FusedCounts = { dispatches: 0, submits: 0 };
+  const fused = device.vectorKernels && options.kernel !== 'per-tensor' ? new FusedWebGPU(env, counts) : undefined;
+  const basePath: GpuJsKernelPath = device.packsHostTensors ? 'host-packed' : 'per-tensor';
+  let kernelPath: GpuJsKernelPath = fused ? 'webgpu-multi-tensor' : basePath;
   const batchItems = (items: readonly TensorStep<GpuJsParam, GpuJsTensor, GpuJsState>[]): BatchItem[] =>
     items.map(({ param, grad, state, moments, update }) => ({ param, grad, state, moments, update }));
 
@@ -159,7 +188,9 @@ export function createGpujsBackend(options: GpuJsBackendOptions): GpuJsBackend {
     specificationVersion: 'v1',
     backendId: `gpujs-${device.mode}`,
     mode: device.mode,
-    kernelPath: device.packsHostTensors ? 'host-packed' : 'per-tensor',
+    get kernelPath() {
+      return kernelPath;
+    },
 
     describeParam: (param, where) => describeGpuJsParam(param, where, device, gpu),
     getGrad: (param) => param.grad,
@@ -203,10 +234,10 @@ export function createGpujsBackend(options: GpuJsBackendOptions): GpuJsBackend {
       );
     },
 
-    stepTensors: (items) => enqueue(batchItems(items)),
+    stepTensors: (items) => enqueue(batchItems(items), false, true),
     // webgl2 and webgpu decide 'skip' on the device; cpu and webasm hold host arrays, scanned on the host.
     skipsOnDevice: () => device.mode === 'webgl2' || device.mode === 'webgpu',
-    stepTensorsOnDevice: (items) => enqueue(batchItems(items), true),
+    stepTensorsOnDevice: (items) => enqueue(batchItems(items), true, true),
     updateMoments(param, grad, state, moments: MomentScalars): GpuJsSum {
       return moments.reduce ? moments : andThen(enqueue([{ param, grad, state, moments, update: null }]), () => undefined);
     },
@@ -219,7 +250,9 @@ export function createGpujsBackend(options: GpuJsBackendOptions): GpuJsBackend {
     settle: () => pending,
     get stats(): GpuJsStats {
       return {
-        launches: kernels.launches,
+        launches: kernels.launches + counts.dispatches,
+        dispatches: counts.dispatches,
+        submits: counts.submits,
         readbacks,
         liveTensors: owned.size,
         kernels: kernels.size,
@@ -230,6 +263,7 @@ export function createGpujsBackend(options: GpuJsBackendOptions): GpuJsBackend {
       andThen(pending, () => {
         for (const tensor of owned) deleteDeviceTensor(tensor);
         owned.clear();
+        fused?.destroy();
         kernels.destroy();
       }),
   };

@@ -178,7 +178,8 @@ describe.each(['webgl2', 'webgpu'] as const)('gpujs %s: nonFinite skip decided o
     );
     const perStep = async (tensors: number, nonFinite: 'skip' | 'propagate', inputs: 'array' | 'texture') => {
       const params: GpuJsParam[] = Array.from({ length: tensors }, (_, i) => ({ data: Float32Array.from(values(n, i)) }));
-      const opt = new StableAdamW(params, { lr: 0.01, nonFinite, gpu });
+      // Per tensor on webgpu too, so that 'propagate' runs the kernels 'skip' adds its launches to.
+      const opt = new StableAdamW(params, { lr: 0.01, nonFinite, gpu, kernel: 'per-tensor' });
       const made: GpuJsTensor[] = [];
       const step = async (t: number) => {
         for (const [i, p] of params.entries()) {

@@ -74,8 +74,9 @@ describe.each<Mode>(['webgl2', 'webgl', 'webgpu'])('gpujs %s on the device', (mo
     const after = counters();
     // Texture gradients and device-resident state: no uploads, just the fixed kernels per tensor
     // (GPU modes cannot pack: see the README's "What a step does").
-    expect(opt.kernelPath).toBe('per-tensor');
-    const perStep = sizes.reduce((sum, n) => sum + (mode === 'webgpu' ? vectorLaunchesPerStep(n) : launchesPerStep(n, true)), 0);
+    // WebGPU: three dispatches of the optimizer's own for every tensor (fused-step.ts).
+    expect(opt.kernelPath).toBe(mode === 'webgpu' ? 'webgpu-multi-tensor' : 'per-tensor');
+    const perStep = mode === 'webgpu' ? 3 : sizes.reduce((sum, n) => sum + launchesPerStep(n, true), 0);
     expect(opt.stats.launches - launches).toBe(5 * perStep);
     expect(after.readbacks - warm.readbacks).toBe(0);
     expect(after.live - warm.live).toBe(0);
@@ -133,7 +134,7 @@ describe('gpujs webgpu large tensors (kernels of their own, alternating buffers)
     const gpu = new GPU({ mode: 'webgpu' });
     const n = 2 ** 18;
     const param: GpuJsParam = { data: new Float32Array(n).fill(1) };
-    const opt = new StableAdamW([param], { gpu, lr: 0.1 });
+    const opt = new StableAdamW([param], { gpu, lr: 0.1, kernel: 'per-tensor' });
     const grad = new Float32Array(n).fill(0.5);
     for (let t = 0; t < 3; t++) {
       param.grad = grad;

@@ -55,11 +55,6 @@ export interface GpuJsStableAdamWOptions extends StableAdamWOptions, GpuJsBacken
 export class StableAdamW extends StableAdamWOptimizer<GpuJsParam, GpuJsTensor, GpuJsState, GpuJsSum> {
   /** Where the kernels run, e.g. `webgl2` (what `new GPU()` resolved to), or `async`. */
   readonly mode: GpuJsMode;
-  /**
-   * How `step()` runs its kernels: `'host-packed'` on `cpu` (a fixed number of launches per step
-   * whatever the number of tensors), `'per-tensor'` on `webasm` and GPU modes.
-   */
-  readonly kernelPath: GpuJsKernelPath;
   readonly #gpujs: GpuJsBackend;
   #disposed = false;
 
@@ -69,12 +64,23 @@ export class StableAdamW extends StableAdamWOptimizer<GpuJsParam, GpuJsTensor, G
    */
   constructor(params: readonly GpuJsParam[] | readonly ParamGroupInput<GpuJsParam>[], options: GpuJsStableAdamWOptions) {
     const backend = createGpujsBackend(options);
-    const { gpu: _gpu, precision: _precision, ...hyperparameters } = options;
+    const { gpu: _gpu, precision: _precision, kernel: _kernel, ...hyperparameters } = options;
     super(backend, params, hyperparameters);
     this.#gpujs = backend;
     deviceSkipOf(backend).attach(this);
     this.mode = backend.mode;
-    this.kernelPath = backend.kernelPath;
+  }
+
+  /**
+   * How `step()` runs its kernels: `'webgpu-multi-tensor'` on `webgpu` (three dispatches per step
+   * for all tensors), `'host-packed'` on `cpu` (a fixed number of launches per step whatever the
+   * number of tensors), `'per-tensor'` on `webasm`, the GL modes, and on `webgpu` for steps whose
+   * device decides `nonFinite: 'skip'` or with `kernel: 'per-tensor'`. After a step: the path it took.
+   */
+  get kernelPath(): GpuJsKernelPath {
+    const path = this.#gpujs.kernelPath;
+    const skipOnDevice = this.#gpujs.skipsOnDevice?.() && this.paramGroups.some((group) => group.nonFinite === 'skip');
+    return path === 'webgpu-multi-tensor' && skipOnDevice ? 'per-tensor' : path;
   }
 
   /**

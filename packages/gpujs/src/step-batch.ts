@@ -11,7 +11,8 @@ import { type GpuJsTensor, isDeviceTensor, liveTensorProblem, numelOf } from './
 import { guarded, inOrder, Transaction } from './transaction.js';
 import { runVectorItem } from './vector-step.js';
 
-function labelOf(param: GpuJsParam): string {
+/** How errors name a param. */
+export function labelOf(param: GpuJsParam): string {
   return param.name ? `param (${param.name})` : 'param';
 }
 
@@ -19,7 +20,7 @@ function labelOf(param: GpuJsParam): string {
  * Refuses a step that could not finish, before any kernel runs: a lost device, or state whose
  * device tensors are gone (gpu.js would read recycled memory or throw part-way).
  */
-function checkBeforeLaunch(env: StepEnvironment, items: readonly BatchItem[]): void {
+export function checkBeforeLaunch(env: StepEnvironment, items: readonly BatchItem[]): void {
   const lost = env.kernels.lostDevice;
   if (lost) {
     throw new UnsupportedBackendError(

@@ -129,6 +129,11 @@ export function viewOf(tensor: GpuJsTensor, offset: number, n: number): GpuJsTen
   return view as unknown as GpuJsTensor;
 }
 
+/** Where a view's floats start in its buffer (0 for anything but a `viewOf` handle). */
+export function viewOffsetOf(tensor: GpuJsTensor): number {
+  return viewOffsets.get(tensor) ?? 0;
+}
+
 /** Whether `view` is `viewOf(tensor, offset, …)` or a view of the same buffer at that offset. */
 export function isViewAt(view: GpuJsTensor, tensor: GpuJsTensor, offset: number): boolean {
   return (
