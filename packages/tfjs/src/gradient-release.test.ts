@@ -7,6 +7,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { InvalidParamError, prepareForGradientRelease, removeGradientRelease, StableAdamW, stableAdamW } from './index.js';
+import { releaseSkipCases } from './kernels/device-skip-cases.js';
 import { type PeakBytes, peakBytesDuring } from './testing/peak-bytes.js';
 import {
   compareWithPlainTraining,
@@ -36,6 +37,9 @@ for (const backend of ['cpu', 'wasm'] as const) {
     it('a layer applied twice (weight sharing) is stepped once with the sum of its gradients', async () => {
       await compareWithPlainTraining(() => sharedLayerModel(31));
     });
+
+    // One flags read per 'skip' call (host memory on both).
+    releaseSkipCases(backend, 1);
   });
 }
 
@@ -104,6 +108,40 @@ describe('gradient release with plain variables on tfjs-cpu', () => {
     }
     // The parameters moved: accumulation steps are moment-only, the others update.
     expect(maxExcess(await w.data(), w0)).toBeGreaterThan(0);
+    opt.dispose();
+    tf.dispose([w, b]);
+  });
+
+  it("nonFinite: 'skip' through the hooks drops the call of the variable with a NaN gradient alone, freeing it", async () => {
+    const [w0, b0] = [
+      [0.5, -0.25, 1],
+      [2, -1],
+    ];
+    const w = tf.variable(tf.tensor1d(w0), true, unique('skip_w'));
+    const b = tf.variable(tf.tensor1d(b0), true, unique('skip_b'));
+    const opt = new StableAdamW([w, b], { lr: 0.1, gradientRelease: true, nonFinite: 'skip' });
+    const release = prepareForGradientRelease([w, b], opt);
+    const c = Float32Array.from([0.3, -2, 0.01]);
+    const minimize = (d: number[]) =>
+      opt.minimize(() =>
+        tf.tidy(() => tf.add(tf.sum(tf.mul(tf.tensor1d(c), release.read(w))), tf.sum(tf.mul(tf.tensor1d(d), release.read(b))))),
+      );
+    minimize([Number.NaN, 1]);
+    const tensors = tf.memory().numTensors;
+    minimize([1, Number.POSITIVE_INFINITY]);
+    expect(tf.memory().numTensors).toBe(tensors);
+    const reference = new ReferenceStableAdamW(
+      [w0],
+      [{ params: [0], hyperparameters: resolveOptions({ lr: 0.1, gradientRelease: true }) }],
+      'float32',
+    );
+    reference.stepParam(0, c);
+    reference.stepParam(0, c);
+    expect(maxExcess(await w.data(), reference.params[0] as Float64Array)).toBeLessThanOrEqual(0);
+    expect(Array.from(await b.data())).toEqual(b0);
+    expect(opt.skippedSteps).toBe(2);
+    const state = await opt.stateDict();
+    expect([state.state[0]?.step, state.state[1]?.step ?? 0, state.skipped_steps]).toEqual([2, 0, 2]);
     opt.dispose();
     tf.dispose([w, b]);
   });

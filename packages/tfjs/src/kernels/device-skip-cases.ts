@@ -1,8 +1,8 @@
 import { DynamicLossScaler, type DynamicLossScalerOptions, type StateDict } from '@stable-adamw/core';
-import { ReferenceStableAdamW, resolveOptions } from '@stable-adamw/core/adapter';
+import { ReferenceStableAdamW, type ReferenceTensorState, resolveOptions } from '@stable-adamw/core/adapter';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { expect, it } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { StableAdamW, stableAdamW, type TfjsStableAdamWOptions } from '../index.js';
 import { seededValues as values } from '../testing/seeded-values.js';
 
@@ -206,5 +206,160 @@ export function sharedDeviceSkipCases(backend: 'webgl' | 'webgpu'): void {
     m.step(1);
     expect(m.opt.paramGroups[0]?.step).toBe(2);
     m.dispose();
+  });
+}
+
+/** Gradient release under 'skip': two groups with different betas (and weight decay). */
+const RELEASE_SIZES = [5, 1025, 3, 64];
+const RELEASE_GROUPS = [
+  { params: [0, 1], betas: [0.9, 0.99] as [number, number], weightDecay: 0.1 },
+  { params: [2, 3], betas: [0.8, 0.95] as [number, number], weightDecay: 0 },
+];
+const RELEASE_OPTIONS = { lr: 1e-2, nonFinite: 'skip', gradientRelease: true } as const;
+const RELEASE_ITERATIONS = 10;
+/** Optimizer accumulation: two moment-only micro-batches, then the full update (iterations 2, 5, 8). */
+const accumulating = (t: number) => t % 3 !== 2;
+/**
+ * NaN/±Inf gradients by `iteration,tensor`: in moment-only and in full-update calls, two in one
+ * iteration, and in the last call of the run (`lastStepSkipped` stays true).
+ */
+const RELEASE_BAD: Record<string, number> = {
+  '1,1': Number.NaN,
+  '4,0': Number.NEGATIVE_INFINITY,
+  '4,3': Number.NaN,
+  '5,2': Number.POSITIVE_INFINITY,
+  '8,1': Number.NaN,
+  '9,0': Number.NaN,
+};
+/** Backprop order: the last tensor's gradient is known first. */
+const RELEASE_ORDER = [3, 2, 1, 0];
+
+const releaseGradient = (t: number, i: number) => {
+  const g = values(RELEASE_SIZES[i] as number, 500 * t + i + 3, t % 4 === 1 ? 20 : 0.1);
+  const bad = RELEASE_BAD[`${t},${i}`];
+  if (bad !== undefined) g[t % (RELEASE_SIZES[i] as number)] = bad;
+  return g;
+};
+
+/** The float32 reference of `releaseSkipRun`: clean calls only (the skipped ones change nothing). */
+export function releaseSkipReference() {
+  const reference = new ReferenceStableAdamW(
+    RELEASE_SIZES.map((n, i) => values(n, i + 11, 1)),
+    RELEASE_GROUPS.map(({ params, ...group }) => ({
+      params,
+      hyperparameters: resolveOptions({ ...RELEASE_OPTIONS, ...group }),
+    })),
+    'float32',
+  );
+  const lastSkipped: boolean[] = [];
+  let skipped = 0;
+  let last = false;
+  for (let t = 0; t < RELEASE_ITERATIONS; t++) {
+    for (const i of RELEASE_ORDER) {
+      last = RELEASE_BAD[`${t},${i}`] !== undefined;
+      if (last) skipped += 1;
+      else reference.stepParam(i, releaseGradient(t, i), accumulating(t));
+    }
+    lastSkipped.push(last);
+  }
+  return { reference, skipped, lastSkipped };
+}
+
+/**
+ * `RELEASE_ITERATIONS` iterations of `stepParam` calls (gradient release, optimizer accumulation)
+ * on `backend`, with NaN/±Inf gradients in some calls (`RELEASE_BAD`). `restartAt`: after that
+ * iteration, a new optimizer over new variables continues from the state dict and the values.
+ * Returns the params, the final state dict, `skippedSteps` and `lastStepSkipped` after each
+ * iteration, the synchronous readbacks of iterations 1.. and the tensors those added.
+ */
+export async function releaseSkipRun(backend: string, restartAt?: number) {
+  if (!(await tf.setBackend(backend))) throw new Error(`no ${backend} backend`);
+  const build = (init: readonly ArrayLike<number>[]) => {
+    const vars = init.map((x) => tf.tidy(() => tf.variable(tf.tensor1d(Float32Array.from(x)), true, unique('release'))));
+    const groups = RELEASE_GROUPS.map(({ params, ...group }) => ({
+      ...group,
+      params: params.map((i) => vars[i] as tf.Variable),
+    }));
+    return { vars, opt: new StableAdamW(groups, RELEASE_OPTIONS) };
+  };
+  let { vars, opt } = build(RELEASE_SIZES.map((n, i) => values(n, i + 11, 1)));
+  const lastSkipped: boolean[] = [];
+  const skipped: number[] = [];
+  let readSyncs = 0;
+  let tensors = 0;
+  for (let t = 0; t < RELEASE_ITERATIONS; t++) {
+    const readSync = t > 0 ? vi.spyOn(tf.backend(), 'readSync') : undefined;
+    opt.accumulate = accumulating(t);
+    for (const i of RELEASE_ORDER) {
+      const grad = tf.tensor1d(releaseGradient(t, i));
+      try {
+        opt.stepParam(vars[i] as tf.Variable, grad);
+      } finally {
+        grad.dispose();
+      }
+    }
+    readSyncs += readSync?.mock.calls.length ?? 0;
+    readSync?.mockRestore();
+    await opt.settled();
+    lastSkipped.push(opt.lastStepSkipped);
+    skipped.push(opt.skippedSteps);
+    if (t === 0) tensors = tf.memory().numTensors;
+    if (t === restartAt) {
+      const saved = await opt.stateDict();
+      const next = build(await Promise.all(vars.map((v) => v.data())));
+      next.opt.loadStateDict(saved);
+      opt.dispose();
+      tf.dispose(vars);
+      ({ vars, opt } = next);
+    }
+  }
+  const out = {
+    params: await Promise.all(vars.map((v) => v.data())),
+    state: await opt.stateDict(),
+    skipped,
+    lastSkipped,
+    readSyncs,
+    addedTensors: tf.memory().numTensors - tensors,
+  };
+  opt.dispose();
+  tf.dispose(vars);
+  return out;
+}
+
+/** The release cases of a backend where 'skip' under gradient release runs (inside a `describe`). */
+export function releaseSkipCases(backend: string, readSyncsPerCall: number): void {
+  it('gradient release with NaN/±Inf gradients (accumulation, two groups): as the float32 reference, counters included', async () => {
+    const run = await releaseSkipRun(backend);
+    const { reference, skipped, lastSkipped } = releaseSkipReference();
+    expect(run.skipped.at(-1)).toBe(skipped);
+    expect(run.lastSkipped).toEqual(lastSkipped);
+    expect(lastSkipped.filter(Boolean).length).toBeGreaterThan(0);
+    expect(excess(run.params, reference.params)).toBeLessThanOrEqual(0);
+    expect(run.state.skipped_steps).toBe(skipped);
+    // Per-variable steps count the clean calls only; the group steps are step()'s, never called here.
+    expect(Object.values(run.state.state).map((s) => s.step)).toEqual(reference.paramSteps);
+    expect(run.state.param_groups.map((g) => g.step)).toEqual([0, 0]);
+    const moments = (key: 'exp_avg' | 'exp_avg_sq') => Object.values(run.state.state).map((s) => s[key].map(Number));
+    const expected = reference.state.map((s) => s as ReferenceTensorState);
+    expect(
+      excess(
+        moments('exp_avg'),
+        expected.map((s) => s.expAvg),
+      ),
+    ).toBeLessThanOrEqual(0);
+    expect(
+      excess(
+        moments('exp_avg_sq'),
+        expected.map((s) => s.expAvgSq),
+      ),
+    ).toBeLessThanOrEqual(0);
+    expect(run.readSyncs).toBe(readSyncsPerCall * (RELEASE_ITERATIONS - 1) * RELEASE_ORDER.length);
+    expect(run.addedTensors).toBe(0);
+    // Saved mid-run and loaded into a new optimizer: the same run.
+    const restarted = await releaseSkipRun(backend, 4);
+    expect(restarted.skipped).toEqual(run.skipped);
+    expect(restarted.lastSkipped).toEqual(run.lastSkipped);
+    expect(restarted.params).toEqual(run.params);
+    expect(restarted.state).toEqual(run.state);
   });
 }

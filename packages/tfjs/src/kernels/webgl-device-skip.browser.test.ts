@@ -7,7 +7,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { StableAdamW } from '../index.js';
 import { seededValues as values } from '../testing/seeded-values.js';
-import { excess, referenceOf, SKIP_OPTIONS, sharedDeviceSkipCases, skipModel, unique } from './device-skip-cases.js';
+import {
+  excess,
+  referenceOf,
+  releaseSkipCases,
+  SKIP_OPTIONS,
+  sharedDeviceSkipCases,
+  skipModel,
+  unique,
+} from './device-skip-cases.js';
 
 // nonFinite: 'skip' on tfjs-webgl's fused programs (WebGL2), decided on the device.
 
@@ -134,4 +142,7 @@ describe("tfjs-webgl nonFinite: 'skip' decided on the device", () => {
   });
 
   sharedDeviceSkipCases('webgl');
+
+  // Gradient release still decides on the host: one synchronous flags read per stepParam.
+  releaseSkipCases('webgl', 1);
 });
