@@ -145,6 +145,24 @@ export interface StableAdamWBackendV1<P, G, S, R> extends StableAdamWKernelV1<P,
    */
   stepTensorsOnDevice?(items: readonly TensorStep<P, G, S>[]): MaybePromise<void>;
   /**
+   * Gradient release's `stepParam` in an optimizer with a 'skip' group whose device decides
+   * (`skipsParamOnDevice`; a 'throw' group's gradient is checked by `findNonFinite` first): in a
+   * 'skip' group the device finds any NaN or ±Inf in `item.grad` and then changes nothing;
+   * otherwise it runs phase 1 and, when `item.moments.reduce` (not an accumulation-only call),
+   * phase 2 on the param. Core moves
+   * no counter itself (the param's step, `skippedSteps`, `lastStepSkipped`, the "skipped since
+   * the last step()" flag): the adapter writes the device's back with `reconcileCounters`
+   * (`paramSteps`, `skippedSinceStep`). The `MomentScalars` handed in are those of a clean call at
+   * the host's per-param counter; the backend uses the debiased betas of the device's. Core clears
+   * the gradient afterwards. Throws (or rejects) before changing anything.
+   */
+  stepParamOnDevice?(item: TensorStep<P, G, S>): MaybePromise<void>;
+  /**
+   * True when a `stepParam` about to run (in an optimizer with a 'skip' group) is decided on the
+   * device (`stepParamOnDevice`). Absent or false: core decides (`findNonFinite`).
+   */
+  skipsParamOnDevice?(): boolean;
+  /**
    * For params that carry their own gradient (a `.grad` field): the gradient `step()` uses when it
    * is called without a gradient map; `null`/`undefined` skips the param this step. Backends whose
    * gradients live outside the params (tfjs) leave it out and are always handed a map.

@@ -165,3 +165,129 @@ describe('counters kept on the device (skipsOnDevice)', () => {
     expect(opt.stateDict()).toMatchObject({ skipped_steps: 1, param_groups: [{ step: 2 }, { step: 2 }] });
   });
 });
+
+describe('gradient release decided on the device (stepParamOnDevice)', () => {
+  /** A device keeping each param's clean count, the skip count, the last flag and "skipped since step()". */
+  function releaseOptimizer(options: StableAdamWOptions) {
+    const params = INIT.map((values) => arrayParam(values));
+    const device = { steps: [0, 0], skipped: 0, last: false, since: false };
+    const findNonFinite = vi.fn(arrayBackend.findNonFinite);
+    const backend = {
+      ...arrayBackend,
+      findNonFinite,
+      skipsParamOnDevice: () => true,
+      stepParamOnDevice({ param, grad, state, moments, update }: Step) {
+        const i = params.indexOf(param);
+        if (!grad.values.every(Number.isFinite)) {
+          device.skipped += 1;
+          device.last = true;
+          device.since = true;
+          return;
+        }
+        device.steps[i] = (device.steps[i] as number) + 1;
+        device.last = false;
+        const own = { ...momentScalars([0.9, 0.99], 1e-6, device.steps[i] as number, 'float64', moments.reduce) };
+        const sum = arrayBackend.updateMoments(param, grad, state, own);
+        if (moments.reduce) arrayBackend.applyUpdate(param, grad, state, sum, update);
+      },
+    };
+    const opt = new StableAdamWOptimizer(backend, params, options);
+    const reconcile = () =>
+      opt.reconcileCounters({
+        ...opt.readCounters(),
+        paramSteps: device.steps,
+        skippedSteps: device.skipped,
+        lastStepSkipped: device.last,
+        skippedSinceStep: device.since,
+      });
+    return { opt, params, device, findNonFinite, reconcile };
+  }
+
+  it('moves no counter itself, and reconciles per-param steps to the same state as the host path', async () => {
+    const options = { lr: 0.1, nonFinite: 'skip', gradientRelease: true } as const;
+    const { opt, params, findNonFinite, reconcile } = releaseOptimizer(options);
+    const hostParams = INIT.map((values) => arrayParam(values));
+    const host = new StableAdamWOptimizer(arrayBackend, hostParams, options);
+    const sequence: [number, number | undefined, boolean][] = [
+      [0, undefined, true],
+      [1, Number.NaN, true],
+      [1, undefined, false],
+      [0, Number.POSITIVE_INFINITY, false],
+      [0, undefined, false],
+      [1, undefined, true],
+    ];
+    for (const [i, bad, accumulate] of sequence) {
+      opt.accumulate = accumulate;
+      host.accumulate = accumulate;
+      const g = (p: ArrayTensor[]) => grads(p, bad === undefined ? undefined : bad).get(p[1] as ArrayTensor);
+      const grad = i === 1 ? g(params) : (grads(params).get(params[0] as ArrayTensor) as ArrayTensor);
+      const hostGrad = i === 1 ? g(hostParams) : (grads(hostParams).get(hostParams[0] as ArrayTensor) as ArrayTensor);
+      if (i === 0 && bad !== undefined) {
+        (grad as ArrayTensor).values[0] = bad;
+        (hostGrad as ArrayTensor).values[0] = bad;
+      }
+      const before = opt.readCounters();
+      opt.stepParam(params[i] as ArrayTensor, grad as ArrayTensor);
+      expect(opt.readCounters()).toEqual(before);
+      host.stepParam(hostParams[i] as ArrayTensor, hostGrad as ArrayTensor);
+    }
+    expect(findNonFinite).not.toHaveBeenCalled();
+    reconcile();
+    expect(opt.readCounters()).toEqual(host.readCounters());
+    expect([opt.skippedSteps, opt.lastStepSkipped]).toEqual([2, false]);
+    expect(params.map((p) => p.values)).toEqual(hostParams.map((p) => p.values));
+    const [a, b] = [await opt.stateDict(), await host.stateDict()];
+    expect(a).toEqual(b);
+    expect(Object.values(a.state).map((s) => s.step)).toEqual([2, 2]);
+  });
+
+  it('refuses per-param steps of the wrong shape, for a param without state, and a non-boolean flag, changing nothing', () => {
+    const { opt, params } = releaseOptimizer({ lr: 0.1, nonFinite: 'skip', gradientRelease: true });
+    opt.stepParam(params[0] as ArrayTensor, arrayParam([0.1, 0.2, 0.3]));
+    const before = opt.readCounters();
+    expect(before.paramSteps).toEqual([0, 0]);
+    const bad = [
+      { paramSteps: [1] },
+      { paramSteps: [1, -1] },
+      { paramSteps: [1, 1] },
+      { skippedSinceStep: 1 as unknown as boolean },
+    ];
+    for (const values of bad) {
+      expect(() => opt.reconcileCounters({ ...before, ...values })).toThrow(InvalidParamError);
+      expect(opt.readCounters()).toEqual(before);
+    }
+    opt.reconcileCounters({ ...before, paramSteps: [1, 0], skippedSinceStep: true });
+    expect(opt.readCounters()).toMatchObject({ paramSteps: [1, 0], skippedSinceStep: true });
+  });
+
+  it("takes every call of an optimizer with a 'skip' group, a 'propagate' group's too, and none without one", () => {
+    const params = INIT.map((values) => arrayParam(values));
+    const stepParamOnDevice = vi.fn();
+    const findNonFinite = vi.fn(arrayBackend.findNonFinite);
+    const backend = { ...arrayBackend, findNonFinite, skipsParamOnDevice: () => true, stepParamOnDevice };
+    const [a, b] = params as [ArrayTensor, ArrayTensor];
+    const mixed = new StableAdamWOptimizer(
+      backend,
+      [
+        { params: [a], nonFinite: 'skip' },
+        { params: [b], nonFinite: 'propagate' },
+      ],
+      { lr: 0.1, gradientRelease: true },
+    );
+    mixed.stepParam(b, arrayParam([0.1, 0.2]));
+    expect(stepParamOnDevice).toHaveBeenCalledTimes(1);
+    expect(stepParamOnDevice.mock.calls[0]?.[0]).toMatchObject({ param: b });
+    expect(findNonFinite).not.toHaveBeenCalled();
+    const plain = new StableAdamWOptimizer(
+      backend,
+      INIT.map((values) => arrayParam(values)),
+      {
+        lr: 0.1,
+        gradientRelease: true,
+      },
+    );
+    plain.stepParam(plain.paramGroups[0]?.params[0] as ArrayTensor, arrayParam([0.1, 0.2, 0.3]));
+    expect(stepParamOnDevice).toHaveBeenCalledTimes(1);
+    expect(plain.readCounters().paramSteps).toEqual([1, 0]);
+  });
+});

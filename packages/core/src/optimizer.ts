@@ -57,6 +57,14 @@ export interface CounterValues {
   readonly lastStepSkipped: boolean;
   /** The loss scaler's scale and growth tracker; present exactly when the optimizer has a `lossScaler`. */
   readonly lossScaler?: { readonly scale: number; readonly growthTracker: number };
+  /**
+   * Gradient release: each param's own step (0 for a param without state), by flat index (the
+   * state dict's key). `readCounters` includes it exactly when `gradientRelease` is on;
+   * `reconcileCounters` leaves the params' steps alone when it is absent.
+   */
+  readonly paramSteps?: readonly number[];
+  /** Gradient release: a `stepParam` call was skipped since the last `step()` (absent: unchanged). */
+  readonly skippedSinceStep?: boolean;
 }
 
 /** A param with a gradient in the call being made, and its group's index. */
@@ -297,7 +305,9 @@ export class StableAdamWOptimizer<P, G, S, R> {
     this.#checkSafetyOptions();
     this.#revalidate([param]);
     this.#checkGrad(param, grad);
-    return andThen(this.#findNonFinite([{ param, grad, g: entry.group }]), (nonFinite) => {
+    const onDevice = this.#skipsParamOnDevice();
+    return andThen(this.#findNonFinite([{ param, grad, g: entry.group }], onDevice), (nonFinite) => {
+      if (onDevice) return this.#stepParamOnDevice(param, grad, entry.group);
       if (nonFinite) {
         // The call is dropped as a whole; the scaler hears of it at the next step().
         this.#recordSkip();
@@ -313,6 +323,40 @@ export class StableAdamWOptimizer<P, G, S, R> {
       // optimi's hook frees the gradient right away, so a later framework step() skips this param.
       return andThen(result, () => this.backend.clearGrad?.(param));
     });
+  }
+
+  /**
+   * Whether `stepParam` is decided on the device (see the contract's `stepParamOnDevice`): as for
+   * whole steps, every call of an optimizer with a 'skip' group, so the device keeps all the counters.
+   */
+  #skipsParamOnDevice(): boolean {
+    const { stepParamOnDevice, skipsParamOnDevice } = this.backend;
+    if (!stepParamOnDevice || !this.paramGroups.some((group) => group.nonFinite === 'skip')) return false;
+    return skipsParamOnDevice?.call(this.backend) === true;
+  }
+
+  /**
+   * A `stepParam` whose device decides 'skip': state is allocated and the kernels run with the
+   * scalars of a clean call at the host's per-param counter; no counter moves here.
+   */
+  #stepParamOnDevice(param: P, grad: G, g: number): MaybePromise<void> {
+    const group = this.paramGroups[g] as ParamGroup<P>;
+    const created = this.#allocateSlots([{ param, g }]);
+    const slot = this.#slot(param, group);
+    const item = this.#tensorStep(param, grad, group, this.#gradScale(), slot.step + 1);
+    const step = { ...item, moments: { ...item.moments, reduce: !this.accumulate } };
+    const undo = (error: unknown): never => {
+      this.#dropSlots(created);
+      throw error;
+    };
+    let result: MaybePromise<void>;
+    try {
+      result = this.backend.stepParamOnDevice?.(step);
+    } catch (error) {
+      return undo(error);
+    }
+    const clear = () => this.backend.clearGrad?.(param);
+    return result instanceof Promise ? result.then(clear, undo) : clear();
   }
 
   /**
@@ -355,6 +399,12 @@ export class StableAdamWOptimizer<P, G, S, R> {
       skippedSteps: this.#skippedSteps,
       lastStepSkipped: this.#lastStepSkipped,
       ...(scaler ? { lossScaler: { scale: scaler.scale, growthTracker: scaler.growth_tracker } } : {}),
+      ...(this.defaults.gradientRelease
+        ? {
+            paramSteps: [...this.#params.keys()].map((param) => this.#slots.get(param)?.step ?? 0),
+            skippedSinceStep: this.#skippedSinceStep,
+          }
+        : {}),
     };
   }
 
@@ -368,7 +418,8 @@ export class StableAdamWOptimizer<P, G, S, R> {
     this.#assertLive('reconcileCounters()');
     const fix = 'Pass counters shaped like readCounters() returns.';
     const count = (x: unknown) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
-    const { groupSteps, skippedSteps, lastStepSkipped, lossScaler } = values ?? ({} as CounterValues);
+    const { groupSteps, skippedSteps, lastStepSkipped, lossScaler, paramSteps, skippedSinceStep } =
+      values ?? ({} as CounterValues);
     if (!Array.isArray(groupSteps) || groupSteps.length !== this.paramGroups.length) {
       throw new InvalidParamError('counters.groupSteps', `must hold one step per group (${this.paramGroups.length})`, fix);
     }
@@ -379,6 +430,21 @@ export class StableAdamWOptimizer<P, G, S, R> {
       throw new InvalidParamError('counters.skippedSteps', `is ${String(skippedSteps)}, not a count`, fix);
     if (typeof lastStepSkipped !== 'boolean') {
       throw new InvalidParamError('counters.lastStepSkipped', `is ${typeof lastStepSkipped}, not a boolean`, fix);
+    }
+    if (paramSteps !== undefined) {
+      if (!Array.isArray(paramSteps) || paramSteps.length !== this.#params.size) {
+        throw new InvalidParamError('counters.paramSteps', `must hold one step per param (${this.#params.size})`, fix);
+      }
+      const params = [...this.#params.keys()];
+      paramSteps.forEach((step, i) => {
+        if (!count(step)) throw new InvalidParamError(`counters.paramSteps[${i}]`, `is ${String(step)}, not a count`, fix);
+        if (step > 0 && !this.#slots.has(params[i] as P)) {
+          throw new InvalidParamError(`counters.paramSteps[${i}]`, `is ${step}, but the param has no state`, fix);
+        }
+      });
+    }
+    if (skippedSinceStep !== undefined && typeof skippedSinceStep !== 'boolean') {
+      throw new InvalidParamError('counters.skippedSinceStep', `is ${typeof skippedSinceStep}, not a boolean`, fix);
     }
     if ((lossScaler === undefined) !== (this.#lossScaler === undefined)) {
       throw new InvalidParamError(
@@ -399,6 +465,13 @@ export class StableAdamWOptimizer<P, G, S, R> {
     });
     this.#skippedSteps = skippedSteps;
     this.#lastStepSkipped = lastStepSkipped;
+    if (skippedSinceStep !== undefined) this.#skippedSinceStep = skippedSinceStep;
+    if (paramSteps) {
+      [...this.#params.keys()].forEach((param, i) => {
+        const slot = this.#slots.get(param);
+        if (slot) slot.step = paramSteps[i] as number;
+      });
+    }
     if (scaler) this.#lossScaler?.loadStateDict(scaler);
   }
 

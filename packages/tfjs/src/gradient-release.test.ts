@@ -7,7 +7,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { InvalidParamError, prepareForGradientRelease, removeGradientRelease, StableAdamW, stableAdamW } from './index.js';
-import { releaseSkipCases } from './kernels/device-skip-cases.js';
+import { releaseScalerCases, releaseSkipCases } from './kernels/device-skip-cases.js';
 import { type PeakBytes, peakBytesDuring } from './testing/peak-bytes.js';
 import {
   compareWithPlainTraining,
@@ -39,7 +39,8 @@ for (const backend of ['cpu', 'wasm'] as const) {
     });
 
     // One flags read per 'skip' call (host memory on both).
-    releaseSkipCases(backend, 1);
+    releaseSkipCases(backend, { readSyncsPerCall: 1 });
+    releaseScalerCases(backend, 1);
   });
 }
 

@@ -56,14 +56,6 @@ function checkOptimizer(optimizer: StableAdamW): void {
       'Construct it with { gradientRelease: true }, e.g. stableAdamW({ lr: 1e-3, gradientRelease: true }).',
     );
   }
-  if (optimizer.lossScaler) {
-    // Core moves the scale in step(), which gradient release's per-variable steps never call.
-    throw new InvalidParamError(
-      'optimizer',
-      'has a lossScaler, which gradient release on tfjs does not support (the scale would never be updated)',
-      'Leave lossScaler out of a gradient-release optimizer, or train without gradient release.',
-    );
-  }
   if (optimizerInternals.release(optimizer)) {
     throw new InvalidParamError(
       'optimizer',
@@ -94,7 +86,10 @@ function checkManaged(optimizer: StableAdamW, entries: readonly TargetVariable[]
  * away, so the gradients of all variables are never alive at once. The optimizer must be built with
  * `gradientRelease: true`; each variable then has its own step counter and uses its group's current
  * hyperparameters. Setting `optimizer.accumulate = true` for all but the last micro-batch gives
- * optimizer accumulation (moments only, then a full update).
+ * optimizer accumulation (moments only, then a full update). With a `lossScaler`, `minimize`
+ * multiplies the loss by the scale, each call divides its gradient by it, and the iteration ends
+ * with core's `step()` without gradients, which backs the scale off if any call was skipped
+ * (`nonFinite: 'skip'`) and grows it after `growthInterval` clean iterations.
  *
  * Training steps go through `optimizer.minimize(f)`, which `model.fit` and `model.trainOnBatch` of
  * a model compiled with this optimizer call. A model's trainable `LayerVariable`s have their
@@ -103,9 +98,8 @@ function checkManaged(optimizer: StableAdamW, entries: readonly TargetVariable[]
  *
  * @param target a tfjs-layers model (its `trainableWeights`) or the variables to train.
  * @param optimizer the `StableAdamW` that manages them (or discovers them: `stableAdamW(...)`).
- * @throws InvalidParamError for an optimizer without `gradientRelease` or with a `lossScaler`,
- *   variables it does not manage, a target or optimizer already prepared, or an empty target;
- *   nothing is changed then.
+ * @throws InvalidParamError for an optimizer without `gradientRelease`, variables it does not
+ *   manage, a target or optimizer already prepared, or an empty target; nothing is changed then.
  */
 export function prepareForGradientRelease(target: VariablesTarget, optimizer: StableAdamW): GradientRelease {
   checkOptimizer(optimizer);

@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createTfjsBackend, type TfjsPartialSum } from './backend.js';
 import { activeDevice, DeviceGuard, type StepCounters } from './kernels/device-guard.js';
 import type { DeviceSkip } from './kernels/device-skip.js';
-import { createDeviceSkip, skipsOnDevice, withDeviceSkip } from './kernels/device-skip-backends.js';
+import { createDeviceSkip, skipsOnDevice, skipsParamOnDevice, withDeviceSkip } from './kernels/device-skip-backends.js';
 import { type KernelChoice, type ResolvedKernel, resolveKernel } from './kernels/resolve-kernel.js';
 import { matchSavedMoments, type SavedMoments } from './saved-moments.js';
 import type { TfjsState } from './state.js';
@@ -132,7 +132,7 @@ export class StableAdamW extends tf.Optimizer {
     const { kernel, ...rest } = given;
     this.#options = given;
     this.#skip = createDeviceSkip(() => this.#core, given.lossScaler);
-    this.#backend = withDeviceSkip(createTfjsBackend({ kernel }), this.#skip, kernel ?? 'auto');
+    this.#backend = withDeviceSkip(createTfjsBackend({ kernel }), this.#skip, kernel ?? 'auto', given.gradientRelease === true);
     // Validates the options now, even when the variables come later.
     this.#core = params === null ? undefined : this.#build(params, rest);
     if (params === null) resolveOptions(rest);
@@ -252,6 +252,12 @@ export class StableAdamW extends tf.Optimizer {
       }
       grads.set(variable, tensor);
     }
+    this.#stepCore(core, grads);
+    this.incrementIterations();
+  }
+
+  /** Core's `step(grads)` under the device guard; the device keeps the counters where it decides 'skip'. */
+  #stepCore(core: Core, grads: ReadonlyMap<tf.Variable, tf.Tensor>): void {
     const onDevice = core.paramGroups.some((g) => g.nonFinite === 'skip') && this.#skipsOnDevice();
     this.#requireSettled(onDevice, 'a step');
     this.#guard.step(
@@ -259,11 +265,10 @@ export class StableAdamW extends tf.Optimizer {
       () => this.#counters(core, 'the step', onDevice),
       () => core.step(grads),
     );
-    this.incrementIterations();
   }
 
   #skipsOnDevice(): boolean {
-    return skipsOnDevice(this.#options.kernel ?? 'auto');
+    return skipsOnDevice(this.#options.kernel ?? 'auto', this.#options.gradientRelease === true);
   }
 
   /** A call whose counters the host keeps may not run while the device's are not read back yet. */
@@ -317,18 +322,15 @@ export class StableAdamW extends tf.Optimizer {
    * With a `lossScaler`, `f`'s loss is multiplied by the current scale before differentiation (as
    * Keras's `LossScaleOptimizer`), the step divides the gradients by it, and the returned cost is
    * the unscaled loss (on webgpu and webgl, where the device keeps the scale, by the device's scale tensor,
-   * so the loss and the step's unscale agree before the host has read the scale back). If the step
+   * so the loss and the step's unscale agree before the host has read the scale back; webgl keeps it
+   * on the host under gradient release). If the step
    * throws, the loss and gradients made here are freed.
-   * With gradient release prepared, each variable is updated during backprop, in its read's hook.
+   * With gradient release prepared, each variable is updated during backprop, in its read's hook;
+   * with a `lossScaler`, a step without gradients then ends the iteration (core's `step()`): it
+   * backs the scale off when a variable's call was skipped, and grows it after clean iterations.
    */
   override minimize(f: () => tf.Scalar, returnCost = false, varList?: tf.Variable[]): tf.Scalar | null {
     this.#guard.check();
-    if (this.#release) {
-      const cost = this.#release.minimize(f, returnCost, varList);
-      this.incrementIterations();
-      return cost;
-    }
-    const managed = this.#core?.paramGroups.flatMap((g) => g.params).filter((v) => v.trainable);
     const scaler = this.#options.lossScaler;
     // On the device's skip path the scale lives on the device: the loss is multiplied by it there.
     const scale = scaler && this.#skipsOnDevice() ? this.#skip.lossScale() : scaler?.scale;
@@ -343,15 +345,7 @@ export class StableAdamW extends tf.Optimizer {
           };
     let value: tf.Scalar | undefined;
     try {
-      const computed = this.computeGradients(objective, varList ?? managed);
-      value = computed.value;
-      try {
-        this.applyGradients(
-          varList ? varList.map((v) => ({ name: v.name, tensor: computed.grads[v.name] as tf.Tensor })) : computed.grads,
-        );
-      } finally {
-        tf.dispose(computed.grads);
-      }
+      value = this.#release ? this.#releaseStep(this.#release, objective, varList) : this.#gradientStep(objective, varList);
     } catch (error) {
       tf.dispose([loss, value].filter((t) => t !== undefined));
       throw error;
@@ -363,6 +357,39 @@ export class StableAdamW extends tf.Optimizer {
     return null;
   }
 
+  /** `minimize` without gradient release: the gradients of `objective`, applied; returns its value. */
+  #gradientStep(objective: () => tf.Scalar, varList: tf.Variable[] | undefined): tf.Scalar {
+    const managed = this.#core?.paramGroups.flatMap((g) => g.params).filter((v) => v.trainable);
+    const computed = this.computeGradients(objective, varList ?? managed);
+    try {
+      this.applyGradients(
+        varList ? varList.map((v) => ({ name: v.name, tensor: computed.grads[v.name] as tf.Tensor })) : computed.grads,
+      );
+    } catch (error) {
+      computed.value.dispose();
+      throw error;
+    } finally {
+      tf.dispose(computed.grads);
+    }
+    return computed.value;
+  }
+
+  /**
+   * `minimize` with gradient release: backprop steps the variables; with a loss scaler, core's
+   * `step()` without gradients then tells the scaler whether a call was skipped. Returns `objective`'s value.
+   */
+  #releaseStep(release: ReleaseDriver, objective: () => tf.Scalar, varList: tf.Variable[] | undefined): tf.Scalar {
+    const value = release.minimize(objective, true, varList) as tf.Scalar;
+    try {
+      if (this.#options.lossScaler) this.#stepCore(this.#coreFor([]), new Map());
+    } catch (error) {
+      value.dispose();
+      throw error;
+    }
+    this.incrementIterations();
+    return value;
+  }
+
   /**
    * Gradient release: updates `variable` with `grad` right away (see core's `stepParam`).
    * @throws DeviceError when the device failed (see `applyGradients`).
@@ -370,10 +397,12 @@ export class StableAdamW extends tf.Optimizer {
   stepParam(variable: tf.Variable, grad: tf.Tensor): void {
     this.#guard.check();
     const core = this.#coreFor([variable.name]);
-    this.#requireSettled(false, 'stepParam()');
+    // As core decides (see its stepParamOnDevice): every call of an optimizer with a 'skip' group.
+    const onDevice = core.paramGroups.some((g) => g.nonFinite === 'skip') && skipsParamOnDevice(this.#options.kernel ?? 'auto');
+    this.#requireSettled(onDevice, 'stepParam()');
     this.#guard.step(
       activeDevice(),
-      () => this.#counters(core, `stepParam(${variable?.name})`),
+      () => this.#counters(core, `stepParam(${variable?.name})`, onDevice),
       () => core.stepParam(variable, grad),
     );
   }

@@ -138,12 +138,17 @@ describe('loss scaling (Keras LossScaleOptimizer style)', () => {
     optimizer.dispose();
   });
 
-  it('is refused with gradient release, whose per-variable steps never update the scale', () => {
+  it('is updated under gradient release by the step() that ends each minimize (see releaseScalerCases)', () => {
     const w = variable([1, 2]);
-    const optimizer = new StableAdamW([w], { lr: 1e-2, gradientRelease: true, lossScaler: new DynamicLossScaler() });
-    expect(() => prepareForGradientRelease([w], optimizer)).toThrow(/lossScaler/);
+    const scaler = new DynamicLossScaler({ initScale: 8 });
+    const optimizer = new StableAdamW([w], { lr: 1e-2, nonFinite: 'skip', gradientRelease: true, lossScaler: scaler });
+    const release = prepareForGradientRelease([w], optimizer);
+    const c = tf.tensor1d([Number.NaN, 1]);
+    optimizer.minimize(() => tf.sum(tf.mul(release.read(w), c)) as tf.Scalar);
+    expect([scaler.scale, optimizer.skippedSteps, optimizer.lastStepSkipped, optimizer.iterations]).toEqual([4, 1, true, 1]);
+    expect(Array.from(w.dataSync())).toEqual([1, 2]);
     optimizer.dispose();
-    w.dispose();
+    tf.dispose([w, c]);
   });
 
   it('saves nonFinite in getConfig', () => {

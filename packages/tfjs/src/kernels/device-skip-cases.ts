@@ -3,7 +3,7 @@ import { ReferenceStableAdamW, type ReferenceTensorState, resolveOptions } from 
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { expect, it, vi } from 'vitest';
-import { StableAdamW, stableAdamW, type TfjsStableAdamWOptions } from '../index.js';
+import { prepareForGradientRelease, StableAdamW, stableAdamW, type TfjsStableAdamWOptions } from '../index.js';
 import { seededValues as values } from '../testing/seeded-values.js';
 
 // Scenarios the device-skip browser tests of tfjs-webgpu and tfjs-webgl share (test code only).
@@ -270,9 +270,10 @@ export function releaseSkipReference() {
  * on `backend`, with NaN/±Inf gradients in some calls (`RELEASE_BAD`). `restartAt`: after that
  * iteration, a new optimizer over new variables continues from the state dict and the values.
  * Returns the params, the final state dict, `skippedSteps` and `lastStepSkipped` after each
- * iteration, the synchronous readbacks of iterations 1.. and the tensors those added.
+ * iteration, the synchronous readbacks of iterations 1.. and the tensors those added, and with
+ * `countDispatches` (webgpu) the compute dispatches of those iterations.
  */
-export async function releaseSkipRun(backend: string, restartAt?: number) {
+export async function releaseSkipRun(backend: string, restartAt?: number, countDispatches = false) {
   if (!(await tf.setBackend(backend))) throw new Error(`no ${backend} backend`);
   const build = (init: readonly ArrayLike<number>[]) => {
     const vars = init.map((x) => tf.tidy(() => tf.variable(tf.tensor1d(Float32Array.from(x)), true, unique('release'))));
@@ -286,9 +287,11 @@ export async function releaseSkipRun(backend: string, restartAt?: number) {
   const lastSkipped: boolean[] = [];
   const skipped: number[] = [];
   let readSyncs = 0;
+  let dispatches = 0;
   let tensors = 0;
   for (let t = 0; t < RELEASE_ITERATIONS; t++) {
     const readSync = t > 0 ? vi.spyOn(tf.backend(), 'readSync') : undefined;
+    const dispatch = t > 0 && countDispatches ? vi.spyOn(GPUComputePassEncoder.prototype, 'dispatchWorkgroups') : undefined;
     opt.accumulate = accumulating(t);
     for (const i of RELEASE_ORDER) {
       const grad = tf.tensor1d(releaseGradient(t, i));
@@ -300,6 +303,8 @@ export async function releaseSkipRun(backend: string, restartAt?: number) {
     }
     readSyncs += readSync?.mock.calls.length ?? 0;
     readSync?.mockRestore();
+    dispatches += dispatch?.mock.calls.length ?? 0;
+    dispatch?.mockRestore();
     await opt.settled();
     lastSkipped.push(opt.lastStepSkipped);
     skipped.push(opt.skippedSteps);
@@ -319,6 +324,7 @@ export async function releaseSkipRun(backend: string, restartAt?: number) {
     skipped,
     lastSkipped,
     readSyncs,
+    dispatches,
     addedTensors: tf.memory().numTensors - tensors,
   };
   opt.dispose();
@@ -326,10 +332,16 @@ export async function releaseSkipRun(backend: string, restartAt?: number) {
   return out;
 }
 
-/** The release cases of a backend where 'skip' under gradient release runs (inside a `describe`). */
-export function releaseSkipCases(backend: string, readSyncsPerCall: number): void {
+/**
+ * The release cases of a backend where 'skip' under gradient release runs (inside a `describe`):
+ * synchronous readbacks per `stepParam` call, and on webgpu the compute dispatches per call.
+ */
+export function releaseSkipCases(
+  backend: string,
+  costs: { readonly readSyncsPerCall: number; readonly dispatchesPerCall?: number },
+): void {
   it('gradient release with NaN/±Inf gradients (accumulation, two groups): as the float32 reference, counters included', async () => {
-    const run = await releaseSkipRun(backend);
+    const run = await releaseSkipRun(backend, undefined, costs.dispatchesPerCall !== undefined);
     const { reference, skipped, lastSkipped } = releaseSkipReference();
     expect(run.skipped.at(-1)).toBe(skipped);
     expect(run.lastSkipped).toEqual(lastSkipped);
@@ -353,7 +365,9 @@ export function releaseSkipCases(backend: string, readSyncsPerCall: number): voi
         expected.map((s) => s.expAvgSq),
       ),
     ).toBeLessThanOrEqual(0);
-    expect(run.readSyncs).toBe(readSyncsPerCall * (RELEASE_ITERATIONS - 1) * RELEASE_ORDER.length);
+    const calls = (RELEASE_ITERATIONS - 1) * RELEASE_ORDER.length;
+    expect(run.readSyncs).toBe(costs.readSyncsPerCall * calls);
+    if (costs.dispatchesPerCall !== undefined) expect(run.dispatches).toBe(costs.dispatchesPerCall * calls);
     expect(run.addedTensors).toBe(0);
     // Saved mid-run and loaded into a new optimizer: the same run.
     const restarted = await releaseSkipRun(backend, 4);
@@ -361,5 +375,199 @@ export function releaseSkipCases(backend: string, readSyncsPerCall: number): voi
     expect(restarted.lastSkipped).toEqual(run.lastSkipped);
     expect(restarted.params).toEqual(run.params);
     expect(restarted.state).toEqual(run.state);
+  });
+}
+
+/**
+ * A `stepParam` skipped for a NaN gradient, then whole steps (`applyGradients`) on `backend`,
+ * with a loss scaler (growth every clean step): the counters after each call, params and state.
+ */
+async function skippedCallThenStep(backend: string) {
+  if (!(await tf.setBackend(backend))) throw new Error(`no ${backend} backend`);
+  const vars = [40, 7].map((n, i) =>
+    tf.tidy(() => tf.variable(tf.tensor1d(values(n, i + 21, 1)), true, unique(`since_${backend}`))),
+  );
+  const [a, b] = vars as [tf.Variable, tf.Variable];
+  const scaler = new DynamicLossScaler({ initScale: 2 ** 10, growthInterval: 1 });
+  const opt = new StableAdamW(vars, { ...SKIP_OPTIONS, gradientRelease: true, lossScaler: scaler });
+  const counters: { scale: number; skipped: number; last: boolean }[] = [];
+  const gradient = (v: tf.Variable, t: number, bad?: number) => {
+    const g = values(v.size, 100 * t + v.size, 2 ** 10);
+    if (bad !== undefined) g[1] = bad;
+    return tf.tensor1d(g);
+  };
+  const call = async (fn: () => void, grads: tf.Tensor[]) => {
+    try {
+      fn();
+    } finally {
+      tf.dispose(grads);
+    }
+    await opt.settled();
+    counters.push({ scale: scaler.scale, skipped: opt.skippedSteps, last: opt.lastStepSkipped });
+  };
+  const ga = gradient(a, 0, Number.NaN);
+  await call(() => opt.stepParam(a, ga), [ga]);
+  for (const t of [1, 2]) {
+    const gb = gradient(b, t);
+    await call(() => opt.applyGradients([{ name: b.name, tensor: gb }]), [gb]);
+  }
+  const [ga3, gb3] = [gradient(a, 3), gradient(b, 3)];
+  await call(() => opt.stepParam(a, ga3), []);
+  await call(
+    () =>
+      opt.applyGradients([
+        { name: a.name, tensor: ga3 },
+        { name: b.name, tensor: gb3 },
+      ]),
+    [ga3, gb3],
+  );
+  const out = { counters, params: await Promise.all(vars.map((v) => v.data())), state: await opt.stateDict() };
+  opt.dispose();
+  tf.dispose(vars);
+  return out;
+}
+
+/** A `stepParam` skipped on the host or the device reaches the next whole step (inside a `describe`). */
+export function skippedCallCases(backend: 'webgl' | 'webgpu'): void {
+  it('a skipped stepParam counts as an overflow of the next whole step, which clears it: as on the cpu backend', async () => {
+    const device = await skippedCallThenStep(backend);
+    const cpu = await skippedCallThenStep('cpu');
+    // Hand-derived (core's rules): the skip is counted at once; the next step() backs the scale off
+    // and reports itself skipped although it ran; later clean steps grow the scale again.
+    expect(cpu.counters).toEqual([
+      { scale: 1024, skipped: 1, last: true },
+      { scale: 512, skipped: 1, last: true },
+      { scale: 1024, skipped: 1, last: false },
+      { scale: 1024, skipped: 1, last: false },
+      { scale: 2048, skipped: 1, last: false },
+    ]);
+    expect(device.counters).toEqual(cpu.counters);
+    expect({ ...device.state, state: undefined }).toEqual({ ...cpu.state, state: undefined });
+    expect(excess(device.params, cpu.params)).toBeLessThanOrEqual(0);
+  });
+}
+
+/** Gradient release with a loss scaler through `minimize`: a linear loss, so each gradient is its coefficients exactly. */
+const SCALED_RELEASE_SIZES = [6, 1100, 3];
+const SCALED_RELEASE_ITERATIONS = 10;
+const SCALED_RELEASE_SCALER = { initScale: 2 ** 10, growthInterval: 2 } as const;
+/** NaN/±Inf coefficients by `iteration,tensor`: one variable, two in one iteration, and the last iteration. */
+const SCALED_RELEASE_BAD: Record<string, number> = {
+  '2,1': Number.NaN,
+  '5,0': Number.POSITIVE_INFINITY,
+  '5,2': Number.NEGATIVE_INFINITY,
+  '9,1': Number.NaN,
+};
+const SCALED_RELEASE_OPTIONS = { lr: 1e-2, weightDecay: 0.1, nonFinite: 'skip', gradientRelease: true } as const;
+
+const coefficients = (t: number, i: number) => {
+  const c = values(SCALED_RELEASE_SIZES[i] as number, 300 * t + i + 5, t % 4 === 3 ? 30 : 0.5);
+  const bad = SCALED_RELEASE_BAD[`${t},${i}`];
+  if (bad !== undefined) c[t % (SCALED_RELEASE_SIZES[i] as number)] = bad;
+  return c;
+};
+
+/**
+ * `SCALED_RELEASE_ITERATIONS` gradient-release `minimize` calls on `backend`, loss Σᵢ Σ(vᵢ · cᵢ),
+ * with a loss scaler: the scale, `skippedSteps` and `lastStepSkipped` after each, the returned
+ * (unscaled) losses, the params and state dict, the synchronous readbacks of iterations 1.. and
+ * the tensors those added.
+ */
+async function scaledReleaseRun(backend: string) {
+  if (!(await tf.setBackend(backend))) throw new Error(`no ${backend} backend`);
+  const vars = SCALED_RELEASE_SIZES.map((n, i) =>
+    tf.tidy(() => tf.variable(tf.tensor1d(values(n, i + 31, 1)), true, unique(`scaled_release_${backend}`))),
+  );
+  const scaler = new DynamicLossScaler(SCALED_RELEASE_SCALER);
+  const opt = new StableAdamW(vars, { ...SCALED_RELEASE_OPTIONS, lossScaler: scaler });
+  const release = prepareForGradientRelease(vars, opt);
+  const run = { scales: [] as number[], skipped: [] as number[], last: [] as boolean[], losses: [] as number[] };
+  let readSyncs = 0;
+  let tensors = 0;
+  for (let t = 0; t < SCALED_RELEASE_ITERATIONS; t++) {
+    const c = vars.map((_, i) => tf.tensor1d(coefficients(t, i)));
+    const readSync = t > 0 ? vi.spyOn(tf.backend(), 'readSync') : undefined;
+    const loss = opt.minimize(
+      () => tf.addN(vars.map((v, i) => tf.sum(tf.mul(release.read(v), c[i] as tf.Tensor)))) as tf.Scalar,
+      true,
+    ) as tf.Scalar;
+    readSyncs += readSync?.mock.calls.length ?? 0;
+    readSync?.mockRestore();
+    tf.dispose(c);
+    run.losses.push((await loss.data())[0] as number);
+    loss.dispose();
+    await opt.settled();
+    run.scales.push(scaler.scale);
+    run.skipped.push(opt.skippedSteps);
+    run.last.push(opt.lastStepSkipped);
+    if (t === 0) tensors = tf.memory().numTensors;
+  }
+  const out = {
+    ...run,
+    params: await Promise.all(vars.map((v) => v.data())),
+    state: await opt.stateDict(),
+    iterations: opt.iterations,
+    readSyncs,
+    addedTensors: tf.memory().numTensors - tensors,
+  };
+  opt.dispose();
+  tf.dispose(vars);
+  return out;
+}
+
+/** `scaledReleaseRun` by core's float32 reference and `DynamicLossScaler`: clean calls step, each iteration updates the scaler. */
+function scaledReleaseReference() {
+  const reference = new ReferenceStableAdamW(
+    SCALED_RELEASE_SIZES.map((n, i) => values(n, i + 31, 1)),
+    [{ params: SCALED_RELEASE_SIZES.map((_, i) => i), hyperparameters: resolveOptions(SCALED_RELEASE_OPTIONS) }],
+    'float32',
+  );
+  const scaler = new DynamicLossScaler(SCALED_RELEASE_SCALER);
+  const run = { scales: [] as number[], skipped: [] as number[], last: [] as boolean[], losses: [] as number[] };
+  let skipped = 0;
+  for (let t = 0; t < SCALED_RELEASE_ITERATIONS; t++) {
+    let loss = 0;
+    let overflow = false;
+    SCALED_RELEASE_SIZES.forEach((_, i) => {
+      const c = coefficients(t, i);
+      const p = reference.params[i] as ArrayLike<number>;
+      for (let j = 0; j < c.length; j++) loss += (p[j] as number) * (c[j] as number);
+      if (c.every(Number.isFinite)) reference.stepParam(i, c);
+      else {
+        skipped += 1;
+        overflow = true;
+      }
+    });
+    scaler.update(overflow);
+    run.losses.push(loss);
+    run.scales.push(scaler.scale);
+    run.skipped.push(skipped);
+    run.last.push(overflow);
+  }
+  return { reference, ...run };
+}
+
+/** Gradient release with a loss scaler through `minimize` (inside a `describe`): synchronous readbacks per call. */
+export function releaseScalerCases(backend: string, readSyncsPerCall: number): void {
+  it('gradient release with a loss scaler: the scale backs off on a skipped call and grows after clean iterations, as core’s reference', async () => {
+    const run = await scaledReleaseRun(backend);
+    const expected = scaledReleaseReference();
+    // Backoff at iterations 2, 5 and 9; growth after every 2 clean iterations (1, 4, 7).
+    expect(expected.scales).toEqual([1024, 2048, 1024, 1024, 2048, 1024, 1024, 2048, 2048, 1024]);
+    expect(run.scales).toEqual(expected.scales);
+    expect(run.skipped).toEqual(expected.skipped);
+    expect(run.last).toEqual(expected.last);
+    // The returned cost is the unscaled loss (NaN/±Inf where a coefficient is).
+    expect(run.losses.map(Number.isFinite)).toEqual(expected.losses.map(Number.isFinite));
+    expect(excess([run.losses.filter(Number.isFinite)], [expected.losses.filter(Number.isFinite)])).toBeLessThanOrEqual(0);
+    expect(excess(run.params, expected.reference.params)).toBeLessThanOrEqual(0);
+    expect(Object.values(run.state.state).map((s) => s.step)).toEqual(expected.reference.paramSteps);
+    // One step() per iteration ends it: the group step and iterations count iterations.
+    expect(run.state.param_groups.map((g) => g.step)).toEqual([SCALED_RELEASE_ITERATIONS]);
+    expect(run.iterations).toBe(SCALED_RELEASE_ITERATIONS);
+    expect([run.state.skipped_steps, run.state.loss_scaler?.scale]).toEqual([expected.skipped.at(-1), 1024]);
+    const calls = (SCALED_RELEASE_ITERATIONS - 1) * SCALED_RELEASE_SIZES.length;
+    expect(run.readSyncs).toBe(readSyncsPerCall * calls);
+    expect(run.addedTensors).toBe(0);
   });
 }

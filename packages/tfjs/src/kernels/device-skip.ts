@@ -45,6 +45,10 @@ export interface DeviceCounts {
   readonly lastSkipped: boolean;
   readonly tracker: number;
   readonly scale: number;
+  /** A stepParam was skipped since the last whole step. */
+  readonly since: boolean;
+  /** Each variable's clean `stepParam` calls since the epoch began (gradient release; empty otherwise). */
+  readonly params: readonly number[];
 }
 
 /** A loss scaler's settings, as the device's counter update needs them. */
@@ -76,6 +80,11 @@ export interface DeviceStepPlan {
   readonly rowBase: number;
   readonly scaler?: ScalerSettings;
   readonly entries: readonly SkipEntry[];
+  /**
+   * A `stepParam` (gradient release): the variable's index in the counts, and whether the call
+   * updates the moments only. `betas` then holds that variable's candidate steps (as group 0).
+   */
+  readonly param?: { readonly index: number; readonly accumulate: boolean };
 }
 
 /** A backend's device counters (see the file comment). */
@@ -113,7 +122,10 @@ function sameCounters(a: CounterValues, b: CounterValues | undefined): boolean {
     a.groupSteps.length === b.groupSteps.length &&
     a.groupSteps.every((step, g) => step === b.groupSteps[g]) &&
     a.lossScaler?.scale === b.lossScaler?.scale &&
-    a.lossScaler?.growthTracker === b.lossScaler?.growthTracker
+    a.lossScaler?.growthTracker === b.lossScaler?.growthTracker &&
+    a.skippedSinceStep === b.skippedSinceStep &&
+    a.paramSteps?.length === b.paramSteps?.length &&
+    (a.paramSteps ?? []).every((step, i) => step === b.paramSteps?.[i])
   );
 }
 
@@ -159,13 +171,15 @@ export class DeviceSkip {
   #applied: CounterValues | undefined;
   /** Steps of this epoch submitted, and the last one read back (with its clean count). */
   #submitted = 0;
-  #reconciled = { serial: 0, clean: 0 };
+  #reconciled: { serial: number; clean: number; params: readonly number[] } = { serial: 0, clean: 0, params: [] };
   /** Counters after recent read-back steps, by serial (0: the epoch's start). */
   #history = new Map<number, CounterValues>();
   /** After a device failure: no read-back past this serial is applied. */
   #stopAt: number | undefined;
   #settled: Promise<void> = Promise.resolve();
   #groupOf: Map<tf.Variable, number> | undefined;
+  /** Each variable's index in the counts (its state dict key). */
+  #indexOf: Map<tf.Variable, number> | undefined;
   #disposed = false;
 
   constructor(host: () => CounterHost | undefined, scaler: DynamicLossScaler | undefined, engines: DeviceEngines) {
@@ -225,6 +239,41 @@ export class DeviceSkip {
   }
 
   /**
+   * Gradient release's `stepParam` with the device's 'skip' decision (core's `stepParamOnDevice`):
+   * the same three dispatches on one variable, its bias correction from its own device count.
+   */
+  stepParam(step: Step): void {
+    const host = this.#host() as CounterHost;
+    const engine = this.#begin();
+    const epoch = this.#epoch;
+    const serial = this.#submitted + 1;
+    if (!this.#indexOf) {
+      this.#indexOf = new Map(host.paramGroups.flatMap((group) => group.params).map((param, i) => [param, i] as const));
+    }
+    const index = this.#indexOf.get(step.param) as number;
+    const [entry] = this.#entries(host, [step]) as [SkipEntry];
+    const rowBase = this.#reconciled.params[index] ?? 0;
+    const rows = this.#rows();
+    const read = engine.step({
+      epoch,
+      serial,
+      betas: this.#paramBetas(host, entry.group, index, rowBase, rows),
+      rows,
+      rowBase,
+      ...(this.#scaler ? { scaler: this.#scalerSettings(this.#scaler) } : {}),
+      entries: [{ ...entry, group: 0 }],
+      param: { index, accumulate: !step.moments.reduce },
+    });
+    this.#submitted = serial;
+    this.#settled = read.then(
+      (counts) => {
+        if (counts && epoch === this.#epoch) this.#receive(serial, counts);
+      },
+      () => undefined,
+    );
+  }
+
+  /**
    * A point to roll the counters back to if the step about to run fails on the device (see
    * `DeviceGuard`): the counters after the last step before it, once read back.
    */
@@ -273,7 +322,7 @@ export class DeviceSkip {
     this.#base = counters;
     this.#applied = counters;
     this.#submitted = 0;
-    this.#reconciled = { serial: 0, clean: 0 };
+    this.#reconciled = { serial: 0, clean: 0, params: [] };
     this.#history = new Map([[0, counters]]);
     return engine;
   }
@@ -299,6 +348,18 @@ export class DeviceSkip {
         out.set([1 - beta1Hat, beta2Hat, 1 - beta2Hat], (g * rows + j) * 3);
       }
     });
+    return out;
+  }
+
+  /** (1 − β̂1, β̂2, 1 − β̂2) of one variable at every step t its device count may be at. */
+  #paramBetas(host: CounterHost, g: number, index: number, rowBase: number, rows: number): Float32Array<ArrayBuffer> {
+    const group = host.paramGroups[g] as ParamGroup<tf.Variable>;
+    const first = ((this.#base as CounterValues).paramSteps?.[index] ?? 0) + rowBase + 1;
+    const out = new Float32Array(rows * 3);
+    for (let j = 0; j < rows; j++) {
+      const { beta1Hat, beta2Hat } = momentScalars(group.betas, group.eps, first + j, 'float32', true);
+      out.set([1 - beta1Hat, beta2Hat, 1 - beta2Hat], j * 3);
+    }
     return out;
   }
 
@@ -334,8 +395,14 @@ export class DeviceSkip {
       skippedSteps: counts.skipped,
       lastStepSkipped: counts.lastSkipped,
       ...(base.lossScaler ? { lossScaler: { scale: counts.scale, growthTracker: counts.tracker } } : {}),
+      ...(base.paramSteps
+        ? {
+            paramSteps: base.paramSteps.map((step, i) => step + (counts.params[i] ?? 0)),
+            skippedSinceStep: counts.since,
+          }
+        : {}),
     };
-    this.#reconciled = { serial, clean: counts.clean };
+    this.#reconciled = { serial, clean: counts.clean, params: counts.params };
     this.#history.set(serial, values);
     for (const key of this.#history.keys()) {
       if (this.#history.size <= HISTORY) break;

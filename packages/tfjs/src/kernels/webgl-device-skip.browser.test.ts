@@ -10,10 +10,12 @@ import { seededValues as values } from '../testing/seeded-values.js';
 import {
   excess,
   referenceOf,
+  releaseScalerCases,
   releaseSkipCases,
   SKIP_OPTIONS,
   sharedDeviceSkipCases,
   skipModel,
+  skippedCallCases,
   unique,
 } from './device-skip-cases.js';
 
@@ -144,5 +146,9 @@ describe("tfjs-webgl nonFinite: 'skip' decided on the device", () => {
   sharedDeviceSkipCases('webgl');
 
   // Gradient release still decides on the host: one synchronous flags read per stepParam.
-  releaseSkipCases('webgl', 1);
+  releaseSkipCases('webgl', { readSyncsPerCall: 1 });
+
+  // A loss scaler under gradient release: core's step() without gradients ends each iteration.
+  releaseScalerCases('webgl', 1);
+  skippedCallCases('webgl');
 });

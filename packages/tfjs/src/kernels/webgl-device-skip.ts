@@ -263,6 +263,9 @@ function countsOf(values: ArrayLike<number>): DeviceCounts {
     tracker: values[TRACKER] as number,
     // Exact: the significand is a float32 and the exponent an integer.
     scale: (values[FRACT] as number) * 2 ** (values[EXP] as number),
+    // No gradient release on this path (see device-skip-backends.ts): no stepParam is counted here.
+    since: false,
+    params: [],
   };
 }
 

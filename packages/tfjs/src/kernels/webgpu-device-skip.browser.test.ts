@@ -3,12 +3,22 @@ import '@tensorflow/tfjs-backend-webgpu';
 // tfjs-layers registers the gradients minimize needs (and is pre-bundled for the browser project).
 import '@tensorflow/tfjs-layers';
 import { UnsupportedBackendError } from '@stable-adamw/core';
-import type { ReferenceTensorState } from '@stable-adamw/core/adapter';
+import { ReferenceStableAdamW, type ReferenceTensorState, resolveOptions } from '@stable-adamw/core/adapter';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { StableAdamW, type TfjsStableAdamWOptions } from '../index.js';
 import { seededValues as values } from '../testing/seeded-values.js';
-import { excess, referenceOf, SKIP_OPTIONS, sharedDeviceSkipCases, skipModel, unique } from './device-skip-cases.js';
+import {
+  excess,
+  referenceOf,
+  releaseScalerCases,
+  releaseSkipCases,
+  SKIP_OPTIONS,
+  sharedDeviceSkipCases,
+  skipModel,
+  skippedCallCases,
+  unique,
+} from './device-skip-cases.js';
 
 // nonFinite: 'skip' on tfjs-webgpu's fused multi-tensor step, decided on the device.
 
@@ -100,7 +110,7 @@ describe("tfjs-webgpu nonFinite: 'skip' decided on the device", () => {
     expect(counts).toEqual([3, 3]);
   });
 
-  it("refuses 'throw', the composed kernels and stepParam with a typed error, before anything changes", async () => {
+  it("refuses 'throw' and the composed kernels with a typed error, before anything changes", async () => {
     expect(await tf.setBackend('webgpu')).toBe(true);
     for (const options of [
       { lr: 1e-2, nonFinite: 'throw' },
@@ -113,7 +123,7 @@ describe("tfjs-webgpu nonFinite: 'skip' decided on the device", () => {
       m.dispose();
     }
     const v = tf.variable(tf.tensor1d([1, 2]), true, unique('release'));
-    const opt = new StableAdamW([v], { lr: 1e-2, nonFinite: 'skip', gradientRelease: true });
+    const opt = new StableAdamW([v], { lr: 1e-2, nonFinite: 'skip', gradientRelease: true, kernel: 'composed' });
     const g = tf.tensor1d([1, 1]);
     expect(() => opt.stepParam(v, g)).toThrow(/stepParam/);
     expect(Array.from(await v.data())).toEqual([1, 2]);
@@ -121,5 +131,64 @@ describe("tfjs-webgpu nonFinite: 'skip' decided on the device", () => {
     tf.dispose([v, g]);
   });
 
+  it('runs stepParam under skip in the same 3 dispatches as without it, reading the counters back asynchronously', async () => {
+    expect(await tf.setBackend('webgpu')).toBe(true);
+    const counts: number[] = [];
+    for (const nonFinite of ['skip', 'propagate'] as const) {
+      const v = tf.variable(tf.tensor1d(values(5000, 3, 1)), true, unique('release'));
+      const opt = new StableAdamW([v], { lr: 1e-2, nonFinite, gradientRelease: true });
+      const g = tf.tensor1d(values(5000, 4, 1));
+      opt.stepParam(v, g);
+      const mapAsync = vi.spyOn(GPUBuffer.prototype, 'mapAsync');
+      counts.push(dispatches(() => opt.stepParam(v, g)));
+      expect(mapAsync).toHaveBeenCalledTimes(nonFinite === 'skip' ? 1 : 0);
+      mapAsync.mockRestore();
+      await opt.settled();
+      expect((await opt.stateDict()).state[0]?.step).toBe(2);
+      opt.dispose();
+      tf.dispose([v, g]);
+    }
+    expect(counts).toEqual([3, 3]);
+  });
+
+  it("steps a 'propagate' group's variables on the device too, so no call waits for the read-back", async () => {
+    expect(await tf.setBackend('webgpu')).toBe(true);
+    const init = [values(50, 61, 1), values(9, 62, 1)];
+    const [a, b] = init.map((x) => tf.variable(tf.tensor1d(x), true, unique('mixed'))) as [tf.Variable, tf.Variable];
+    const options = { lr: 1e-2, nonFinite: 'skip', gradientRelease: true } as const;
+    const opt = new StableAdamW([{ params: [a] }, { params: [b], nonFinite: 'propagate' }], options);
+    const reference = new ReferenceStableAdamW(
+      init,
+      [
+        { params: [0], hyperparameters: resolveOptions(options) },
+        { params: [1], hyperparameters: resolveOptions({ ...options, nonFinite: 'propagate' }) },
+      ],
+      'float32',
+    );
+    for (let t = 0; t < 4; t++) {
+      const [ga, gb] = [values(50, 70 + t, 1), values(9, 80 + t, 1)];
+      if (t === 1) ga[3] = Number.NaN;
+      else reference.stepParam(0, ga);
+      reference.stepParam(1, gb);
+      const grads = [tf.tensor1d(ga), tf.tensor1d(gb)];
+      opt.stepParam(a, grads[0] as tf.Tensor);
+      opt.stepParam(b, grads[1] as tf.Tensor);
+      tf.dispose(grads);
+    }
+    await opt.settled();
+    expect([opt.skippedSteps, opt.lastStepSkipped]).toEqual([1, false]);
+    expect(Object.values((await opt.stateDict()).state).map((s) => s.step)).toEqual([3, 4]);
+    expect(excess(await Promise.all([a.data(), b.data()]), reference.params)).toBeLessThanOrEqual(0);
+    opt.dispose();
+    tf.dispose([a, b]);
+  });
+
   sharedDeviceSkipCases('webgpu');
+
+  // Gradient release decided on the device: no synchronous readback in stepParam.
+  releaseSkipCases('webgpu', { readSyncsPerCall: 0, dispatchesPerCall: 3 });
+
+  // A loss scaler under gradient release: core's step() without gradients ends each iteration.
+  releaseScalerCases('webgpu', 0);
+  skippedCallCases('webgpu');
 });

@@ -8,6 +8,7 @@ import {
   EXP_WORD,
   FRACT_WORD,
   SCALE_WORD,
+  SINCE_WORD,
   type SkipHeader,
   SLOT_WORDS,
   skipPipelinesFor,
@@ -46,10 +47,11 @@ function slotWords(epoch: number, counters: CounterValues): ArrayBuffer {
   const { fract, exp } = frexp(scale);
   new Float32Array(bytes).set([scale, fract], SCALE_WORD);
   new Int32Array(bytes)[EXP_WORD] = exp;
+  new Uint32Array(bytes)[SINCE_WORD] = counters.skippedSinceStep ? 1 : 0;
   return bytes;
 }
 
-function readSlot(bytes: ArrayBuffer, index: number): Slot {
+function readSlot(bytes: ArrayBuffer, index: number, params: readonly number[]): Slot {
   const u32 = new Uint32Array(bytes, index * SLOT_WORDS * 4, SLOT_WORDS);
   const f32 = new Float32Array(bytes, index * SLOT_WORDS * 4, SLOT_WORDS);
   const i32 = new Int32Array(bytes, index * SLOT_WORDS * 4, SLOT_WORDS);
@@ -62,19 +64,23 @@ function readSlot(bytes: ArrayBuffer, index: number): Slot {
     tracker: u32[5] as number,
     // Exact: the significand is a float32 and the exponent an integer.
     scale: (f32[FRACT_WORD] as number) * 2 ** (i32[EXP_WORD] as number),
+    since: u32[SINCE_WORD] !== 0,
+    params,
   };
 }
 
 /**
  * The counters on tfjs-webgpu's device: a control buffer of two slots (a step reads the slot of
- * its serial's parity and writes the other), copied after each step into a small mappable buffer
- * and mapped (see `webgpu-skip-shader.ts`).
+ * its serial's parity and writes the other) and the variables' counts, copied after each step
+ * (and `stepParam`) into a small mappable buffer and mapped (see `webgpu-skip-shader.ts`).
  */
 export class WebGPUCounters implements CounterEngine {
   readonly #scaled: boolean;
   #backend: WebGPUBackendLike | undefined;
   #device: GPUDevice | undefined;
   #control: GPUBuffer | undefined;
+  /** Variables counted in the control buffer (gradient release; at least one word is bound). */
+  #params = 0;
   #scale: tf.Scalar | undefined;
   /** Mappable buffers free for the next step's read-back. */
   #staging: GPUBuffer[] = [];
@@ -95,10 +101,7 @@ export class WebGPUCounters implements CounterEngine {
     if (this.#device === device) return this;
     this.#release();
     this.#device = device;
-    this.#control = device.createBuffer({
-      size: CONTROL_BYTES,
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
-    });
+    this.#params = 0;
     if (this.#scaled) {
       const info = backend.makeTensorInfo([], 'float32');
       backend.uploadToGPU(info.dataId);
@@ -108,12 +111,24 @@ export class WebGPUCounters implements CounterEngine {
   }
 
   begin(counters: CounterValues, epoch: number): void {
+    const device = this.#device as GPUDevice;
+    const params = Math.max(1, counters.paramSteps?.length ?? 0);
+    if (!this.#control || params !== this.#params) {
+      this.#control?.destroy();
+      for (const buffer of this.#staging) buffer.destroy();
+      this.#staging = [];
+      this.#params = params;
+      this.#control = device.createBuffer({
+        size: CONTROL_BYTES + 4 * params,
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      });
+    }
     const start = slotWords(epoch, counters);
-    const control = new Uint8Array(CONTROL_BYTES);
+    // Each variable counts its clean calls from 0 in an epoch.
+    const control = new Uint8Array(CONTROL_BYTES + 4 * params);
     control.set(new Uint8Array(start), 0);
     control.set(new Uint8Array(start), SLOT_WORDS * 4);
-    const device = this.#device as GPUDevice;
-    device.queue.writeBuffer(this.#control as GPUBuffer, 0, control);
+    device.queue.writeBuffer(this.#control, 0, control);
     const buffer = this.#scale && this.#backend?.tensorMap.get(this.#scale.dataId)?.resource;
     if (buffer) device.queue.writeBuffer(buffer as GPUBuffer, 0, Float32Array.of(counters.lossScaler?.scale ?? 1));
   }
@@ -126,15 +141,20 @@ export class WebGPUCounters implements CounterEngine {
     const backend = this.#backend as WebGPUBackendLike;
     const control = this.#control as GPUBuffer;
     const slot = (plan.serial - 1) % 2;
+    const paramBytes = 4 * this.#params;
     const staging =
       this.#staging.pop() ??
-      backend.device.createBuffer({ size: SLOTS_BYTES, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      backend.device.createBuffer({
+        size: SLOTS_BYTES + paramBytes,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      });
     const scaleBuffer = this.#scale && (backend.tensorMap.get(this.#scale.dataId)?.resource as GPUBuffer);
     const header: SkipHeader = {
       rows: plan.rows,
       rowBase: plan.rowBase,
       slot,
       ...(plan.scaler ? { scaler: plan.scaler } : {}),
+      ...(plan.param ? { param: plan.param } : {}),
     };
     const entries = new Map(plan.entries.map((e) => [e.step, e]));
     const skipPlan: SkipPlan = {
@@ -150,6 +170,7 @@ export class WebGPUCounters implements CounterEngine {
         ),
       after: (encoder) => {
         encoder.copyBufferToBuffer(control, 0, staging, 0, SLOTS_BYTES);
+        encoder.copyBufferToBuffer(control, CONTROL_BYTES, staging, SLOTS_BYTES, paramBytes);
         // The next step's scale, for the next loss: after every read of this step's.
         if (scaleBuffer) encoder.copyBufferToBuffer(control, ((1 - slot) * SLOT_WORDS + SCALE_WORD) * 4, scaleBuffer, 0, 4);
       },
@@ -167,10 +188,13 @@ export class WebGPUCounters implements CounterEngine {
     return staging.mapAsync(GPUMapMode.READ).then(() => {
       const bytes = staging.getMappedRange().slice(0);
       staging.unmap();
-      if (this.#disposed) staging.destroy();
+      if (this.#disposed || staging.size !== SLOTS_BYTES + 4 * this.#params) staging.destroy();
       else this.#staging.push(staging);
+      const params = Array.from(new Uint32Array(bytes, SLOTS_BYTES, paramBytes / 4));
       // The slot this step wrote; a step whose commands did not run wrote neither.
-      return [readSlot(bytes, 0), readSlot(bytes, 1)].find((s) => s.epoch === plan.epoch && s.serial === plan.serial);
+      return [readSlot(bytes, 0, params), readSlot(bytes, 1, params)].find(
+        (s) => s.epoch === plan.epoch && s.serial === plan.serial,
+      );
     });
   }
 
@@ -181,6 +205,7 @@ export class WebGPUCounters implements CounterEngine {
 
   #release(): void {
     this.#control?.destroy();
+    this.#control = undefined;
     for (const buffer of this.#staging) buffer.destroy();
     this.#staging = [];
     this.#scale?.dispose();

@@ -7,7 +7,10 @@ import { blocksOf, buildPipelines, WGSL_HELPERS, WORKGROUP, wgslTensorTotal, wgs
  * on the device, nothing read back; see `webgpu-device-skip.ts` for the host side).
  *
  * The counters live in a small control buffer: two slots of (epoch, serial, clean steps, skipped
- * steps, last step skipped, growth tracker, loss scale) and a found-non-finite flag. A step reads
+ * steps, last step skipped, growth tracker, loss scale, stepParam skipped since the last step), a
+ * found-non-finite flag, and each variable's clean `stepParam` calls (gradient release). A
+ * `stepParam` runs the same three dispatches on one variable (`table.param`): its betas row is
+ * indexed by the variable's count, and the counters pass counts the call or the skip alone. A step reads
  * slot `slot` (the host knows its parity) and writes the other, so no counter is read and written
  * in the same step and no copy or fourth dispatch resets anything.
  * 1. `ratios`: each thread sums g²/max(v′, ε²) as phase 1 does, WITHOUT writing m or v, and ORs
@@ -24,18 +27,20 @@ import { blocksOf, buildPipelines, WGSL_HELPERS, WORKGROUP, wgslTensorTotal, wgs
 
 /**
  * u32 words of one counter slot: epoch, serial, clean, skipped, lastSkipped, tracker, the loss
- * scale as float32 (what the loss is multiplied by), and the scale itself as significand (f32, in
+ * scale as float32 (what the loss is multiplied by), the scale itself as significand (f32, in
  * [0.5, 1)) and exponent (i32), so a scale beyond float32's range (2^130 is Inf there) backs off
- * as it does in float64 on the host.
+ * as it does in float64 on the host, and whether a stepParam was skipped since the last whole step.
  */
 export const SLOT_WORDS = 10;
-/** Bytes of the control buffer: two slots and the flag (padded). */
-export const CONTROL_BYTES = 96;
+/** Bytes of the control buffer before the per-variable counts: two slots and the flag. */
+export const CONTROL_BYTES = 84;
+/** Word of a slot holding "a stepParam was skipped since the last whole step". */
+export const SINCE_WORD = 9;
 /** Words of a slot holding the scale as float32, its significand and its exponent. */
 export const SCALE_WORD = 6;
 export const FRACT_WORD = 7;
 export const EXP_WORD = 8;
-const HEADER_WORDS = 16;
+const HEADER_WORDS = 20;
 const ENTRY_WORDS = 13;
 
 const SHADER = `
@@ -49,14 +54,15 @@ struct Table {
   rowBase : u32, slot : u32, finalize : u32, scaler : u32,
   growthInterval : u32, growthFactor : f32, backoffFactor : f32, minFract : f32,
   minExp : i32, maxFract : f32, maxExp : i32, infBits : u32,
+  param : u32, accumulate : u32, pad0 : u32, pad1 : u32,
   entries : array<Entry>,
 }
 struct Slot {
   epoch : u32, serial : u32, clean : u32, skipped : u32, lastSkipped : u32, tracker : u32,
-  scale : f32, fract : f32, exp : i32, pad : u32,
+  scale : f32, fract : f32, exp : i32, since : u32,
 }
 struct Scale { fract : f32, exp : i32 }
-struct Control { slots : array<Slot, 2>, found : atomic<u32> }
+struct Control { slots : array<Slot, 2>, found : atomic<u32>, params : array<u32> }
 
 @group(0) @binding(0) var<storage, read> table : Table;
 @group(0) @binding(1) var<storage, read> grad : array<f32>;
@@ -74,9 +80,11 @@ fn isNonFinite(x : f32) -> bool {
   return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
 }
 
-// The betas row of \`group\` at the device's step.
-fn rowOf(group : u32) -> u32 {
-  let clean = control.slots[table.slot].clean;
+// The betas row of \`group\` at the device's step; for a stepParam (\`table.param\`), at the
+// variable's own count, which the counters pass (\`finalize\`) has already advanced by \`after\`.
+fn rowOf(group : u32, after : u32) -> u32 {
+  var clean = control.slots[table.slot].clean;
+  if (table.param != 0u) { clean = control.params[table.param - 1u] - after; }
   return (group * table.rows + min(clean - table.rowBase, table.rows - 1u)) * 3u;
 }
 
@@ -140,7 +148,7 @@ fn ratios(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_inde
   let block = wid.y * table.rowWidth + wid.x;
   if (block >= table.blockCount) { return; }
   let e = table.entries[tensorOf(block)];
-  let r = rowOf(e.group);
+  let r = rowOf(e.group, 0u);
   let beta2 = betas[r + 1u];
   let w2 = betas[r + 2u];
   let u = unscaleOf();
@@ -164,23 +172,43 @@ fn ratios(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_inde
   if (bad && e.checked != 0u) { atomicOr(&control.found, 1u); }
 }
 
-// The counters after this step, into the slot the next step reads (GradScaler's rules).
+// The counters after this step, into the slot the next step reads (GradScaler's rules). A
+// stepParam counts the variable's call or the skip (and "skipped since the last step"); a whole
+// step after skipped stepParams counts as an overflow of the scaler (core's \`#endStep\`).
 fn finalize() {
   let cur = control.slots[table.slot];
   var next = cur;
   next.serial = cur.serial + 1u;
+  let found = atomicLoad(&control.found) != 0u;
+  if (table.param != 0u) {
+    if (found) {
+      next.skipped = cur.skipped + 1u;
+      next.lastSkipped = 1u;
+      next.since = 1u;
+    } else {
+      control.params[table.param - 1u] += 1u;
+      next.lastSkipped = 0u;
+    }
+    control.slots[1u - table.slot] = next;
+    atomicStore(&control.found, 0u);
+    return;
+  }
+  next.since = 0u;
   let scale = Scale(cur.fract, cur.exp);
   let lowest = Scale(table.minFract, table.minExp);
   let highest = Scale(table.maxFract, table.maxExp);
-  if (atomicLoad(&control.found) != 0u) {
+  if (found) {
     next.skipped = cur.skipped + 1u;
+  } else {
+    next.clean = cur.clean + 1u;
+  }
+  if (found || cur.since != 0u) {
     next.lastSkipped = 1u;
     if (table.scaler != 0u) {
       setScale(&next, larger(times(scale, table.backoffFactor), lowest));
       next.tracker = 0u;
     }
   } else {
-    next.clean = cur.clean + 1u;
     next.lastSkipped = 0u;
     if (table.scaler != 0u) {
       next.tracker = cur.tracker + 1u;
@@ -206,12 +234,13 @@ fn totals(@builtin(global_invocation_id) id : vec3<u32>) {
 
 @compute @workgroup_size(${WORKGROUP})
 fn apply(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index) lane : u32) {
-  if (control.slots[1u - table.slot].lastSkipped != 0u) { return; }
+  // Skipped by this step's own flag (lastSkipped may also be set by earlier skipped stepParams).
+  if (control.slots[1u - table.slot].skipped != control.slots[table.slot].skipped) { return; }
   let block = wid.y * table.rowWidth + wid.x;
   if (block >= table.blockCount) { return; }
   let t = tensorOf(block);
   let e = table.entries[t];
-  let r = rowOf(e.group);
+  let r = rowOf(e.group, 1u);
   let w1 = betas[r];
   let beta2 = betas[r + 1u];
   let w2 = betas[r + 2u];
@@ -226,7 +255,7 @@ fn apply(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index
     let v = expAvgSq[j] * beta2 + w2 * (g * g);
     expAvg[j] = m;
     expAvgSq[j] = v;
-    param[j] = param[j] * decay - (eta * m) / (sqrt(v) + e.eps);`)}
+    if (table.accumulate == 0u) { param[j] = param[j] * decay - (eta * m) / (sqrt(v) + e.eps); }`)}
 }`;
 
 export interface SkipPipelines {
@@ -262,6 +291,8 @@ export interface SkipHeader {
   readonly slot: number;
   /** The loss scaler's settings, when there is one. */
   readonly scaler?: ScalerSettings;
+  /** A stepParam: the variable's index in the counts, and whether it updates the moments only. */
+  readonly param?: { readonly index: number; readonly accumulate: boolean };
 }
 
 /** The table of one skip-mode batch: header (incl. whether this batch finalizes the counters), then one entry per tensor. */
@@ -291,5 +322,6 @@ export function skipTableOf(batch: readonly SkipEntry[], rowWidth: number, heade
   f32[13] = highest.fract;
   i32[14] = highest.exp;
   u32[15] = 0x7f800000;
+  u32.set([header.param ? header.param.index + 1 : 0, header.param?.accumulate ? 1 : 0], 16);
   return bytes;
 }
