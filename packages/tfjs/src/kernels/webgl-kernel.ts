@@ -103,27 +103,33 @@ export const PLAIN: ReduceMode = {
 };
 
 /**
- * One fragment per block of `REDUCE_BLOCK` flat elements. Two-level accumulation keeps each
- * partial within ~2·RUN roundings instead of the REDUCE_BLOCK of a single sequential loop.
- * Through tfjs's samplers: for inputs texelFetch cannot read (values still in host memory,
- * slices, WebGL1), and for the passes over partial sums.
+ * One fragment per `perCell` consecutive blocks of `REDUCE_BLOCK` flat elements (the blocks'
+ * sums added in order). Two-level accumulation within a block keeps each block sum within
+ * ~2·RUN roundings instead of the REDUCE_BLOCK of a single sequential loop. Through tfjs's
+ * samplers: for inputs texelFetch cannot read (values still in host memory, slices, WebGL1),
+ * and for the passes over partial sums.
  */
 function blockSum(term: string, mode: ReduceMode): string {
   return `${mode.prelude}
 void main() {
   ${mode.head}
-  ivec2 block = getOutputCoords();
-  int first = (block.x * blockCols + block.y) * ${REDUCE_BLOCK};
+  ivec2 cell = getOutputCoords();
+  int first = (cell.x * blockCols + cell.y) * perCell * ${REDUCE_BLOCK};
   float total = 0.0;
-  for (int r = 0; r < ${RUN}; r++) {
-    float run = 0.0;
-    for (int j = 0; j < ${RUN}; j++) {
-      int i = first + r * ${RUN} + j;
-      if (i < len) {
-        ${term}
+  for (int k = 0; k < perCell; k++) {
+    float blockTotal = 0.0;
+    for (int r = 0; r < ${RUN}; r++) {
+      float run = 0.0;
+      for (int j = 0; j < ${RUN}; j++) {
+        int i = first + r * ${RUN} + j;
+        if (i < len) {
+          ${term}
+        }
       }
+      blockTotal += run;
     }
-    total += run;
+    total += blockTotal;
+    first += ${REDUCE_BLOCK};
   }
   setOutput(${mode.out});
 }`;
@@ -293,6 +299,22 @@ function blockGrid(n: number): [number, number] {
   return [Math.ceil(blocks / cols), cols];
 }
 
+/**
+ * Most blocks a pass over partial sums adds up in one fragment, leaving the final value: the
+ * additions of a pass of one block per fragment and a pass over its ≤ RUN sums, in the same order
+ * (so the same result), in one draw (on SwiftShader, in about the time of the two). Up to
+ * RUN·REDUCE_BLOCK = 32k partials: what the ratio pass leaves of a tensor of up to 4M elements.
+ * The ratio pass itself keeps one block per fragment: one fragment summing 8k ratio terms took
+ * ~40% longer there than 9 fragments and a second draw.
+ */
+const FINISH_BLOCKS = RUN;
+
+/** The grid of a block pass over `n` terms and the blocks each fragment sums: one fragment for at most `finish` blocks. */
+function blockLayout(n: number, finish: number): { grid: [number, number]; perCell: number } {
+  const blocks = Math.ceil(n / REDUCE_BLOCK);
+  return blocks <= finish ? { grid: [1, 1], perCell: blocks } : { grid: blockGrid(n), perCell: 1 };
+}
+
 /** Extra inputs and uniform values (in `ReduceMode` order) of one reduction pass. */
 export interface PassExtras {
   readonly inputs: tf.Tensor[];
@@ -318,7 +340,9 @@ function plainReduction(gradScale: number): Reduction {
 
 /**
  * Σ g²/max(v′, ε²) on the GPU: one fused ratio+block pass, then block passes until one value is
- * left (a scalar, tracked by the enclosing `tidy`).
+ * left (a scalar, tracked by the enclosing `tidy`). Tensors of up to 1k elements end in the ratio
+ * pass; larger ones take one more pass where the ratio pass leaves ≤ 32k partials (up to 4M
+ * elements on a square texture), two beyond.
  */
 export function sumRatio(grad: tf.Tensor, expAvgSq: tf.Tensor, epsSq: number, reduction: Reduction): tf.Scalar {
   const n = grad.size;
@@ -349,6 +373,7 @@ export function sumRatio(grad: tf.Tensor, expAvgSq: tf.Tensor, epsSq: number, re
     partials = pass('ratio', flat, grid, blockSum(ratio.ratio('getG(i)', 'getV(i)'), ratio), [
       ['len', n],
       ['blockCols', grid[1]],
+      ['perCell', 1],
     ]);
   } else if (texShape[0] < 4 * RUN) {
     const grid = blockGrid(n);
@@ -369,10 +394,11 @@ export function sumRatio(grad: tf.Tensor, expAvgSq: tf.Tensor, epsSq: number, re
   while (partials.size > 1) {
     // Grid cells past the last block summed nothing (0).
     const size = partials.size;
-    const next = blockGrid(size);
-    partials = pass('partial', [tf.reshape(partials, [size])], next, blockSum(partial.partial('getX(i)'), partial), [
+    const { grid, perCell } = blockLayout(size, FINISH_BLOCKS);
+    partials = pass('partial', [tf.reshape(partials, [size])], grid, blockSum(partial.partial('getX(i)'), partial), [
       ['len', size],
-      ['blockCols', next[1]],
+      ['blockCols', grid[1]],
+      ['perCell', perCell],
     ]);
   }
   return tf.reshape(partials, []);
@@ -380,8 +406,9 @@ export function sumRatio(grad: tf.Tensor, expAvgSq: tf.Tensor, epsSq: number, re
 
 /**
  * Both phases as custom WebGL programs: m′ and v′ (one pass each), the RMS sum (a fused
- * g²/max(v′, ε²) + partial-sum pass, then one block pass per 1024× more partials), and one update
- * pass that derives RMS and the clipped lr from the summed tensor. About 6 draws per tensor.
+ * g²/max(v′, ε²) + partial-sum pass, and one pass finishing the sum where needed), and one update
+ * pass that derives RMS and the clipped lr from the summed tensor: 4 draws per tensor of up to 1k
+ * elements, 5 for larger ones up to about 4M elements, 6 beyond.
  */
 export const webglKernel: StableAdamWKernelV1<tf.Variable, tf.Tensor, TfjsState, tf.Scalar> = {
   updateMoments(_param, grad, state, s: MomentScalars): tf.Scalar {
