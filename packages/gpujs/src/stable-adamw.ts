@@ -28,8 +28,9 @@ export interface GpuJsStableAdamWOptions extends StableAdamWOptions, GpuJsBacken
 /**
  * StableAdamW on gpu.js, with optimi's semantics and defaults. Params, gradients and optimizer
  * state stay on the device between steps; each step launches the moments, a reduction for the RMS
- * and the update — per tensor on `webasm` and GPU modes, once per param group on `cpu`
- * (`kernelPath`) — and reads nothing back, except one small table of non-finite counts per step
+ * and the update — per tensor on `webasm` and GPU modes (as WebGL2 programs of its own on
+ * `webgl2`), once per param group on `cpu`, once per step on `webgpu` (`kernelPath`) — and reads
+ * nothing back, except one small table of non-finite counts per step
  * for groups with `nonFinite: 'throw'` and texture gradients.
  *
  * `nonFinite: 'skip'` (and a `lossScaler`) on `webgl2` and `webgpu` is decided on the device: the
@@ -73,14 +74,16 @@ export class StableAdamW extends StableAdamWOptimizer<GpuJsParam, GpuJsTensor, G
 
   /**
    * How `step()` runs its kernels: `'webgpu-multi-tensor'` on `webgpu` (three dispatches per step
-   * for all tensors), `'host-packed'` on `cpu` (a fixed number of launches per step whatever the
-   * number of tensors), `'per-tensor'` on `webasm`, the GL modes, and on `webgpu` for steps whose
-   * device decides `nonFinite: 'skip'` or with `kernel: 'per-tensor'`. After a step: the path it took.
+   * for all tensors), `'webgl2-programs'` on `webgl2` (three or four draws per tensor of WebGL2
+   * programs of the optimizer's own), `'host-packed'` on `cpu` (a fixed number of launches per
+   * step whatever the number of tensors), `'per-tensor'` on `webasm`, `webgl` and `headlessgl`, and
+   * on `webgpu`/`webgl2` for steps whose device decides `nonFinite: 'skip'` or with
+   * `kernel: 'per-tensor'`. After a step: the path it took.
    */
   get kernelPath(): GpuJsKernelPath {
     const path = this.#gpujs.kernelPath;
     const skipOnDevice = this.#gpujs.skipsOnDevice?.() && this.paramGroups.some((group) => group.nonFinite === 'skip');
-    return path === 'webgpu-multi-tensor' && skipOnDevice ? 'per-tensor' : path;
+    return path !== 'host-packed' && skipOnDevice ? 'per-tensor' : path;
   }
 
   /**

@@ -167,7 +167,7 @@ function runTiledOnHost(env: StepEnvironment, item: BatchItem, tileSize: number)
 }
 
 /** Swaps the new tensors in and frees what they replace, once every kernel of the step has run. */
-function commit(env: StepEnvironment, outcomes: readonly Outcome[]): void {
+export function commit(env: StepEnvironment, outcomes: readonly Outcome[]): void {
   for (const { item, expAvg, expAvgSq, data } of outcomes) {
     const { state, param } = item;
     env.release(state.expAvg);
