@@ -28,9 +28,10 @@ async function firstMoment(dtype: HalfDtype, kernel: 'wasm' | 'js', second: (m: 
   return m2.map(encode);
 }
 
-// The WebAssembly kernel computes the lerp in float32 and falls back to float64 where the float32
-// result might round differently: gradients chosen so the lerp cancels, lands on or next to a
-// rounding midpoint, or barely moves m must still give the typed-array kernel's bits.
+// The WebAssembly kernel computes the lerp in float64 and rounds it once (bfloat16 through float32
+// except on a midpoint, see first-moment-rounding.test.ts): gradients chosen so the lerp cancels,
+// lands on or next to a rounding midpoint, or barely moves m must still give the typed-array
+// kernel's bits.
 describe.each(['bfloat16', 'float16'] as const)('%s first moment', (dtype) => {
   const cases: [string, (m: number) => number][] = [
     ['cancelling: g ≈ −m·(1 − w1)/w1', (m) => (-m * (1 - W1)) / W1],

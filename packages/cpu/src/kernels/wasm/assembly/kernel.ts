@@ -364,76 +364,60 @@ function narrow1<T>(x: f32): u16 {
 }
 
 /**
- * Narrows float64 to float32 rounding to odd (an inexact result gets an odd last bit), so that the
- * 16-bit rounding that follows equals one rounding of the float64 value (float32 keeps more than
- * two extra bits). Round-to-nearest picked one of the two float32 neighbours; where that one is
- * even and inexact, step to the other.
+ * Four float64 values (two per vector) rounded once to the 16-bit format, to nearest even, as bits
+ * in the low half of each 32-bit lane; NaN gives the canonical NaN, overflow ±inf.
+ * The grid trick in float64: with E = max(exponent of |x|, the format's least normal exponent) and
+ * C = 2^(E + 52 − mantissa bits), the float64 sum |x| + C lies in C's binade, where the adder's
+ * spacing is the format's spacing at |x| (normal or subnormal alike), so it rounds |x| once to the
+ * format. The sum's low 32 bits then count grid steps, which plus (E − least exponent + 1) shifted
+ * to the exponent field is the format's pattern (a carry into the next binade lands right, as does
+ * |x| capped at the first power of two that overflows, which gives inf). Integer lanes, no branch.
  */
-function narrowOdd(lo: v128, hi: v128): v128 {
-  const r = v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
-  const backLo = f64x2.abs(f64x2.promote_low_f32x4(r));
-  const backHi = f64x2.abs(f64x2.promote_low_f32x4(highHalf(r)));
-  const up = v128.shuffle<i32>(f64x2.gt(f64x2.abs(lo), backLo), f64x2.gt(f64x2.abs(hi), backHi), 0, 2, 4, 6);
-  const down = v128.shuffle<i32>(f64x2.lt(f64x2.abs(lo), backLo), f64x2.lt(f64x2.abs(hi), backHi), 0, 2, 4, 6);
-  const one = i32x4.splat(1);
-  const step = i32x4.sub(v128.and(up, one), v128.and(down, one));
-  return i32x4.add(r, v128.and(step, i32x4.eq(v128.and(r, one), i32x4.splat(0))));
+function roundF64<T>(lo: v128, hi: v128): v128 {
+  // bfloat16: 7 mantissa bits, least exponent −126, overflow at 2^128; float16: 10, −14, 2^16.
+  const mantissaBits = isSigned<T>() ? 10 : 7;
+  const least: i32 = isSigned<T>() ? 1023 - 14 : 1023 - 126;
+  const cap = f64x2.splat(reinterpret<f64>(isSigned<T>() ? 0x40f0000000000000 : 0x47f0000000000000)); // 2^16, 2^128
+  const absMask = i64x2.splat(i64.MAX_VALUE);
+  // pmin keeps a NaN |x| (its first operand), which then lies above the cap as bits.
+  const aLo = f64x2.pmin(v128.and(lo, absMask), cap);
+  const aHi = f64x2.pmin(v128.and(hi, absMask), cap);
+  const high = v128.shuffle<i32>(aLo, aHi, 1, 3, 5, 7);
+  const exponent = i32x4.max_s(v128.and(high, i32x4.splat(0x7ff00000)), i32x4.splat(least << 20));
+  const c = i32x4.add(exponent, i32x4.splat((52 - mantissaBits) << 20));
+  const zero = i32x4.splat(0);
+  const sumLo = f64x2.add(aLo, v128.shuffle<i32>(zero, c, 0, 4, 1, 5));
+  const sumHi = f64x2.add(aHi, v128.shuffle<i32>(zero, c, 2, 6, 3, 7));
+  const steps = v128.shuffle<i32>(sumLo, sumHi, 0, 2, 4, 6);
+  const magnitude = i32x4.add(steps, i32x4.sub(i32x4.shr_u(exponent, 20 - mantissaBits), i32x4.splat(least << mantissaBits)));
+  const sign = i32x4.shr_u(v128.and(v128.shuffle<i32>(lo, hi, 1, 3, 5, 7), i32x4.splat(0x80000000)), 16);
+  const nan = i32x4.gt_s(high, i32x4.splat(isSigned<T>() ? 0x40f00000 : 0x47f00000));
+  return v128.bitselect(i32x4.splat(isSigned<T>() ? 0x7e00 : 0x7fc0), v128.or(magnitude, sign), nan);
 }
 
-function narrowOdd1(x: f64): f32 {
-  const r = <f32>x;
-  let bits = reinterpret<u32>(r);
-  if ((bits & 1) === 0) {
-    const back = abs<f64>(<f64>r);
-    if (abs<f64>(x) > back) bits += 1;
-    else if (abs<f64>(x) < back) bits -= 1;
-  }
-  return reinterpret<f32>(bits);
+/** m + w1·(g − m) in float64 for the low (or high) two lanes of m and g, as the typed-array kernel computes it. */
+function lerpF64(m: v128, g: v128, w1: v128, high: bool): v128 {
+  const m64 = f64x2.promote_low_f32x4(high ? highHalf(m) : m);
+  return f64x2.add(m64, f64x2.mul(w1, f64x2.sub(f64x2.promote_low_f32x4(high ? highHalf(g) : g), m64)));
+}
+
+/** Four float64 values (two per vector) rounded to float32, in one vector. */
+function demote(lo: v128, hi: v128): v128 {
+  return v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
 }
 
 /**
- * m + w1·(g − m) lane by lane in float64 (as the typed-array kernel computes it), narrowed so that
- * its 16-bit rounding is a single rounding of the float64 result: where the lerp cancels, float32
- * arithmetic or double rounding would miss it by several ulps.
+ * Whether four float32 lanes (`r`, rounded from float64) might round to bfloat16 differently from
+ * their float64 values: rounding twice errs only where the float32 value lands exactly on a
+ * bfloat16 midpoint (low half 0x8000), which the float64 value then need not have been.
  */
-function lerpF64(m: v128, g: v128, w1: v128): v128 {
-  const mLo = f64x2.promote_low_f32x4(m);
-  const mHi = f64x2.promote_low_f32x4(highHalf(m));
-  const lo = f64x2.add(mLo, f64x2.mul(w1, f64x2.sub(f64x2.promote_low_f32x4(g), mLo)));
-  const hi = f64x2.add(mHi, f64x2.mul(w1, f64x2.sub(f64x2.promote_low_f32x4(highHalf(g)), mHi)));
-  return narrowOdd(lo, hi);
-}
-
-/**
- * Lanes whose float32 lerp r = m + t (t = w1·(g − m), all in float32) is sure to round to the same
- * 16-bit value as the float64 lerp (`lerpF64`): all bits set there. Each float32 step (w1, g − m,
- * the product, the sum) errs by at most 2^-24 of |t| or |r|, the float64 lerp by far less, so with
- * |t| ≤ K·|r| the two lie within 2^-24·(1 + 3.03·K)·|r| of each other: fewer than 2·(1 + 3.03·K)
- * steps of r's float32 bits (counted in the lower binade, where steps are half as large), which is
- * below `margin`. Rounding is monotone in the bits, so r is sure when its dropped bits (16
- * bfloat16, 13 float16) are more than `margin` from the midpoint.
- * |r| ≥ 2^-100 (float16: ≥ 2^-14, its normals) keeps every float32 step normal; g − m = 0 (g = m,
- * finite) is exact in both. NaN and inf fail the |t| ≤ K·|r| test (inf − inf is NaN).
- */
-function sureLanes<T>(r: v128, t: v128, difference: v128): v128 {
-  // bfloat16: K = 8, under 51 steps; float16: K = 4, under 27 (its 13 dropped bits need a small margin).
-  const k: f32 = isSigned<T>() ? 4 : 8;
-  const margin = isSigned<T>() ? 32 : 64;
-  const dropped = isSigned<T>() ? 0x1fff : 0xffff;
-  const absMask = i32x4.splat(0x7fffffff);
-  const a = v128.and(r, absMask);
-  const bounded = f32x4.le(f32x4.sub(v128.and(t, absMask), f32x4.mul(a, f32x4.splat(k))), f32x4.splat(0));
-  const normal = i32x4.gt_s(a, i32x4.splat(isSigned<T>() ? (113 << 23) - 1 : (27 << 23) - 1));
-  const far = i32x4.gt_s(
-    v128.and(i32x4.add(a, i32x4.splat(margin - (dropped + 1) / 2)), i32x4.splat(dropped)),
-    i32x4.splat(2 * margin),
-  );
-  return v128.or(v128.and(v128.and(bounded, normal), far), f32x4.eq(difference, f32x4.splat(0)));
+function onMidpoint(r: v128): v128 {
+  return i32x4.eq(v128.and(r, i32x4.splat(0xffff)), i32x4.splat(0x8000));
 }
 
 /**
  * Phase 1 over 16-bit blocks (gradients in the same format, multiplied by gradScale after widening):
- * float32, but the first moment rounded as the float64 lerp rounds (see `sureLanes`).
+ * float32, but the first moment in float64, rounded once.
  */
 function momentsHalf<T>(table: usize, blocks: usize, partials: usize, from: i32, to: i32): void {
   for (let b = from; b < to; b++) {
@@ -449,7 +433,9 @@ function momentsHalf<T>(table: usize, blocks: usize, partials: usize, from: i32,
 
 /**
  * Phase 1 of one 16-bit block, returning its Σ g²/max(v, ε²). The first moment is computed in
- * float32 and, for the rare vectors with a lane that is not sure, again in float64 (`lerpF64`).
+ * float64 for every lane, as the typed-array kernel does, and rounded once: float16 by `roundF64`,
+ * bfloat16 through float32 (two instructions where `roundF64` takes about twenty) except for a
+ * vector with a lane on a midpoint (`onMidpoint`) or a NaN moment, which takes `roundF64` too.
  */
 function momentsRangeHalf<T>(d: usize, start: u32, n: i32): f64 {
   const offset = (<usize>start) << 1;
@@ -463,7 +449,6 @@ function momentsRangeHalf<T>(d: usize, start: u32, n: i32): f64 {
   const gradScale = load<f32>(d + D_GRAD_SCALE);
   const scalev = f32x4.splat(gradScale);
   const w1d = f64x2.splat(w1);
-  const w1v = f32x4.splat(load<f32>(d + D_W1));
   const beta2v = f32x4.splat(beta2);
   const w2v = f32x4.splat(w2);
   const epsSqv = f32x4.splat(epsSq);
@@ -489,27 +474,30 @@ function momentsRangeHalf<T>(d: usize, start: u32, n: i32): f64 {
     // No fused multiply-add here: the 16-bit kernels round as the typed-array kernels do.
     const vLo = f32x4.add(f32x4.mul(beta2v, widenLow<T>(v8)), f32x4.mul(w2v, ggLo));
     const vHi = f32x4.add(f32x4.mul(beta2v, widenHigh<T>(v8)), f32x4.mul(w2v, ggHi));
-    const dLo = f32x4.sub(gLo, mLo);
-    const dHi = f32x4.sub(gHi, mHi);
-    const tLo = f32x4.mul(w1v, dLo);
-    const tHi = f32x4.mul(w1v, dHi);
-    const rLo = f32x4.add(mLo, tLo);
-    const rHi = f32x4.add(mHi, tHi);
-    // One test for all eight lanes: every first moment sure, and no NaN second moment.
-    const sure = v128.and(sureLanes<T>(rLo, tLo, dLo), sureLanes<T>(rHi, tHi, dHi));
-    if (i32x4.all_true(v128.and(sure, v128.and(f32x4.eq(vLo, vLo), f32x4.eq(vHi, vHi))))) {
-      v128.store(mp + at, pack(bits16<T>(rLo), bits16<T>(rHi)));
-      v128.store(vp + at, pack(bits16<T>(vLo), bits16<T>(vHi)));
-    } else {
-      v128.store(mp + at, pack(narrowNan<T>(lerpF64(mLo, gLo, w1d)), narrowNan<T>(lerpF64(mHi, gHi, w1d))));
-      v128.store(vp + at, pack(narrowNan<T>(vLo), narrowNan<T>(vHi)));
-    }
     const qLo = ratio(ggLo, vLo, epsSqv);
     const qHi = ratio(ggHi, vHi, epsSqv);
     acc0 = f64x2.add(acc0, f64x2.promote_low_f32x4(qLo));
     acc1 = f64x2.add(acc1, f64x2.promote_low_f32x4(highHalf(qLo)));
     acc2 = f64x2.add(acc2, f64x2.promote_low_f32x4(qHi));
     acc3 = f64x2.add(acc3, f64x2.promote_low_f32x4(highHalf(qHi)));
+    const l0 = lerpF64(mLo, gLo, w1d, false);
+    const l1 = lerpF64(mLo, gLo, w1d, true);
+    const l2 = lerpF64(mHi, gHi, w1d, false);
+    const l3 = lerpF64(mHi, gHi, w1d, true);
+    if (!isSigned<T>()) {
+      // bfloat16: the first moment through float32 (see `onMidpoint`), unless a lane is on a
+      // midpoint or either moment has a NaN (which makes the sum NaN; inf − inf only costs time).
+      const rLo = demote(l0, l1);
+      const rHi = demote(l2, l3);
+      const total = f32x4.add(f32x4.add(rLo, rHi), f32x4.add(vLo, vHi));
+      if (!v128.any_true(v128.or(v128.or(onMidpoint(rLo), onMidpoint(rHi)), f32x4.ne(total, total)))) {
+        v128.store(mp + at, pack(bits16<T>(rLo), bits16<T>(rHi)));
+        v128.store(vp + at, pack(bits16<T>(vLo), bits16<T>(vHi)));
+        continue;
+      }
+    }
+    v128.store(mp + at, pack(roundF64<T>(l0, l1), roundF64<T>(l2, l3)));
+    v128.store(vp + at, pack(narrowNan<T>(vLo), narrowNan<T>(vHi)));
   }
   acc0 = f64x2.add(f64x2.add(acc0, acc1), f64x2.add(acc2, acc3));
   let sum = f64x2.extract_lane(acc0, 0) + f64x2.extract_lane(acc0, 1);
@@ -519,7 +507,8 @@ function momentsRangeHalf<T>(d: usize, start: u32, n: i32): f64 {
     const m = widen1<T>(load<u16>(mp + at));
     const gg = g * g;
     const v = beta2 * widen1<T>(load<u16>(vp + at)) + w2 * gg;
-    store<u16>(mp + at, narrow1<T>(narrowOdd1(<f64>m + w1 * (<f64>g - <f64>m))));
+    const lerp = f64x2.splat(<f64>m + w1 * (<f64>g - <f64>m));
+    store<u16>(mp + at, <u16>i32x4.extract_lane(roundF64<T>(lerp, lerp), 0));
     store<u16>(vp + at, narrow1<T>(v));
     sum += <f64>(gg / max(v, epsSq));
   }
