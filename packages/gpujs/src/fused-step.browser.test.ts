@@ -1,11 +1,12 @@
 import { InvalidParamError, UnsupportedBackendError } from '@stable-adamw/core';
 import { ReferenceStableAdamW, resolveOptions } from '@stable-adamw/core/adapter';
-import { GPU, type IKernelFunctionThis, type IKernelRunShortcut } from 'gpu.js';
+import { GPU, type IKernelFunctionThis } from 'gpu.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { GpuJsParam } from './param.js';
 import { StableAdamW } from './stable-adamw.js';
 import { type GpuJsTensor, isDeviceTensor } from './tensor.js';
 import { deviceCounters, failNthSubmission, protoOf } from './testing/device-counters.js';
+import { uploader } from './testing/uploader.js';
 
 // The `webgpu-multi-tensor` path (fused-step.ts): the float64 reference, dispatches per step that
 // do not depend on the number of tensors, nothing read back, no buffer made per step, fallbacks.
@@ -15,33 +16,6 @@ const SETTINGS = { pipeline: true, immutable: true, precision: 'single', tactic:
 /** Deterministic values in about [-1, 1) that differ per element and per seed. */
 function values(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 12.9898 + i * 78.233) * 0.9 + 0.01 * seed);
-}
-
-/** The caller's own upload kernels (one per length): host values into gpu.js WebGPU buffers. */
-function uploader(gpu: GPU) {
-  const kernels = new Map<number, IKernelRunShortcut>();
-  const made: GpuJsTensor[] = [];
-  return {
-    async upload(host: Float32Array): Promise<GpuJsTensor> {
-      let kernel = kernels.get(host.length);
-      if (!kernel) {
-        kernel = gpu.createKernel(
-          function (this: IKernelFunctionThis, a: number[]): number {
-            return a[this.thread.x] as number;
-          },
-          { ...SETTINGS, output: [host.length] },
-        );
-        kernels.set(host.length, kernel);
-      }
-      const tensor = (await kernel(host)) as GpuJsTensor;
-      made.push(tensor);
-      return tensor;
-    },
-    destroy() {
-      for (const t of made) if (isDeviceTensor(t)) t.delete();
-      for (const k of kernels.values()) k.destroy();
-    },
-  };
 }
 
 /** Counts compute dispatches and queue submits (the optimizer's and gpu.js's alike). */

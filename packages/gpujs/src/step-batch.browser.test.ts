@@ -1,11 +1,12 @@
 import { GradientMismatchError, InvalidParamError, type StateDict, UnsupportedBackendError } from '@stable-adamw/core';
 import { ReferenceStableAdamW, resolveOptions } from '@stable-adamw/core/adapter';
-import { GPU, type IKernelFunctionThis, type IKernelRunShortcut } from 'gpu.js';
+import { GPU } from 'gpu.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { GpuJsParam } from './param.js';
 import { StableAdamW } from './stable-adamw.js';
-import { type GpuJsTensor, isDeviceTensor } from './tensor.js';
+import type { GpuJsTensor } from './tensor.js';
 import { type BrowserMode, deviceCounters, failNthSubmission } from './testing/device-counters.js';
+import { uploader } from './testing/uploader.js';
 
 // #21: everything that can fail is checked before any kernel runs; a failure part-way is undone.
 // Every case checks params, moments, counters and live textures/buffers before and after, and that
@@ -17,33 +18,6 @@ const SIZES = [5, 300];
 /** Deterministic values in [-1, 1) that differ per element and per step. */
 function values(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 12.9898 + i * 78.233) * 0.9 + 0.05 * seed);
-}
-
-/** The caller's own upload kernels: host values into pipeline textures (or WebGPU buffers). */
-function uploader(gpu: GPU) {
-  const kernels = new Map<number, IKernelRunShortcut>();
-  const made: GpuJsTensor[] = [];
-  const upload = async (host: Float32Array): Promise<GpuJsTensor> => {
-    let kernel = kernels.get(host.length);
-    if (!kernel) {
-      kernel = gpu.createKernel(
-        function (this: IKernelFunctionThis, a: number[]): number {
-          return a[this.thread.x] as number;
-        },
-        { output: [host.length], pipeline: true, immutable: true, precision: 'single', tactic: 'precision' },
-      );
-      kernels.set(host.length, kernel);
-    }
-    const tensor = (await kernel(host)) as GpuJsTensor;
-    made.push(tensor);
-    return tensor;
-  };
-  /** Frees every tensor uploaded (deleting one twice is a no-op) and the kernels. */
-  const destroy = () => {
-    for (const tensor of made) if (isDeviceTensor(tensor)) tensor.delete();
-    for (const kernel of kernels.values()) kernel.destroy();
-  };
-  return { upload, destroy };
 }
 
 /** Everything a failed step must leave as it was. */

@@ -1,12 +1,13 @@
 import { compareValues, referenceTolerances, withinTolerance } from '@stable-adamw/conformance';
 import { DynamicLossScaler, NonFiniteGradientError, type StableAdamWOptions, type StateDict } from '@stable-adamw/core';
 import { ReferenceStableAdamW, resolveOptions } from '@stable-adamw/core/adapter';
-import { GPU, type IKernelFunctionThis, type IKernelRunShortcut } from 'gpu.js';
+import { GPU } from 'gpu.js';
 import { expect } from 'vitest';
 import { createGpujsBackend } from './backend.js';
 import type { GpuJsParam } from './param.js';
 import { StableAdamW } from './stable-adamw.js';
-import { type GpuJsTensor, isDeviceTensor } from './tensor.js';
+import type { GpuJsTensor } from './tensor.js';
+import { uploader } from './testing/uploader.js';
 
 // Training-safety cases run in Node (cpu, webasm: host gradients, scanned on the host) and in
 // Chromium (webgl2, webgpu: gradients as textures or buffers, counted on the device). Each compares
@@ -32,28 +33,13 @@ async function withGpu<T>(
   run: (gpu: GPU, tensor: (v: number[]) => Promise<GpuJsTensor>) => Promise<T>,
 ) {
   const gpu = new GPU({ mode });
-  const kernels = new Map<number, IKernelRunShortcut>();
-  const made: GpuJsTensor[] = [];
-  const tensor = async (host: number[]): Promise<GpuJsTensor> => {
-    if (inputs === 'array') return Float32Array.from(host);
-    let kernel = kernels.get(host.length);
-    if (!kernel) {
-      kernel = gpu.createKernel(
-        function (this: IKernelFunctionThis, a: number[]): number {
-          return a[this.thread.x] as number;
-        },
-        { output: [host.length], pipeline: true, immutable: true, precision: 'single', tactic: 'precision' },
-      );
-      kernels.set(host.length, kernel);
-    }
-    const made1 = (await kernel(Float32Array.from(host))) as GpuJsTensor;
-    made.push(made1);
-    return made1;
-  };
+  const { upload, destroy } = uploader(gpu);
+  const tensor = async (host: number[]): Promise<GpuJsTensor> =>
+    inputs === 'array' ? Float32Array.from(host) : upload(Float32Array.from(host));
   try {
     return await run(gpu, tensor);
   } finally {
-    for (const t of made) if (isDeviceTensor(t)) t.delete();
+    destroy();
     await gpu.destroy();
   }
 }

@@ -1,12 +1,13 @@
 import { UnsupportedBackendError } from '@stable-adamw/core';
 import { ReferenceStableAdamW, resolveOptions } from '@stable-adamw/core/adapter';
-import { GPU, type IKernelFunctionThis, type IKernelRunShortcut } from 'gpu.js';
+import { GPU } from 'gpu.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { GpuJsParam } from './param.js';
 import { StableAdamW } from './stable-adamw.js';
-import { type GpuJsTensor, isDeviceTensor } from './tensor.js';
+import { isDeviceTensor } from './tensor.js';
 import { deviceCounters, failNthSubmission, protoOf } from './testing/device-counters.js';
 import { webgl2DrawsPerStep } from './testing/launches.js';
+import { uploader } from './testing/uploader.js';
 
 // #14 on webgl2: the `webgl2-programs` path (webgl2-step.ts) against the float64 reference, its
 // draw count per step for 4 and 512 tensors, zero readbacks, flat texture counts, and a draw
@@ -17,32 +18,6 @@ const OPTIONS = { lr: 0.01, weightDecay: 0.01 };
 /** Deterministic values in about [-scale, scale] that differ per element, tensor and step. */
 function values(n: number, seed: number, scale: number): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => (Math.sin(seed * 12.9898 + i * 78.233) * 0.9 + 0.05) * scale);
-}
-
-/** The caller's upload kernels (its gradients arrive as pipeline textures), and a way to free them. */
-function uploader(gpu: GPU) {
-  const kernels = new Map<number, IKernelRunShortcut>();
-  const made: GpuJsTensor[] = [];
-  const upload = (host: Float32Array): GpuJsTensor => {
-    let kernel = kernels.get(host.length);
-    if (!kernel) {
-      kernel = gpu.createKernel(
-        function (this: IKernelFunctionThis, a: number[]): number {
-          return a[this.thread.x] as number;
-        },
-        { output: [host.length], pipeline: true, immutable: true, precision: 'single', tactic: 'precision' },
-      );
-      kernels.set(host.length, kernel);
-    }
-    const tensor = kernel(host) as GpuJsTensor;
-    made.push(tensor);
-    return tensor;
-  };
-  const destroy = () => {
-    for (const tensor of made) if (isDeviceTensor(tensor)) tensor.delete();
-    for (const kernel of kernels.values()) kernel.destroy();
-  };
-  return { upload, destroy };
 }
 
 /**
@@ -63,18 +38,18 @@ function model(sizes: readonly number[], spyDraws = true) {
   const reference = new ReferenceStableAdamW(init, [{ params: indices, hyperparameters: resolveOptions(OPTIONS) }], 'float32');
   let seed = 0;
   /** The next step's gradients, as the caller's textures; the reference steps with them. */
-  const nextGrads = () => {
+  const nextGrads = async () => {
     seed += 1;
     const host = sizes.map((n, i) => values(n, seed * 1000 + i, i % 3 === 0 ? 40 : 0.5));
-    params.forEach((p, i) => {
+    for (const [i, p] of params.entries()) {
       if (isDeviceTensor(p.grad)) p.grad.delete(); // the caller's, done with after its step
-      p.grad = upload(host[i] as Float32Array);
-    });
+      p.grad = await upload(host[i] as Float32Array);
+    }
     return host;
   };
   /** One step; returns its draws (counted on the context and by the optimizer) and readbacks. */
-  const step = () => {
-    const host = nextGrads();
+  const step = async () => {
+    const host = await nextGrads();
     const before = { calls: draws?.mock.calls.length ?? 0, draws: opt.stats.draws, readbacks: counts().readbacks };
     opt.step();
     reference.step(host);
@@ -113,11 +88,11 @@ describe('gpujs webgl2: the webgl2-programs path', () => {
     // Tensors up to 2^14 elements sum in one draw; 20000 and 70001 in column strips, then their sum.
     for (const sizes of [[5, 300, 20_000, 70_001], Array.from({ length: 512 }, (_, i) => 1 + ((i * 37) % 97))]) {
       const m = model(sizes);
-      m.step(); // uploads the host params and zero moments through gpu.js's copy kernel
-      m.step(); // from here on each step's outputs take the textures the previous step replaced
+      await m.step(); // uploads the host params and zero moments through gpu.js's copy kernel
+      await m.step(); // from here on each step's outputs take the textures the previous step replaced
       const warm = m.counts();
       const expected = sizes.reduce((sum, n) => sum + webgl2DrawsPerStep(n), 0);
-      for (let t = 0; t < 3; t++) expect(m.step()).toEqual({ calls: expected, draws: expected, readbacks: 0 });
+      for (let t = 0; t < 3; t++) expect(await m.step()).toEqual({ calls: expected, draws: expected, readbacks: 0 });
       expect(m.opt.kernelPath).toBe('webgl2-programs');
       expect(m.opt.stats.executedModes).toEqual(['webgl2']);
       expect(m.counts().live - warm.live).toBe(0); // outputs reuse the textures of what they replace
@@ -128,10 +103,10 @@ describe('gpujs webgl2: the webgl2-programs path', () => {
 
   it('undoes a step whose draw fails part-way: typed error, params, moments and counters as before', async () => {
     const m = model([5, 300], false);
-    m.step();
-    m.step();
+    await m.step();
+    await m.step();
     const before = { params: await m.opt.readParams(), state: await m.opt.stateDict(), owned: m.opt.stats.liveTensors };
-    m.nextGrads();
+    await m.nextGrads();
     // The fourth draw is the second tensor's moments.
     const draws = m.opt.stats.draws;
     const failing = failNthSubmission('webgl2', 4);
@@ -142,7 +117,7 @@ describe('gpujs webgl2: the webgl2-programs path', () => {
     expect(m.opt.stats.liveTensors).toBe(before.owned);
     expect(await m.opt.readParams()).toEqual(before.params);
     expect(await m.opt.stateDict()).toEqual(before.state);
-    expect(m.step().draws).toBe(6); // the next step, on a healthy device
+    expect((await m.step()).draws).toBe(6); // the next step, on a healthy device
     expect(await m.maxError()).toBeLessThan(2e-6);
     await m.close();
   });
