@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createTfjsBackend, type TfjsPartialSum } from './backend.js';
 import { activeDevice, DeviceGuard, type StepCounters } from './kernels/device-guard.js';
 import type { DeviceSkip } from './kernels/device-skip.js';
-import { createDeviceSkip, skipsOnDevice, skipsParamOnDevice, withDeviceSkip } from './kernels/device-skip-backends.js';
+import { createDeviceSkip, skipsOnDevice, withDeviceSkip } from './kernels/device-skip-backends.js';
 import { type KernelChoice, type ResolvedKernel, resolveKernel } from './kernels/resolve-kernel.js';
 import { matchSavedMoments, type SavedMoments } from './saved-moments.js';
 import type { TfjsState } from './state.js';
@@ -132,7 +132,7 @@ export class StableAdamW extends tf.Optimizer {
     const { kernel, ...rest } = given;
     this.#options = given;
     this.#skip = createDeviceSkip(() => this.#core, given.lossScaler);
-    this.#backend = withDeviceSkip(createTfjsBackend({ kernel }), this.#skip, kernel ?? 'auto', given.gradientRelease === true);
+    this.#backend = withDeviceSkip(createTfjsBackend({ kernel }), this.#skip, kernel ?? 'auto');
     // Validates the options now, even when the variables come later.
     this.#core = params === null ? undefined : this.#build(params, rest);
     if (params === null) resolveOptions(rest);
@@ -268,7 +268,7 @@ export class StableAdamW extends tf.Optimizer {
   }
 
   #skipsOnDevice(): boolean {
-    return skipsOnDevice(this.#options.kernel ?? 'auto', this.#options.gradientRelease === true);
+    return skipsOnDevice(this.#options.kernel ?? 'auto');
   }
 
   /** A call whose counters the host keeps may not run while the device's are not read back yet. */
@@ -322,8 +322,7 @@ export class StableAdamW extends tf.Optimizer {
    * With a `lossScaler`, `f`'s loss is multiplied by the current scale before differentiation (as
    * Keras's `LossScaleOptimizer`), the step divides the gradients by it, and the returned cost is
    * the unscaled loss (on webgpu and webgl, where the device keeps the scale, by the device's scale tensor,
-   * so the loss and the step's unscale agree before the host has read the scale back; webgl keeps it
-   * on the host under gradient release). If the step
+   * so the loss and the step's unscale agree before the host has read the scale back). If the step
    * throws, the loss and gradients made here are freed.
    * With gradient release prepared, each variable is updated during backprop, in its read's hook;
    * with a `lossScaler`, a step without gradients then ends the iteration (core's `step()`): it
@@ -398,7 +397,7 @@ export class StableAdamW extends tf.Optimizer {
     this.#guard.check();
     const core = this.#coreFor([variable.name]);
     // As core decides (see its stepParamOnDevice): every call of an optimizer with a 'skip' group.
-    const onDevice = core.paramGroups.some((g) => g.nonFinite === 'skip') && skipsParamOnDevice(this.#options.kernel ?? 'auto');
+    const onDevice = core.paramGroups.some((g) => g.nonFinite === 'skip') && this.#skipsOnDevice();
     this.#requireSettled(onDevice, 'stepParam()');
     this.#guard.step(
       activeDevice(),

@@ -10,12 +10,10 @@ import { activeWebGPU, type WebGPUBackendLike } from './webgpu-multi-tensor.js';
 
 /**
  * Which fused paths decide `nonFinite: 'skip'` on the device: tfjs-webgpu's multi-tensor step
- * (whole steps and gradient release's `stepParam`) and tfjs-webgl's programs on WebGL2 (whole
- * steps without gradient release). Everything else (composed kernels, WebGL1, 'throw', and on
- * webgl both kinds of call under gradient release) asks core's `findNonFinite`, a synchronous
- * readback. Under gradient release a whole step counts where `stepParam` does, so a `stepParam`
- * skipped on the host reaches the next `step()` (as an overflow of the loss scaler) and no call
- * that counts on the host waits for the device's read-back.
+ * and tfjs-webgl's programs on WebGL2, whole steps and gradient release's `stepParam` alike.
+ * Everything else (composed kernels, WebGL1, 'throw') asks core's `findNonFinite`, a synchronous
+ * readback. A whole step and a `stepParam` always count in the same place, so a skipped
+ * `stepParam` reaches the next `step()` (as an overflow of the loss scaler).
  */
 
 /** The device counters of one optimizer, on whichever of webgpu and webgl is active at each step. */
@@ -36,27 +34,24 @@ export function withDeviceSkip<R>(
   backend: StableAdamWBackendV1<tf.Variable, tf.Tensor, TfjsState, R>,
   skip: DeviceSkip,
   choice: KernelChoice,
-  gradientRelease: boolean,
 ): StableAdamWBackendV1<tf.Variable, tf.Tensor, TfjsState, R> {
   return {
     ...backend,
     get backendId() {
       return backend.backendId;
     },
-    skipsOnDevice: () => skipsOnDevice(choice, gradientRelease),
+    skipsOnDevice: () => skipsOnDevice(choice),
     stepTensorsOnDevice: (items: readonly Step[]) => skip.step(items),
-    skipsParamOnDevice: () => skipsParamOnDevice(choice),
+    skipsParamOnDevice: () => skipsOnDevice(choice),
     stepParamOnDevice: (item: Step) => skip.stepParam(item),
   };
 }
 
-/** Whether gradient release's `stepParam` with `kernel: choice` decides 'skip' on the device: tfjs-webgpu's fused path. */
-export function skipsParamOnDevice(choice: KernelChoice): boolean {
-  return activeWebGPU() !== undefined && resolveKernel(choice).path === 'webgpu-multi-tensor';
-}
-
-/** Whether a whole step with `kernel: choice` decides 'skip' on the device (see the file comment). */
-export function skipsOnDevice(choice: KernelChoice, gradientRelease: boolean): boolean {
+/**
+ * Whether a whole step or a `stepParam` with `kernel: choice` decides 'skip' on the device (see
+ * the file comment).
+ */
+export function skipsOnDevice(choice: KernelChoice): boolean {
   if (activeWebGPU() !== undefined) return resolveKernel(choice).path === 'webgpu-multi-tensor';
-  return !gradientRelease && webglKeepsCounters() && resolveKernel(choice).path === 'webgl-fused';
+  return webglKeepsCounters() && resolveKernel(choice).path === 'webgl-fused';
 }

@@ -289,6 +289,7 @@ export async function releaseSkipRun(backend: string, restartAt?: number, countD
   let readSyncs = 0;
   let dispatches = 0;
   let tensors = 0;
+  let bytes = 0;
   for (let t = 0; t < RELEASE_ITERATIONS; t++) {
     const readSync = t > 0 ? vi.spyOn(tf.backend(), 'readSync') : undefined;
     const dispatch = t > 0 && countDispatches ? vi.spyOn(GPUComputePassEncoder.prototype, 'dispatchWorkgroups') : undefined;
@@ -308,7 +309,7 @@ export async function releaseSkipRun(backend: string, restartAt?: number, countD
     await opt.settled();
     lastSkipped.push(opt.lastStepSkipped);
     skipped.push(opt.skippedSteps);
-    if (t === 0) tensors = tf.memory().numTensors;
+    if (t === 0) ({ numTensors: tensors, numBytes: bytes } = tf.memory());
     if (t === restartAt) {
       const saved = await opt.stateDict();
       const next = build(await Promise.all(vars.map((v) => v.data())));
@@ -326,6 +327,7 @@ export async function releaseSkipRun(backend: string, restartAt?: number, countD
     readSyncs,
     dispatches,
     addedTensors: tf.memory().numTensors - tensors,
+    addedBytes: tf.memory().numBytes - bytes,
   };
   opt.dispose();
   tf.dispose(vars);
@@ -368,7 +370,7 @@ export function releaseSkipCases(
     const calls = (RELEASE_ITERATIONS - 1) * RELEASE_ORDER.length;
     expect(run.readSyncs).toBe(costs.readSyncsPerCall * calls);
     if (costs.dispatchesPerCall !== undefined) expect(run.dispatches).toBe(costs.dispatchesPerCall * calls);
-    expect(run.addedTensors).toBe(0);
+    expect([run.addedTensors, run.addedBytes]).toEqual([0, 0]);
     // Saved mid-run and loaded into a new optimizer: the same run.
     const restarted = await releaseSkipRun(backend, 4);
     expect(restarted.skipped).toEqual(run.skipped);
@@ -391,15 +393,19 @@ async function skippedCallThenStep(backend: string) {
   const scaler = new DynamicLossScaler({ initScale: 2 ** 10, growthInterval: 1 });
   const opt = new StableAdamW(vars, { ...SKIP_OPTIONS, gradientRelease: true, lossScaler: scaler });
   const counters: { scale: number; skipped: number; last: boolean }[] = [];
+  let readSyncs = 0;
   const gradient = (v: tf.Variable, t: number, bad?: number) => {
     const g = values(v.size, 100 * t + v.size, 2 ** 10);
     if (bad !== undefined) g[1] = bad;
     return tf.tensor1d(g);
   };
   const call = async (fn: () => void, grads: tf.Tensor[]) => {
+    const readSync = vi.spyOn(tf.backend(), 'readSync');
     try {
       fn();
     } finally {
+      readSyncs += readSync.mock.calls.length;
+      readSync.mockRestore();
       tf.dispose(grads);
     }
     await opt.settled();
@@ -421,7 +427,7 @@ async function skippedCallThenStep(backend: string) {
       ]),
     [ga3, gb3],
   );
-  const out = { counters, params: await Promise.all(vars.map((v) => v.data())), state: await opt.stateDict() };
+  const out = { counters, readSyncs, params: await Promise.all(vars.map((v) => v.data())), state: await opt.stateDict() };
   opt.dispose();
   tf.dispose(vars);
   return out;
@@ -442,6 +448,8 @@ export function skippedCallCases(backend: 'webgl' | 'webgpu'): void {
       { scale: 2048, skipped: 1, last: false },
     ]);
     expect(device.counters).toEqual(cpu.counters);
+    // stepParam and whole steps both decided on the device.
+    expect(device.readSyncs).toBe(0);
     expect({ ...device.state, state: undefined }).toEqual({ ...cpu.state, state: undefined });
     expect(excess(device.params, cpu.params)).toBeLessThanOrEqual(0);
   });
@@ -515,6 +523,52 @@ async function scaledReleaseRun(backend: string) {
   return out;
 }
 
+/**
+ * `scaledReleaseRun` with a backprop of the caller's own: each iteration reads the scale once the
+ * counters are read back (`settled()`), hands each variable its scaled gradient (`c · scale`, the
+ * gradient of the scaled linear loss) through `stepParam`, and ends with `applyGradients({})`, a
+ * step without gradients that updates the scaler. Returns what `scaledReleaseRun` does, but the losses.
+ */
+async function directScaledReleaseRun(backend: string) {
+  if (!(await tf.setBackend(backend))) throw new Error(`no ${backend} backend`);
+  const vars = SCALED_RELEASE_SIZES.map((n, i) =>
+    tf.tidy(() => tf.variable(tf.tensor1d(values(n, i + 31, 1)), true, unique(`direct_release_${backend}`))),
+  );
+  const scaler = new DynamicLossScaler(SCALED_RELEASE_SCALER);
+  const opt = new StableAdamW(vars, { ...SCALED_RELEASE_OPTIONS, lossScaler: scaler });
+  const run = { scales: [] as number[], skipped: [] as number[], last: [] as boolean[] };
+  let readSyncs = 0;
+  let tensors = 0;
+  for (let t = 0; t < SCALED_RELEASE_ITERATIONS; t++) {
+    // The scale the device unscales by, current once the previous iteration is read back.
+    await opt.settled();
+    const scale = scaler.scale;
+    const grads = vars.map((_, i) => tf.tensor1d(coefficients(t, i).map((c) => c * scale)));
+    const readSync = t > 0 ? vi.spyOn(tf.backend(), 'readSync') : undefined;
+    for (const i of [2, 1, 0]) opt.stepParam(vars[i] as tf.Variable, grads[i] as tf.Tensor);
+    opt.applyGradients({});
+    readSyncs += readSync?.mock.calls.length ?? 0;
+    readSync?.mockRestore();
+    tf.dispose(grads);
+    await opt.settled();
+    run.scales.push(scaler.scale);
+    run.skipped.push(opt.skippedSteps);
+    run.last.push(opt.lastStepSkipped);
+    if (t === 0) tensors = tf.memory().numTensors;
+  }
+  const out = {
+    ...run,
+    params: await Promise.all(vars.map((v) => v.data())),
+    state: await opt.stateDict(),
+    iterations: opt.iterations,
+    readSyncs,
+    addedTensors: tf.memory().numTensors - tensors,
+  };
+  opt.dispose();
+  tf.dispose(vars);
+  return out;
+}
+
 /** `scaledReleaseRun` by core's float32 reference and `DynamicLossScaler`: clean calls step, each iteration updates the scaler. */
 function scaledReleaseReference() {
   const reference = new ReferenceStableAdamW(
@@ -547,8 +601,27 @@ function scaledReleaseReference() {
   return { reference, ...run };
 }
 
-/** Gradient release with a loss scaler through `minimize` (inside a `describe`): synchronous readbacks per call. */
+/**
+ * Gradient release with a loss scaler, through `minimize` and through direct `stepParam` calls
+ * ended by `applyGradients({})` (inside a `describe`): synchronous readbacks per call.
+ */
 export function releaseScalerCases(backend: string, readSyncsPerCall: number): void {
+  it('direct stepParam calls with a loss scaler, each iteration ended by applyGradients({}): as core’s reference', async () => {
+    const run = await directScaledReleaseRun(backend);
+    const expected = scaledReleaseReference();
+    expect(run.scales).toEqual(expected.scales);
+    expect(run.skipped).toEqual(expected.skipped);
+    expect(run.last).toEqual(expected.last);
+    expect(excess(run.params, expected.reference.params)).toBeLessThanOrEqual(0);
+    expect(Object.values(run.state.state).map((s) => s.step)).toEqual(expected.reference.paramSteps);
+    expect(run.state.param_groups.map((g) => g.step)).toEqual([SCALED_RELEASE_ITERATIONS]);
+    expect(run.iterations).toBe(SCALED_RELEASE_ITERATIONS);
+    expect([run.state.skipped_steps, run.state.loss_scaler?.scale]).toEqual([expected.skipped.at(-1), 1024]);
+    // The iteration's closing step reads nothing back.
+    expect(run.readSyncs).toBe(readSyncsPerCall * (SCALED_RELEASE_ITERATIONS - 1) * SCALED_RELEASE_SIZES.length);
+    expect(run.addedTensors).toBe(0);
+  });
+
   it('gradient release with a loss scaler: the scale backs off on a skipped call and grows after clean iterations, as core’s reference', async () => {
     const run = await scaledReleaseRun(backend);
     const expected = scaledReleaseReference();

@@ -240,7 +240,7 @@ export class DeviceSkip {
 
   /**
    * Gradient release's `stepParam` with the device's 'skip' decision (core's `stepParamOnDevice`):
-   * the same three dispatches on one variable, its bias correction from its own device count.
+   * the same passes as a step on one variable, its bias correction from its own device count.
    */
   stepParam(step: Step): void {
     const host = this.#host() as CounterHost;

@@ -1,3 +1,4 @@
+import { DeviceError, StableAdamWError } from '@stable-adamw/core';
 import type { CounterValues } from '@stable-adamw/core/adapter';
 import * as tf from '@tensorflow/tfjs-core';
 import { type CounterEngine, type DeviceCounts, type DeviceStepPlan, frexp, type ScalerSettings } from './device-skip.js';
@@ -17,8 +18,10 @@ import {
  * `nonFinite: 'skip'` (and a `lossScaler`) on tfjs-webgl's fused programs (WebGL2), decided on the
  * device with nothing read back synchronously: the device side of `DeviceSkip` (`device-skip.ts`).
  *
- * The counters are a float32 tensor of 8 values (`COUNTERS`), a new one per step. A step's
- * programs, in order:
+ * The counters are a float32 tensor (`COUNTERS`), a new one per step: 8 values (clean steps,
+ * skipped steps, last step skipped, growth tracker, the scale as significand, exponent and
+ * float32, and "a stepParam was skipped since the last whole step"), then under gradient release
+ * each variable's clean `stepParam` calls since the epoch began. A step's programs, in order:
  * 1. per tensor, the RMS sum as in `webgl-kernel.ts` but before the moments: g²/max(v′, ε²) with
  *    v′ computed from g and the old v (written by nobody), the debiased betas looked up in the
  *    step's table at the device's clean count. A raw gradient of a 'skip' tensor that is NaN or
@@ -32,6 +35,12 @@ import {
  *    value where the flag is set.
  * So a step runs the plain path's programs plus one, and the read-back's decode program (tfjs
  * decodes a texture before downloading it): constant in the tensor count.
+ *
+ * Gradient release's `stepParam` runs the same programs on its one variable (`plan.param`; no θ′
+ * for a moment-only call): its betas row is indexed by the variable's own count, and the counters
+ * program counts the call (the variable's count) or the skip (skipped steps, last step skipped,
+ * and "skipped since the last step", which the next whole step reports as an overflow to the
+ * scaler and clears, as core's `#endStep` does).
  *
  * The new counters are read back with `tensor.data()`, which on WebGL2 waits for a fence by polling
  * (no blocking readback); the tensor is freed when the next step replaces it (tfjs defers that
@@ -47,6 +56,8 @@ const TRACKER = 3;
 const FRACT = 4;
 const EXP = 5;
 const SCALE = 6;
+const SINCE = 7;
+/** The counters before the variables' clean-call counts (gradient release), which follow them. */
 const COUNTER_VALUES = 8;
 
 /** A sum flagged non-finite (sums of g²/max(v′, ε²) are ≥ 0 or NaN otherwise). */
@@ -72,9 +83,11 @@ float unscaled(float raw, vec3 u) {
   return ((raw * u.x) * u.y) * u.z;
 }
 
-// (1 − β̂1, β̂2, 1 − β̂2) of this tensor's group at the device's step.
+// (1 − β̂1, β̂2, 1 − β̂2) of this tensor's group at the device's step; for a stepParam (param > 0),
+// at the variable's own count before the call.
 vec3 betasOf() {
-  int row = min(int(getC(${CLEAN})) - rowBase, rows - 1);
+  int count = int(getC(param > 0 ? ${COUNTER_VALUES} + param - 1 : ${CLEAN}));
+  int row = min(count - rowBase, rows - 1);
   int at = (group * rows + row) * 3;
   return vec3(getTable(at), getTable(at + 1), getTable(at + 2));
 }
@@ -84,7 +97,7 @@ bool nonFinite(float x) {
 }
 `;
 
-const COUNTER_INTS = ['scaler', 'group', 'rows', 'rowBase'];
+const COUNTER_INTS = ['scaler', 'group', 'rows', 'rowBase', 'param'];
 
 const unused = (): string => {
   throw new Error('not a pass of this mode');
@@ -183,6 +196,12 @@ float valueOf(float f, int e) {
 
 void main() {
   int k = getOutputCoords();
+  bool found = ${FLAGGED('getFlag()')};
+  if (k >= ${COUNTER_VALUES}) {
+    // A variable's clean stepParam calls: this call's variable counts a clean call.
+    setOutput(getC(k) + (k == ${COUNTER_VALUES} + param - 1 && !found ? 1.0 : 0.0));
+    return;
+  }
   float clean = getC(${CLEAN});
   float skipped = getC(${SKIPPED});
   float last = 0.0;
@@ -190,8 +209,22 @@ void main() {
   float f = getC(${FRACT});
   int e = int(getC(${EXP}));
   float scale = getC(${SCALE});
-  if (${FLAGGED('getFlag()')}) {
-    skipped += 1.0;
+  float since = getC(${SINCE});
+  if (param > 0) {
+    // A stepParam counts the skip (reported by the next whole step) or nothing here.
+    if (found) {
+      skipped += 1.0;
+      last = 1.0;
+      since = 1.0;
+    }
+  } else if (found || since != 0.0) {
+    // A whole step skipped, or run after skipped stepParams: an overflow for the scaler.
+    if (found) {
+      skipped += 1.0;
+    } else {
+      clean += 1.0;
+    }
+    since = 0.0;
     last = 1.0;
     if (scaler != 0) {
       times(f, e, backoffFactor);
@@ -217,17 +250,20 @@ void main() {
       }
     }
   }
-  float next[${COUNTER_VALUES}] = float[${COUNTER_VALUES}](clean, skipped, last, tracker, f, float(e), scale, 0.0);
+  float next[${COUNTER_VALUES}] = float[${COUNTER_VALUES}](clean, skipped, last, tracker, f, float(e), scale, since);
   setOutput(next[k]);
 }`;
 
 /** The counters program's uniforms: [floats, ints] names and values. */
-function counterUniforms(scaler: ScalerSettings | undefined): { floats: string[]; ints: string[]; values: number[] } {
+function counterUniforms(
+  scaler: ScalerSettings | undefined,
+  param: number,
+): { floats: string[]; ints: string[]; values: number[] } {
   const lowest = frexp(scaler?.minScale ?? 1);
   const highest = frexp(scaler?.maxScale ?? 1);
   return {
     floats: ['backoffFactor', 'growthFactor', 'minFract', 'maxFract'],
-    ints: ['scaler', 'growthInterval', 'minExp', 'maxExp'],
+    ints: ['scaler', 'growthInterval', 'minExp', 'maxExp', 'param'],
     values: [
       scaler?.backoffFactor ?? 0.5,
       scaler?.growthFactor ?? 2,
@@ -237,6 +273,7 @@ function counterUniforms(scaler: ScalerSettings | undefined): { floats: string[]
       scaler?.growthInterval ?? 0,
       lowest.exp,
       highest.exp,
+      param,
     ],
   };
 }
@@ -245,13 +282,15 @@ function counterUniforms(scaler: ScalerSettings | undefined): { floats: string[]
 function startValues(counters: CounterValues): number[] {
   const scale = counters.lossScaler?.scale ?? 1;
   const { fract, exp } = frexp(scale);
-  const values = Array<number>(COUNTER_VALUES).fill(0);
+  // Each variable counts its clean calls from 0 in an epoch.
+  const values = Array<number>(COUNTER_VALUES + (counters.paramSteps?.length ?? 0)).fill(0);
   values[SKIPPED] = counters.skippedSteps;
   values[LAST_SKIPPED] = counters.lastStepSkipped ? 1 : 0;
   values[TRACKER] = counters.lossScaler?.growthTracker ?? 0;
   values[FRACT] = fract;
   values[EXP] = exp;
   values[SCALE] = Math.fround(scale);
+  values[SINCE] = counters.skippedSinceStep ? 1 : 0;
   return values;
 }
 
@@ -263,9 +302,8 @@ function countsOf(values: ArrayLike<number>): DeviceCounts {
     tracker: values[TRACKER] as number,
     // Exact: the significand is a float32 and the exponent an integer.
     scale: (values[FRACT] as number) * 2 ** (values[EXP] as number),
-    // No gradient release on this path (see device-skip-backends.ts): no stepParam is counted here.
-    since: false,
-    params: [],
+    since: values[SINCE] !== 0,
+    params: Array.from(values).slice(COUNTER_VALUES),
   };
 }
 
@@ -311,11 +349,31 @@ export class WebGLCounters implements CounterEngine {
   }
 
   step(plan: DeviceStepPlan): Promise<DeviceCounts | undefined> {
-    const c = this.#counters as tf.Tensor;
     if (!this.#zero) this.#zero = tf.keep(tf.scalar(0));
-    const zero = this.#zero;
+    let next: tf.Tensor;
+    try {
+      next = this.#run(plan, this.#counters as tf.Tensor, this.#zero);
+    } catch (error) {
+      // A whole step may have assigned the tensors before the failing one: only a stepParam is known untouched.
+      if (!plan.param || error instanceof StableAdamWError) throw error;
+      throw new DeviceError(
+        `StableAdamW's WebGL stepParam(${plan.entries[0]?.step.param.name}) failed before changing anything (${error instanceof Error ? error.message : String(error)})`,
+        "Retry the call; if it recurs, use kernel: 'composed' (its skip decision reads the flags back synchronously).",
+      );
+    }
+    this.#replace(next);
+    return next.data().then(countsOf);
+  }
+
+  /**
+   * The step's programs (see the file comment); returns the new counters. The moments and the
+   * variable of a tensor are assigned together after its programs ran, so a stepParam (one
+   * tensor) whose program throws changes nothing.
+   */
+  #run(plan: DeviceStepPlan, c: tf.Tensor, zero: tf.Scalar): tf.Tensor {
     const scaler = plan.scaler ? 1 : 0;
-    const next = tf.tidy(() => {
+    const param = plan.param ? plan.param.index + 1 : 0;
+    return tf.tidy(() => {
       const table = tf.tensor1d(plan.betas);
       const grads = plan.entries.map(({ step }) => unpackedOnce(step.grad));
       // 1. The sums, the flag chained through them.
@@ -330,7 +388,7 @@ export class WebGLCounters implements CounterEngine {
               ? {
                   inputs: [c, table, final ? prev : zero],
                   floats: [],
-                  ints: [scaler, group, plan.rows, plan.rowBase, checked ? 1 : 0],
+                  ints: [scaler, group, plan.rows, plan.rowBase, param, checked ? 1 : 0],
                 }
               : { inputs: [final ? prev : zero], floats: [], ints: [] },
         };
@@ -338,39 +396,35 @@ export class WebGLCounters implements CounterEngine {
         return flag;
       });
       // 2. The counters.
-      const uniforms = counterUniforms(plan.scaler);
-      const counters = run(
-        program(['c', 'flag'], [COUNTER_VALUES], COUNTERS, uniforms.floats, uniforms.ints),
-        [c, flag],
-        uniforms.values,
-      );
-      // 3. The moments and the update, unless flagged.
-      plan.entries.forEach(({ step: { param, state, update }, group }, i) => {
+      const uniforms = counterUniforms(plan.scaler, param);
+      const counters = run(program(['c', 'flag'], c.shape, COUNTERS, uniforms.floats, uniforms.ints), [c, flag], uniforms.values);
+      // 3. The moments and the update (none for a moment-only stepParam), unless flagged.
+      plan.entries.forEach(({ step: { param: variable, state, update }, group }, i) => {
         const g = grads[i] as tf.Tensor;
-        const ints = [scaler, group, plan.rows, plan.rowBase];
+        const ints = [scaler, group, plan.rows, plan.rowBase, param];
         const m = run(
-          program(['g', 'm', 'c', 'table', 'flag'], param.shape, FIRST_MOMENT, [], COUNTER_INTS),
+          program(['g', 'm', 'c', 'table', 'flag'], variable.shape, FIRST_MOMENT, [], COUNTER_INTS),
           [g, state.expAvg, c, table, flag],
           ints,
         );
         const v = run(
-          program(['g', 'v', 'c', 'table', 'flag'], param.shape, SECOND_MOMENT, [], COUNTER_INTS),
+          program(['g', 'v', 'c', 'table', 'flag'], variable.shape, SECOND_MOMENT, [], COUNTER_INTS),
           [g, state.expAvgSq, c, table, flag],
           ints,
         );
+        const theta = plan.param?.accumulate
+          ? undefined
+          : run(
+              program(['p', 'm', 'v', 's', 'flag'], variable.shape, UPDATE, UPDATE_UNIFORMS),
+              [variable, m, v, totals[i] as tf.Tensor, flag],
+              updateScalars(update),
+            );
         state.expAvg.assign(m);
         state.expAvgSq.assign(v);
-        const theta = run(
-          program(['p', 'm', 'v', 's', 'flag'], param.shape, UPDATE, UPDATE_UNIFORMS),
-          [param, state.expAvg, state.expAvgSq, totals[i] as tf.Tensor, flag],
-          updateScalars(update),
-        );
-        param.assign(theta);
+        if (theta) variable.assign(theta);
       });
       return counters;
     });
-    this.#replace(next);
-    return next.data().then(countsOf);
   }
 
   dispose(): void {
