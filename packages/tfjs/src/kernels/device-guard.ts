@@ -158,7 +158,7 @@ export class DeviceGuard {
     at?.restore();
     const where = at ? `${at.label}, so the counters were rolled back to before it` : 'after its last confirmed step';
     this.#failure = new DeviceError(
-      `StableAdamW's WebGPU step failed with ${cause} at ${where}; params and moments on the device are undefined from there on, and this optimizer refuses further steps and state reads`,
+      `StableAdamW's device step failed with ${cause} at ${where}; params and moments on the device are undefined from there on, and this optimizer refuses further steps and state reads`,
       FIX,
     );
     this.#pending = [];
