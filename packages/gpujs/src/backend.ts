@@ -146,7 +146,8 @@ function checkOptions(options: GpuJsBackendOptions | undefined): GPU {
  * and state stay on the device; a step launches the moments, a reduction for the RMS and the
  * update (per tensor, or per pack of tensors on `cpu`: see `GpuJsKernelPath`), and reads
  * nothing back. A loss scaler's unscale is folded into phase 1. On `webgl2` and `webgpu`,
- * `nonFinite: 'skip'` is decided on the device (`skipsOnDevice`, see device-skip.ts); elsewhere,
+ * `nonFinite: 'skip'` is decided on the device, in whole steps (`skipsOnDevice`) and gradient
+ * release's `stepParam` (`skipsParamOnDevice`; see device-skip.ts); elsewhere,
  * and for 'throw', `findNonFinite` counts NaN/±Inf on the device and reads one small table back. Throws `InvalidHyperparameterError` for a missing
  * GPU or `precision: 'unsigned'`, `UnsupportedBackendError` for a mode without float kernels.
  */
@@ -175,20 +176,24 @@ export function createGpujsBackend(options: GpuJsBackendOptions): GpuJsBackend {
     if (isDeviceTensor(tensor)) readbacks += 1;
     return readTensor(tensor);
   };
-  /** Runs a step after the previous one; a failed step leaves the chain usable. */
-  const enqueue = (items: readonly BatchItem[], onDevice = false, batched = false): MaybePromise<void> => {
-    const path = batched && !onDevice ? fastPath : basePath;
-    if (batched) kernelPath = path;
-    const run = () => {
-      if (onDevice) return deviceSkip.step(items, (batch) => stepBatch(env, batch));
-      if (path === 'webgpu-multi-tensor') return (fused as FusedWebGPU).step(items);
-      if (path === 'webgl2-programs') return (glPrograms as WebGL2Programs).step(items);
-      return stepBatch(env, items);
-    };
+  /** Runs `run` after the previous step; a failed step leaves the chain usable. */
+  const chain = (run: () => MaybePromise<void>): MaybePromise<void> => {
     const result = andThen(pending, run);
     pending = result instanceof Promise ? result.catch(() => undefined) : undefined;
     return result;
   };
+  /** Runs a step after the previous one. */
+  const enqueue = (items: readonly BatchItem[], onDevice = false, batched = false): MaybePromise<void> => {
+    const path = batched && !onDevice ? fastPath : basePath;
+    if (batched) kernelPath = path;
+    return chain(() => {
+      if (onDevice) return deviceSkip.step(items, (batch) => stepBatch(env, batch));
+      if (path === 'webgpu-multi-tensor') return (fused as FusedWebGPU).step(items);
+      if (path === 'webgl2-programs') return (glPrograms as WebGL2Programs).step(items);
+      return stepBatch(env, items);
+    });
+  };
+  const onGpu = device.mode === 'webgl2' || device.mode === 'webgpu';
   const deviceSkip = new DeviceSkip(env, read);
   const counts: FusedCounts & { draws: number } = { dispatches: 0, submits: 0, draws: 0 };
   const fused = device.vectorKernels && options.kernel !== 'per-tensor' ? new FusedWebGPU(env, counts) : undefined;
@@ -252,8 +257,16 @@ export function createGpujsBackend(options: GpuJsBackendOptions): GpuJsBackend {
 
     stepTensors: (items) => enqueue(batchItems(items), false, true),
     // webgl2 and webgpu decide 'skip' on the device; cpu and webasm hold host arrays, scanned on the host.
-    skipsOnDevice: () => device.mode === 'webgl2' || device.mode === 'webgpu',
+    skipsOnDevice: () => onGpu,
     stepTensorsOnDevice: (items) => enqueue(batchItems(items), true, true),
+    // Gradient release under 'skip' on webgl2 and webgpu: per-tensor gpu.js kernels after the call's own control launch.
+    skipsParamOnDevice: () => onGpu,
+    stepParamOnDevice: ({ param, grad, state, moments, update }) =>
+      chain(() =>
+        deviceSkip.stepParam({ param, grad, state, moments, update: moments.reduce ? update : null }, (batch) =>
+          stepBatch(env, batch),
+        ),
+      ),
     updateMoments(param, grad, state, moments: MomentScalars): GpuJsSum {
       return moments.reduce ? moments : andThen(enqueue([{ param, grad, state, moments, update: null }]), () => undefined);
     },

@@ -209,25 +209,30 @@ describe.each(['webgl2', 'webgpu'] as const)('gpujs %s: nonFinite skip decided o
     await gpu.destroy();
   });
 
-  it('calls that count on the host are refused while device steps are unread, with state untouched', async () => {
+  it('stepParam runs while device steps are unread; calls that count on the host are refused, with state untouched', async () => {
     const gpu = new GPU({ mode });
     const param: GpuJsParam = { data: Float32Array.from(values(8, 1)) };
     const opt = new StableAdamW([param], { lr: 0.01, nonFinite: 'skip', gradientRelease: true, gpu });
     param.grad = Float32Array.from(values(8, 2));
     await opt.step();
+    // Decided on the device like the step before it: nothing read.
+    await opt.stepParam(param, Float32Array.from(values(8, 3)));
+    expect(opt.stats.readbacks).toBe(0);
     const before = Array.from(await opt.readParam(param));
-    expect(() => opt.stepParam(param, Float32Array.from(values(8, 3)))).toThrow(UnsupportedBackendError);
-    expect(() => opt.stepParam(param, Float32Array.from(values(8, 3)))).toThrow('await optimizer.settled()');
     const [group] = opt.paramGroups as [(typeof opt.paramGroups)[0]];
     group.nonFinite = 'propagate';
-    param.grad = Float32Array.from(values(8, 3));
+    param.grad = Float32Array.from(values(8, 4));
+    expect(() => opt.step()).toThrow(UnsupportedBackendError);
     expect(() => opt.step()).toThrow('await optimizer.settled()');
+    expect(() => opt.stepParam(param, Float32Array.from(values(8, 4)))).toThrow('await optimizer.settled()');
     expect(Array.from(await opt.readParam(param))).toEqual(before);
     await opt.settled();
     expect(group.step).toBe(1);
+    expect((await opt.stateDict()).state[0]?.step).toBe(1);
     await opt.step();
-    await opt.stepParam(param, Float32Array.from(values(8, 4)));
+    await opt.stepParam(param, Float32Array.from(values(8, 5)));
     expect(group.step).toBe(2);
+    expect((await opt.stateDict()).state[0]?.step).toBe(2);
     await opt.dispose();
     await gpu.destroy();
   });

@@ -1,14 +1,15 @@
 import type { DynamicLossScaler, MaybePromise, ParamGroup } from '@stable-adamw/core';
 import { andThen, type CounterValues, momentScalars } from '@stable-adamw/core/adapter';
-import { launchAddCount, launchControl, type ScalerArgs } from './kernels/control.js';
+import { controlShape, launchAddCount, launchControl, launchParamControl, type ScalerArgs } from './kernels/control.js';
 import { countNonFinite, FLOAT32_MAX } from './kernels/non-finite.js';
 import { CONTROL } from './kernels/source.js';
 import { upload } from './kernels/upload.js';
 import { hostHasNonFinite } from './non-finite.js';
 import type { GpuJsParam } from './param.js';
+import { deviceFailure } from './step-batch.js';
 import type { BatchItem, StepEnvironment } from './step-types.js';
 import { type GpuJsTensor, isDeviceTensor } from './tensor.js';
-import { inOrder, Transaction } from './transaction.js';
+import { guarded, inOrder, Transaction } from './transaction.js';
 
 // `nonFinite: 'skip'` decided on the device (webgl2, webgpu), with nothing read back in a step.
 //
@@ -25,6 +26,13 @@ import { inOrder, Transaction } from './transaction.js';
 // float32), indexed on the device by the epoch's clean count; it doubles when the epoch outgrows
 // it and is rebuilt when a group's betas change. `settle()` reads the control tensor once and
 // writes the counters back with core's `reconcileCounters`.
+//
+// Gradient release: a `stepParam` is decided on the device too (core's `stepParamOnDevice`). The
+// control tensor also counts each param's clean calls in the epoch and whether a call was skipped
+// since the last whole step; a call runs the non-finite count of its gradient (a 'skip' group's
+// device gradient), one control launch of its own and the param's kernels. Its betas come from a
+// table of the param's own steps, indexed by its device count; a whole step after a skipped call
+// backs the scaler off and sets `lastStepSkipped`, as core's host path does.
 
 /** The optimizer whose counters the device keeps (core's `StableAdamWOptimizer`). */
 export interface CounterHost {
@@ -64,6 +72,29 @@ function scalerArgs(scaler: DynamicLossScaler | undefined): ScalerArgs {
   };
 }
 
+/** Where the kernels of group `g` read their betas in a control tensor. */
+function rowOf(g: number): number {
+  return CONTROL.rows + 3 * g;
+}
+
+/** A group whose betas a table holds, from step `first` on. */
+interface BetasEntry {
+  readonly group: ParamGroup<GpuJsParam>;
+  readonly first: number;
+}
+
+/** (1 − β̂1, β̂2, 1 − β̂2) at steps first … first + rows − 1 of each entry: core's float64 `momentScalars`, then float32. */
+function betasTable(entries: readonly BetasEntry[], rows: number): Float32Array {
+  const table = new Float32Array(3 * Math.max(1, entries.length) * rows);
+  entries.forEach(({ group, first }, e) => {
+    for (let j = 0; j < rows; j++) {
+      const { beta1Hat, beta2Hat } = momentScalars(group.betas, group.eps, first + j, 'float32', true);
+      table.set([1 - beta1Hat, beta2Hat, 1 - beta2Hat], 3 * (e * rows + j));
+    }
+  });
+  return table;
+}
+
 /** The device's counters of one optimizer (see the file comment). */
 export class DeviceSkip {
   readonly #env: StepEnvironment;
@@ -74,10 +105,12 @@ export class DeviceSkip {
   #started = false;
   /** The host's counters when the epoch began. */
   #base: CounterValues | undefined;
-  /** Steps run in this epoch. */
+  /** Whole steps run in this epoch. */
   #steps = 0;
-  /** Host values, uploaded with the control launch (a few floats per group and row). */
-  #betas: { tensor: Float32Array; rows: number; key: string } | undefined;
+  /** `stepParam` calls run in this epoch, per param (flat index, as in the state dict). */
+  #calls: number[] = [];
+  /** Betas tables, uploaded with the control launch: the whole steps' (-1) and each param's (flat index). */
+  readonly #tables = new Map<number, { tensor: Float32Array; rows: number; key: string }>();
 
   constructor(env: StepEnvironment, read: (tensor: GpuJsTensor) => MaybePromise<Float32Array>) {
     this.#env = env;
@@ -89,9 +122,9 @@ export class DeviceSkip {
     this.#host = host;
   }
 
-  /** Device steps whose counters the host has not read yet. */
+  /** Device steps and `stepParam` calls whose counters the host has not read yet. */
   get pending(): number {
-    return this.#started ? this.#steps : 0;
+    return this.#started ? this.#steps + this.#calls.reduce((a, b) => a + b, 0) : 0;
   }
 
   /** The host's counters were set from elsewhere (a loaded state): the next step starts an epoch from them. */
@@ -122,64 +155,116 @@ export class DeviceSkip {
     let found: GpuJsTensor = Float32Array.of(0);
     // The count of every checked device gradient, summed into one 1-element tensor.
     const count = () =>
-      inOrder(
-        checked.filter((item) => isDeviceTensor(item.grad)),
-        (item) =>
-          andThen(countNonFinite(kernels, tx, item.grad), (n) => {
-            if (found instanceof Float32Array) {
-              found = n;
-              return undefined;
-            }
-            return andThen(launchAddCount(kernels, found, n), (sum) => {
-              tx.free(found);
-              tx.free(n);
-              found = tx.made(sum);
-            });
-          }),
+      andThen(
+        inOrder(
+          checked.filter((item) => isDeviceTensor(item.grad)),
+          (item) =>
+            andThen(countNonFinite(kernels, tx, item.grad), (n) => {
+              if (found instanceof Float32Array) {
+                found = n;
+                return undefined;
+              }
+              return andThen(launchAddCount(kernels, found, n), (sum) => {
+                tx.free(found);
+                tx.free(n);
+                found = tx.made(sum);
+              });
+            }),
+        ),
+        () => found,
       );
-    const fail = (error: unknown): never => {
-      tx.rollback();
-      throw error;
-    };
-    try {
-      const result = andThen(andThen(this.#begin(), count), () => {
-        const prev = this.#ctl as GpuJsTensor;
-        const betas = this.#betasTable(host);
-        return andThen(
-          launchControl(
-            kernels,
-            host.paramGroups.length,
-            { prev, found, betas: betas.tensor },
-            hostFound,
-            betas.rows,
-            scalerArgs(host.lossScaler),
-            FLOAT32_MAX,
-          ),
-          (ctl) => {
-            tx.made(ctl);
-            const control = (g: number) => ({ ctl, row: CONTROL.rows + 3 * g });
-            return andThen(run(items.map((item) => ({ ...item, control: control(groupOf.get(item.param) as number) }))), () => {
-              tx.finish([ctl]);
-              this.#env.release(prev);
-              this.#ctl = this.#env.own(ctl);
-              this.#steps += 1;
-            });
-          },
-        );
-      });
-      return result instanceof Promise ? result.catch(fail) : result;
-    } catch (error) {
-      return fail(error);
-    }
+    return this.#advance(
+      tx,
+      count,
+      (prev, n) => {
+        const base = this.#base as CounterValues;
+        const groups = host.paramGroups.map((group, g) => ({ group, first: (base.groupSteps[g] as number) + 1 }));
+        const betas = this.#table(-1, groups, this.#steps);
+        const tensors = { prev, found: n, betas: betas.tensor };
+        return launchControl(kernels, this.#shape(), tensors, hostFound, betas.rows, scalerArgs(host.lossScaler), FLOAT32_MAX);
+      },
+      (ctl) => run(items.map((item) => ({ ...item, control: { ctl, row: rowOf(groupOf.get(item.param) as number) } }))),
+      () => {
+        this.#steps += 1;
+      },
+    );
   }
 
   /**
-   * Reads the control tensor once (when device steps are unread) and sets the host's counters to
-   * the device's; the next step starts a new epoch from them.
+   * Gradient release's `stepParam` of `item` with the device's 'skip' decision: its gradient's
+   * non-finite count (a 'skip' group's device gradient), one control launch of its own, then `run`
+   * with the item reading the new control tensor (a skipped call copies θ, m and v). Nothing is
+   * read back. On failure the counters and control tensor stay those of the call before.
+   */
+  stepParam(item: BatchItem, run: (items: readonly BatchItem[]) => MaybePromise<void>): MaybePromise<void> {
+    const host = this.#host as CounterHost;
+    const flat = host.paramGroups.flatMap((group, g) => group.params.map((param) => [param, g] as const));
+    const index = flat.findIndex(([param]) => param === item.param);
+    const g = (flat[index] as readonly [GpuJsParam, number])[1];
+    const group = host.paramGroups[g] as ParamGroup<GpuJsParam>;
+    const onDevice = group.nonFinite === 'skip' && isDeviceTensor(item.grad);
+    const hostFound = group.nonFinite === 'skip' && !onDevice && hostHasNonFinite(item.grad as Float32Array);
+    const tx = new Transaction();
+    const { kernels } = this.#env;
+    const row = rowOf(g);
+    return this.#advance(
+      tx,
+      () => (onDevice ? countNonFinite(kernels, tx, item.grad) : Float32Array.of(0)),
+      (prev, found) => {
+        const first = ((this.#base as CounterValues).paramSteps?.[index] ?? 0) + 1;
+        const betas = this.#table(index, [{ group, first }], this.#calls[index] ?? 0);
+        const place = { index, row };
+        return launchParamControl(kernels, this.#shape(), { prev, found, betas: betas.tensor }, hostFound, betas.rows, place);
+      },
+      (ctl) => run([{ ...item, control: { ctl, row } }]),
+      () => {
+        this.#calls[index] = (this.#calls[index] ?? 0) + 1;
+      },
+    );
+  }
+
+  /**
+   * The device's part of a step or call, as one transaction: starts an epoch when needed, counts,
+   * launches the control kernel on the current control tensor, runs the kernels; then the new
+   * control tensor replaces the old one and `done` counts it. On failure everything made is freed
+   * and a typed error thrown.
+   */
+  #advance(
+    tx: Transaction,
+    count: () => MaybePromise<GpuJsTensor>,
+    control: (prev: GpuJsTensor, found: GpuJsTensor) => MaybePromise<GpuJsTensor>,
+    run: (ctl: GpuJsTensor) => MaybePromise<void>,
+    done: () => void,
+  ): MaybePromise<void> {
+    return guarded(
+      () =>
+        andThen(andThen(this.#begin(), count), (found) => {
+          const prev = this.#ctl as GpuJsTensor;
+          return andThen(control(prev, found), (ctl) => {
+            tx.made(ctl);
+            return andThen(run(ctl), () => {
+              tx.finish([ctl]);
+              this.#env.release(prev);
+              this.#ctl = this.#env.own(ctl);
+              done();
+            });
+          });
+        }),
+      (error) => {
+        tx.rollback();
+        return deviceFailure(this.#env, error);
+      },
+    );
+  }
+
+  /**
+   * Reads the control tensor once (when device steps or calls are unread) and sets the host's
+   * counters to the device's; the next step starts a new epoch from them.
    */
   settle(): MaybePromise<void> {
-    if (!this.#started || this.#steps === 0) return undefined;
+    if (this.pending === 0) return undefined;
     const base = this.#base as CounterValues;
+    const { tail } = this.#shape();
     return andThen(this.#read(this.#ctl as GpuJsTensor), (c) => {
       const clean = c[4] as number;
       this.#host?.reconcileCounters({
@@ -189,6 +274,12 @@ export class DeviceSkip {
         // Exact: the significand is a float32 and the exponent an integer.
         ...(base.lossScaler
           ? { lossScaler: { scale: (c[7] as number) * 2 ** (c[8] as number), growthTracker: c[9] as number } }
+          : {}),
+        ...(base.paramSteps
+          ? {
+              paramSteps: base.paramSteps.map((step, i) => step + (c[tail + 1 + i] as number)),
+              skippedSinceStep: (c[tail] as number) > 0,
+            }
           : {}),
       });
       this.#started = false;
@@ -203,7 +294,9 @@ export class DeviceSkip {
     const scale = counters.lossScaler?.scale ?? 1;
     const { fract, exp } = frexp(scale);
     // As long as a control tensor: gpu.js compiles a texture argument's size into the kernel.
-    const start = new Float32Array(CONTROL.rows + 3 * host.paramGroups.length);
+    const { size, tail } = controlShape(host.paramGroups.length, counters.paramSteps?.length ?? 0);
+    const start = new Float32Array(size);
+    start[tail] = counters.skippedSinceStep ? 1 : 0;
     start.set([
       scale,
       0,
@@ -222,26 +315,29 @@ export class DeviceSkip {
       this.#started = true;
       this.#base = counters;
       this.#steps = 0;
+      this.#calls = [];
     });
   }
 
-  /** The betas table covering this epoch's next step, (re)built when it is outgrown or a group's betas changed. */
-  #betasTable(host: CounterHost): { tensor: Float32Array; rows: number } {
+  /** The size and tail of this epoch's control tensors. */
+  #shape(): { size: number; tail: number } {
     const base = this.#base as CounterValues;
-    const key = JSON.stringify([base.groupSteps, host.paramGroups.map((g) => [g.betas, g.eps])]);
-    const current = this.#betas;
-    if (current && current.key === key && current.rows > this.#steps) return current;
+    return controlShape(base.groupSteps.length, base.paramSteps?.length ?? 0);
+  }
+
+  /**
+   * A betas table (`slot` -1: the whole steps', else param `slot`'s) of rows t = first … per entry,
+   * covering `used` steps of this epoch; it doubles when outgrown and is rebuilt when a first step
+   * or a group's betas change.
+   */
+  #table(slot: number, entries: readonly BetasEntry[], used: number): { tensor: Float32Array; rows: number } {
+    const key = JSON.stringify(entries.map(({ group, first }) => [first, group.betas, group.eps]));
+    const current = this.#tables.get(slot);
+    if (current && current.key === key && current.rows > used) return current;
     let rows = current && current.key === key ? current.rows : 16;
-    while (rows <= this.#steps) rows *= 2;
-    const table = new Float32Array(3 * Math.max(1, host.paramGroups.length) * rows);
-    host.paramGroups.forEach((group, g) => {
-      for (let j = 0; j < rows; j++) {
-        const t = (base.groupSteps[g] as number) + j + 1;
-        const { beta1Hat, beta2Hat } = momentScalars(group.betas, group.eps, t, 'float32', true);
-        table.set([1 - beta1Hat, beta2Hat, 1 - beta2Hat], 3 * (g * rows + j));
-      }
-    });
-    this.#betas = { tensor: table, rows, key };
-    return this.#betas;
+    while (rows <= used) rows *= 2;
+    const made = { tensor: betasTable(entries, rows), rows, key };
+    this.#tables.set(slot, made);
+    return made;
   }
 }

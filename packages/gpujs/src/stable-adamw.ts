@@ -35,7 +35,8 @@ export interface GpuJsStableAdamWOptions extends StableAdamWOptions, GpuJsBacken
  *
  * `nonFinite: 'skip'` (and a `lossScaler`) on `webgl2` and `webgpu` is decided on the device: the
  * kernels skip a step with a NaN/±Inf gradient by themselves, and the device keeps the group
- * steps, `skippedSteps`, `lastStepSkipped` and the scaler's scale and growth tracker. The host
+ * steps, `skippedSteps`, `lastStepSkipped` and the scaler's scale and growth tracker (with
+ * gradient release, `stepParam` is decided there too, and each param's own step). The host
  * reads them only when asked: `settled()` (and `stateDict()`, which calls it) reads them once;
  * until then those values are as of the last read. `lossScaleTensor()` hands the scale to your
  * own backward kernel without any read.
@@ -101,10 +102,15 @@ export class StableAdamW extends StableAdamWOptimizer<GpuJsParam, GpuJsTensor, G
     return super.step(closureOrGrads);
   }
 
-  /** Gradient release: updates `param` with `grad` right away (see core's `stepParam`). */
+  /**
+   * Gradient release: updates `param` with `grad` right away (see core's `stepParam`). Under
+   * `nonFinite: 'skip'` on `webgl2`/`webgpu` the device decides whether the call is skipped and
+   * keeps its counters (nothing read back); elsewhere the host does.
+   */
   override stepParam(param: GpuJsParam, grad: GpuJsTensor): MaybePromise<void> {
     this.#assertLive('stepParam()');
-    this.#requireSettled('stepParam()');
+    const onDevice = this.#gpujs.skipsParamOnDevice?.() && this.paramGroups.some((group) => group.nonFinite === 'skip');
+    if (!onDevice) this.#requireSettled('stepParam()');
     // Core ignores phase 1's result on accumulation-only calls; wait for it so the caller may free `grad`.
     return andThen(super.stepParam(param, grad), () => this.#gpujs.whenReady(param));
   }
@@ -139,7 +145,7 @@ export class StableAdamW extends StableAdamWOptimizer<GpuJsParam, GpuJsTensor, G
    * The loss scale of the next step as a 1-element tensor, for your backward kernel to multiply
    * the loss gradient by, so a training loop reads nothing back. Where the device decides 'skip'
    * (`webgl2`, `webgpu`) it is the first element of the optimizer's control tensor (a texture or
-   * buffer with more elements: read element 0), valid until the next `step()`; elsewhere a
+   * buffer with more elements: read element 0), valid until the next `step()` or `stepParam()`; elsewhere a
    * `Float32Array` of `lossScaler.scale`. A promise on `webgpu`.
    */
   lossScaleTensor(): MaybePromise<GpuJsTensor> {
