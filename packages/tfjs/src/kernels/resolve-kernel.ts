@@ -5,6 +5,7 @@ import type { TfjsState } from '../state.js';
 import { stepHostTensors } from './host-kernel.js';
 import { tfjsOps } from './tensor-ops.js';
 import { webglKernel } from './webgl-kernel.js';
+import { activeWebGL2, stepWebGLMultiTensor } from './webgl-multi-tensor.js';
 import { webgpuKernel } from './webgpu-kernel.js';
 import { activeWebGPU, stepWebGPUMultiTensor } from './webgpu-multi-tensor.js';
 
@@ -23,8 +24,9 @@ export type TfjsMultiTensorStep = (steps: readonly TensorStep<tf.Variable, tf.Te
 /**
  * The kernel that runs on the active backend: `kernel` for single-tensor calls (gradient release),
  * `stepTensors` where a whole step runs in a constant number of dispatches, and `path`, what
- * really runs: `webgpu-multi-tensor` (3 dispatches per step), `webgl-fused` (one program per
- * phase and tensor), `host-fused` (one loop per phase over the cpu and wasm backends' memory; `step()` only) or
+ * really runs: `webgpu-multi-tensor` (3 dispatches per step), `webgl-fused` (4 draws per step
+ * on WebGL2 for every tensor in tfjs's unpacked layout, one program per phase and tensor
+ * otherwise and for gradient release), `host-fused` (one loop per phase over the cpu and wasm backends' memory; `step()` only) or
  * `composed` (tfjs ops).
  */
 export interface ResolvedKernel {
@@ -42,6 +44,18 @@ const stepWebGPU: TfjsMultiTensorStep = (steps) => {
   stepWebGPUMultiTensor(backend, steps);
 };
 
+const stepWebGL: TfjsMultiTensorStep = (steps) => {
+  const backend = activeWebGL2();
+  if (backend) {
+    stepWebGLMultiTensor(backend, steps);
+    return;
+  }
+  // WebGL1: one program per phase and tensor.
+  for (const { param, grad, state, moments, update } of steps) {
+    webglKernel.applyUpdate(param, grad, state, webglKernel.updateMoments(param, grad, state, moments), update);
+  }
+};
+
 // Gradient release keeps the composed ops here (see stepHostTensors).
 const hostFused: Omit<ResolvedKernel, 'name'> = {
   kernel: composedKernel,
@@ -51,7 +65,7 @@ const hostFused: Omit<ResolvedKernel, 'name'> = {
 
 /** Backends with fused kernels. */
 const FUSED: Record<string, Omit<ResolvedKernel, 'name'>> = {
-  webgl: { kernel: webglKernel, path: 'webgl-fused' },
+  webgl: { kernel: webglKernel, path: 'webgl-fused', stepTensors: stepWebGL },
   webgpu: { kernel: webgpuKernel, path: 'webgpu-multi-tensor', stepTensors: stepWebGPU },
   cpu: hostFused,
   wasm: hostFused,
