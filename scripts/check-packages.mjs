@@ -23,8 +23,9 @@ const BUDGETS = {
   // The device-side skip (control kernel, betas table) and the fused multi-tensor WebGPU step (WGSL
   // pipelines on gpu.js's device) at 248 kB, testing.cjs importing the adapter by name; the WebGL2
   // step's own GLSL programs (two render targets, texture pool) took it to 283 kB; gradient
-  // release's device-decided 'skip' (per-call control kernel, per-param counts) to ~296 kB.
-  '@stable-adamw/gpujs': 300_000,
+  // release's device-decided 'skip' (per-call control kernel, per-param counts) to ~296 kB; the
+  // packed WebGL2 step (atlas layout, four more GLSL programs, copies) to ~328 kB.
+  '@stable-adamw/gpujs': 335_000,
   '@stable-adamw/conformance': 10_000_000,
 };
 /** Adapters: each re-exports core's user entry and adds these. */

@@ -52,10 +52,12 @@ export type GpuJsSum = MaybePromise<MomentScalars | undefined>;
  * launches per tensor. `'webgpu-multi-tensor'` (`webgpu`): every tensor of a step in three
  * WebGPU compute dispatches of the optimizer's own and one submit, however many tensors there are;
  * steps whose device decides `nonFinite: 'skip'`, and `stepParam`, run per tensor.
- * `'webgl2-programs'` (`webgl2`): WebGL2 programs of the optimizer's own on gpu.js's context, three
- * draws per tensor up to 2^14 elements and four above (moments, RMS sum, update), about three
- * times as fast per element as gpu.js's kernels; steps whose device decides `nonFinite: 'skip'`,
- * and `stepParam`, run gpu.js kernels per tensor.
+ * `'webgl2-programs'` (`webgl2`): WebGL2 programs of the optimizer's own on gpu.js's context. The
+ * tensors of a step up to 2^16 elements run as packs of four draws however many tensors there are
+ * (one pack per MAX_TEXTURE_SIZE² texels: 8192² on SwiftShader), their gradients copied in and new
+ * params and moments copied out with `copyTexSubImage2D` (commands, not draws); larger tensors
+ * take four draws each. About three times as fast per element as gpu.js's kernels; steps whose
+ * device decides `nonFinite: 'skip'`, and `stepParam`, run gpu.js kernels per tensor.
  */
 export type GpuJsKernelPath = 'host-packed' | 'per-tensor' | 'webgpu-multi-tensor' | 'webgl2-programs';
 
@@ -70,8 +72,14 @@ export interface GpuJsStats {
   readonly dispatches: number;
   /** WebGPU queue submits of `'webgpu-multi-tensor'` steps (1 per step). */
   readonly submits: number;
-  /** WebGL draw calls of `'webgl2-programs'` steps (3 or 4 per tensor); also counted in `launches`. */
+  /** WebGL draw calls of `'webgl2-programs'` steps (4 per pack of tensors up to 2^16 elements, 4 per larger tensor); also counted in `launches`. */
   readonly draws: number;
+  /**
+   * Texture copies (`copyTexSubImage2D`) of `'webgl2-programs'` steps: per packed tensor its
+   * gradient in and its new m, v and θ out, plus m, v or θ in where the pack did not write them.
+   * Not launches.
+   */
+  readonly copies: number;
   /** Reads of device tensors back to the host. */
   readonly readbacks: number;
   /** Tensors the optimizer's kernels produced and it still holds (params, moments, partial sums). */
@@ -195,7 +203,7 @@ export function createGpujsBackend(options: GpuJsBackendOptions): GpuJsBackend {
   };
   const onGpu = device.mode === 'webgl2' || device.mode === 'webgpu';
   const deviceSkip = new DeviceSkip(env, read);
-  const counts: FusedCounts & { draws: number } = { dispatches: 0, submits: 0, draws: 0 };
+  const counts: FusedCounts & { draws: number; copies: number } = { dispatches: 0, submits: 0, draws: 0, copies: 0 };
   const fused = device.vectorKernels && options.kernel !== 'per-tensor' ? new FusedWebGPU(env, counts) : undefined;
   const glPrograms = device.mode === 'webgl2' && options.kernel !== 'per-tensor' ? new WebGL2Programs(env, counts) : undefined;
   const basePath: GpuJsKernelPath = device.packsHostTensors ? 'host-packed' : 'per-tensor';
@@ -283,6 +291,7 @@ export function createGpujsBackend(options: GpuJsBackendOptions): GpuJsBackend {
         dispatches: counts.dispatches,
         submits: counts.submits,
         draws: counts.draws,
+        copies: counts.copies,
         readbacks,
         liveTensors: owned.size,
         kernels: kernels.size,

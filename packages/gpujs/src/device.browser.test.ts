@@ -7,7 +7,8 @@ import { type GpuJsTensor, isDeviceTensor } from './tensor.js';
 import { compareWithCpu } from './testing/compare-with-cpu.js';
 import { type BrowserMode, deviceCounters } from './testing/device-counters.js';
 import { openGpujsTarget } from './testing/gpujs-target.js';
-import { launchesPerStep, vectorLaunchesPerStep, webgl2DrawsPerStep } from './testing/launches.js';
+import { launchesPerStep, vectorLaunchesPerStep } from './testing/launches.js';
+import { PACK_DRAWS } from './webgl2-pack.js';
 
 type Mode = BrowserMode;
 
@@ -75,10 +76,10 @@ describe.each<Mode>(['webgl2', 'webgl', 'webgpu'])('gpujs %s on the device', (mo
     // Texture gradients and device-resident state: no uploads, just the fixed kernels per tensor
     // (GPU modes cannot pack: see the README's "What a step does").
     // WebGPU: three dispatches of the optimizer's own for every tensor (fused-step.ts).
-    // WebGL2: three draws of the optimizer's own programs for each of these small tensors (webgl2-step.ts).
+    // WebGL2: one pack of the optimizer's own programs, four draws however many tensors (webgl2-pack.ts).
     expect(opt.kernelPath).toBe({ webgpu: 'webgpu-multi-tensor', webgl2: 'webgl2-programs', webgl: 'per-tensor' }[mode]);
-    const perTensor = (n: number) => (mode === 'webgl2' ? webgl2DrawsPerStep(n) : launchesPerStep(n, true));
-    const perStep = mode === 'webgpu' ? 3 : sizes.reduce((sum, n) => sum + perTensor(n), 0);
+    const perStep =
+      mode === 'webgpu' ? 3 : mode === 'webgl2' ? PACK_DRAWS : sizes.reduce((sum, n) => sum + launchesPerStep(n, true), 0);
     expect(opt.stats.launches - launches).toBe(5 * perStep);
     expect(after.readbacks - warm.readbacks).toBe(0);
     expect(after.live - warm.live).toBe(0);

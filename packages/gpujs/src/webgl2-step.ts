@@ -1,17 +1,20 @@
 import { KERNEL_SETTINGS } from './kernels/kernel-cache.js';
 import { unscaleFactors } from './kernels/source.js';
 import { upload } from './kernels/upload.js';
-import { compilePrograms, type GlProgram, type GlPrograms, RUN } from './kernels/webgl2-programs.js';
+import { compilePrograms, type GlProgram, type GlPrograms } from './kernels/webgl2-programs.js';
 import { checkBeforeLaunch, commit, deviceFailure } from './step-batch.js';
 import type { BatchItem, Outcome, StepEnvironment } from './step-types.js';
 import { type GpuJsTensor, isDeviceTensor, numelOf } from './tensor.js';
 import { guarded, Transaction } from './transaction.js';
+import { PACKED_MAX, Pack, type PackHost, planPacks, stripRows, textureSize, WHOLE_SUM_MAX } from './webgl2-pack.js';
 
-// The `webgl2-programs` path: each tensor of a step in three or four draws of the optimizer's own
-// WebGL2 programs (kernels/webgl2-programs.ts) on gpu.js's context — the moments (two render
+// The `webgl2-programs` path: the optimizer's own WebGL2 programs (kernels/webgl2-programs.ts) on
+// gpu.js's context instead of gpu.js kernels, whose generated shaders cost about three times as
+// much per element on SwiftShader. The full steps of tensors up to PACKED_MAX elements run as
+// packs (webgl2-pack.ts): four draws a pack however many tensors it holds, plus copies. Larger
+// tensors, and accumulation-only steps, take three or four draws each — the moments (two render
 // targets), the RMS sum (one fragment for small tensors, else column strips and their sum) and
-// the update — instead of gpu.js kernels, whose generated shaders cost about three times as much
-// per element on SwiftShader.
+// the update.
 //
 // Results are handed out as gpu.js textures: the optimizer wraps its own WebGL textures in the
 // texture class gpu.js gives a pipeline kernel's [n] output (taken from one tiny gpu.js kernel of
@@ -26,10 +29,8 @@ import { guarded, Transaction } from './transaction.js';
 // the viewport only when a kernel is built (its vertex shader scales the quad to it), and vertex
 // attributes on whatever vertex array is bound then: a step runs its uploads before its first
 // draw, binds its own vertex array (without attributes: the vertex shader needs none) and
-// framebuffer for its draws, and restores the viewport it found.
-
-/** Tensors up to this many elements sum their ratios in one fragment; larger ones in column strips, then their sum. */
-export const WHOLE_SUM_MAX = 2 ** 14;
+// framebuffer for its draws (a second one, to read from, for its copies), and restores the
+// viewport it found and the default framebuffer.
 
 /** gpu.js's `WebGL2Kernel`, as far as the path uses it. */
 interface AnchorKernel {
@@ -47,7 +48,10 @@ interface Context {
   readonly owner: AnchorKernel;
   readonly programs: GlPrograms;
   readonly framebuffer: WebGLFramebuffer;
+  /** The read framebuffer of copies: their source is attached to it. */
+  readonly readFramebuffer: WebGLFramebuffer;
   readonly vertexArray: WebGLVertexArrayObject;
+  readonly packHost: PackHost;
 }
 
 /** One tensor's input textures and their layout (`theta` null for an accumulation-only step). */
@@ -66,26 +70,17 @@ interface TextureFields {
   readonly type?: string;
 }
 
-/** gpu.js's texture size for an output of `n` elements: the closest to square w × h with w·h ≥ n. */
-export function textureSize(n: number): [width: number, height: number] {
-  let high = Math.ceil(Math.sqrt(n));
-  let low = Math.floor(Math.sqrt(n));
-  while (high * low < n) {
-    high -= 1;
-    low = Math.ceil(n / high);
-  }
-  return [low, Math.ceil(n / low)];
-}
-
-/** Rows per strip of the ratio sum: at least ~16 strips (SwiftShader splits a draw by rows), RUN to 8·RUN rows each. */
-function stripRows(rows: number): number {
-  return Math.min(8 * RUN, Math.max(RUN, RUN * Math.floor(rows / (16 * RUN))));
-}
-
 /** The `webgl2-programs` path of one optimizer (see the comment at the top). */
 export class WebGL2Programs {
+  /** Full steps of tensors up to this many elements are packed (tests set 0 to compare with the per-tensor programs). */
+  static packedMax = PACKED_MAX;
   readonly #env: StepEnvironment;
-  readonly #counts: { draws: number };
+  readonly #counts: { draws: number; copies?: number };
+  /** The packs of the last step's layout (see webgl2-pack.ts), and that layout: the packed tensors' sizes. */
+  #packs: Pack[] = [];
+  #layout = '';
+  /** The texture attached to the read framebuffer, while a step copies. */
+  #readSource: WebGLTexture | null = null;
   /** Partial-sum textures by `${width}x${rows}`, kept across steps; `1x1` holds each tensor's sum in turn. */
   readonly #scratch = new Map<string, WebGLTexture>();
   /**
@@ -98,7 +93,7 @@ export class WebGL2Programs {
   #stale = new Set<WebGLTexture>();
   #context: Context | undefined;
 
-  constructor(env: StepEnvironment, counts: { draws: number }) {
+  constructor(env: StepEnvironment, counts: { draws: number; copies?: number }) {
     this.#env = env;
     this.#counts = counts;
   }
@@ -117,12 +112,24 @@ export class WebGL2Programs {
         const inputs = items.map((item) => this.#inputs(tx, item));
         const viewport = gl.getParameter(gl.VIEWPORT) as Int32Array;
         try {
-          const outcomes = items.map((item, i) => this.#run(context, tx, item, inputs[i] as Inputs));
+          const outcomes: Outcome[] = [];
+          const packs = this.#packsFor(context, items);
+          for (const pack of packs) this.#runPack(context, tx, pack, items, inputs, outcomes);
+          items.forEach((item, i) => {
+            outcomes[i] ??= this.#run(context, tx, item, inputs[i] as Inputs);
+          });
           commit(env, outcomes);
           tx.finish(outcomes.flatMap(({ expAvg, expAvgSq, data }) => [expAvg, expAvgSq, data]));
+          for (const pack of packs)
+            pack.swap((i) => [outcomes[i]?.expAvg, outcomes[i]?.expAvgSq, outcomes[i]?.data] as GpuJsTensor[]);
         } finally {
           this.#trimPool(gl);
           gl.bindVertexArray(null);
+          if (this.#readSource) {
+            gl.bindFramebuffer(gl.READ_FRAMEBUFFER, context.readFramebuffer);
+            gl.framebufferTexture2D(gl.READ_FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, null, 0);
+            this.#readSource = null;
+          }
           gl.bindFramebuffer(gl.FRAMEBUFFER, null);
           gl.viewport(viewport[0] as number, viewport[1] as number, viewport[2] as number, viewport[3] as number);
         }
@@ -134,11 +141,15 @@ export class WebGL2Programs {
     );
   }
 
-  /** Frees the programs, framebuffer, vertex array and scratch textures (the anchor goes with the kernel cache). */
+  /** Frees the programs, packs, framebuffers, vertex array and scratch textures (the anchor goes with the kernel cache). */
   destroy(): void {
     const context = this.#context;
     if (!context) return;
     const { gl } = context;
+    for (const pack of this.#packs) pack.destroy();
+    this.#packs = [];
+    this.#layout = '';
+    gl.deleteFramebuffer(context.readFramebuffer);
     for (const program of context.programs.all) gl.deleteProgram(program);
     for (const texture of [...this.#scratch.values(), ...[...this.#pool.values()].flat()]) gl.deleteTexture(texture);
     this.#scratch.clear();
@@ -163,15 +174,81 @@ export class WebGL2Programs {
     const programs = compilePrograms(gl);
     const owner = Object.create(anchor) as AnchorKernel & { deleteTexture(texture: WebGLTexture): void };
     owner.deleteTexture = (texture) => this.#recycle(gl, texture);
-    this.#context = {
+    const packHost: PackHost = {
+      gl,
+      programs,
+      texture: (width, height, format) => newTexture(gl, format ?? anchor.getInternalFormat(), width, height),
+      draw: (program, targets, size, samplers, ints) => this.#draw(context, program, targets, size, samplers, [], ints),
+      copy: (source, from, target, to, size) => this.#copy(context, source, from, target, to, size),
+    };
+    const context: Context = {
       gl,
       anchor,
       owner,
       programs,
       framebuffer: gl.createFramebuffer() as WebGLFramebuffer,
+      readFramebuffer: gl.createFramebuffer() as WebGLFramebuffer,
       vertexArray: gl.createVertexArray() as WebGLVertexArrayObject,
+      packHost,
     };
-    return this.#context;
+    this.#context = context;
+    return context;
+  }
+
+  /**
+   * The packs of this step's full steps of up to PACKED_MAX elements: the last step's while the
+   * sizes stay, else new ones (the old ones freed).
+   */
+  #packsFor(context: Context, items: readonly BatchItem[]): Pack[] {
+    const packable = items.flatMap((item, index) => {
+      const n = numelOf(item.state.expAvg);
+      return item.update && n <= WebGL2Programs.packedMax ? [{ index, n }] : [];
+    });
+    const layout = packable.map(({ n }) => n).join(',');
+    if (layout === this.#layout) return this.#packs;
+    for (const pack of this.#packs) pack.destroy();
+    this.#packs = [];
+    this.#layout = '';
+    const { gl, packHost } = context;
+    const maxSize = gl.getParameter(gl.MAX_TEXTURE_SIZE) as number;
+    for (const plan of planPacks(packable, maxSize)) this.#packs.push(new Pack(packHost, plan));
+    this.#layout = layout;
+    return this.#packs;
+  }
+
+  /** One pack's tensors into fresh textures recorded in `tx`, their outcomes at their items' indices. */
+  #runPack(
+    context: Context,
+    tx: Transaction,
+    pack: Pack,
+    items: readonly BatchItem[],
+    inputs: readonly Inputs[],
+    outcomes: Outcome[],
+  ): void {
+    const packInputs = items.map((item, i) => {
+      const { g, m, v, theta } = inputs[i] as Inputs;
+      return {
+        g,
+        m,
+        v,
+        theta: theta as WebGLTexture,
+        tensors: [item.state.expAvg, item.state.expAvgSq, item.param.data] as const,
+      };
+    });
+    for (const { item: i } of pack.plan.entries) {
+      const { size } = inputs[i] as Inputs;
+      const n = numelOf((items[i] as BatchItem).state.expAvg);
+      const [expAvg, expAvgSq, data] = [0, 1, 2].map(() => this.#output(context, tx, n, size)) as [
+        GpuJsTensor,
+        GpuJsTensor,
+        GpuJsTensor,
+      ];
+      outcomes[i] = { item: items[i] as BatchItem, expAvg, expAvgSq, data };
+    }
+    pack.run(items, packInputs, (i) => {
+      const { expAvg, expAvgSq, data } = outcomes[i] as Outcome;
+      return [textureOf(expAvg), textureOf(expAvgSq), textureOf(data as GpuJsTensor)];
+    });
   }
 
   /** The WebGL textures of one tensor's g, m, v and θ (θ only for a full step), in the layout of its size. */
@@ -309,6 +386,27 @@ export class WebGL2Programs {
       this.#scratch.set(key, texture);
     }
     return texture;
+  }
+
+  /** Copies a rectangle of `source` (attached to the read framebuffer) into `target`: a command, not a draw. */
+  #copy(
+    { gl, readFramebuffer }: Context,
+    source: WebGLTexture,
+    [fromX, fromY]: [number, number],
+    target: WebGLTexture,
+    [toX, toY]: [number, number],
+    [width, height]: [number, number],
+  ): void {
+    // A draw binds its framebuffer for reading too.
+    gl.bindFramebuffer(gl.READ_FRAMEBUFFER, readFramebuffer);
+    if (this.#readSource !== source) {
+      gl.framebufferTexture2D(gl.READ_FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, source, 0);
+      this.#readSource = source;
+    }
+    gl.activeTexture(gl.TEXTURE0);
+    gl.bindTexture(gl.TEXTURE_2D, target);
+    this.#counts.copies = (this.#counts.copies ?? 0) + 1;
+    gl.copyTexSubImage2D(gl.TEXTURE_2D, 0, toX, toY, fromX, fromY, width, height);
   }
 
   /** One draw of `program` over a `width` × `height` target (or two same-sized targets). */

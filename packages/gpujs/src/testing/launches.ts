@@ -1,6 +1,5 @@
 import { FINAL_SUM_MAX, REDUCTION_BLOCK } from '../kernels/block-reduction.js';
 import { vectorLayout } from '../kernels/vector.js';
-import { WHOLE_SUM_MAX } from '../webgl2-step.js';
 
 /** Launches of one tree reduction over `numel` elements: 16-element levels, then one final sum of at most FINAL_SUM_MAX. */
 export function reductionLaunches(numel: number): number {
@@ -28,9 +27,4 @@ export function packedLaunchesPerStep(kernelMap: boolean): number {
 export function vectorLaunchesPerStep(numel: number): number {
   const layout = vectorLayout(numel);
   return (layout.split ? 3 : 1) + (layout.inline ? 0 : 1) + 1;
-}
-
-/** Expected draws for one tensor in one step on the `webgl2-programs` path: moments, the RMS sum (one draw, or strips and their sum), the update. */
-export function webgl2DrawsPerStep(numel: number): number {
-  return numel <= WHOLE_SUM_MAX ? 3 : 4;
 }
