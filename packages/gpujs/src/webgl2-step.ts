@@ -31,10 +31,19 @@ import { PACKED_MAX, Pack, type PackHost, planPacks, stripRows, textureSize, WHO
 // draw, binds its own vertex array (without attributes: the vertex shader needs none) and
 // framebuffer for its draws (a second one, to read from, for its copies), and restores the
 // viewport it found and the default framebuffer.
+//
+// Every gpu.js kernel draws with the attributes the last one built left on the default vertex
+// array, pointing at that kernel's quad buffer, and destroying that kernel deletes the buffer:
+// WebGL then unbinds it from the attributes and every later gpu.js draw on the context, the
+// caller's or an upload of the step's, silently renders nothing (the output keeps stale texels).
+// So a step first points attributes left without a buffer at the anchor's quad, the same vertices.
 
 /** gpu.js's `WebGL2Kernel`, as far as the path uses it. */
 interface AnchorKernel {
   readonly context: WebGL2RenderingContext;
+  /** The quad every gpu.js kernel draws: positions, then texture coordinates (see repairQuad). */
+  readonly buffer: WebGLBuffer;
+  readonly program: WebGLProgram;
   readonly TextureConstructor: new (settings: Record<string, unknown>) => GpuJsTensor;
   getInternalFormat(): number;
   getTextureFormat(): number;
@@ -107,6 +116,7 @@ export class WebGL2Programs {
         checkBeforeLaunch(env, items);
         const context = this.#ready();
         const { gl } = context;
+        repairQuad(gl, context.anchor);
         // Every upload (a gpu.js kernel, built on first use) before the first draw: they need
         // gpu.js's viewport and vertex array, and building one sets the viewport the draws restore.
         const inputs = items.map((item) => this.#inputs(tx, item));
@@ -441,6 +451,26 @@ export class WebGL2Programs {
     gl.scissor(0, 0, width, height);
     this.#counts.draws += 1;
     gl.drawArrays(gl.TRIANGLES, 0, 3);
+  }
+}
+
+/**
+ * Points gpu.js's vertex attributes (on the default vertex array) that were left without a
+ * buffer — a destroyed kernel's deleted quad — at the anchor's quad, as gpu.js lays it out: four
+ * vertices' positions, then their texture coordinates. Attributes with a live buffer stay as they are.
+ */
+function repairQuad(gl: WebGL2RenderingContext, anchor: AnchorKernel): void {
+  gl.bindVertexArray(null);
+  const attributes: [name: string, offset: number][] = [
+    ['aPos', 0],
+    ['aTexCoord', 8 * Float32Array.BYTES_PER_ELEMENT],
+  ];
+  for (const [name, offset] of attributes) {
+    const location = gl.getAttribLocation(anchor.program, name);
+    if (location === -1 || gl.getVertexAttrib(location, gl.VERTEX_ATTRIB_ARRAY_BUFFER_BINDING)) continue;
+    gl.bindBuffer(gl.ARRAY_BUFFER, anchor.buffer);
+    gl.enableVertexAttribArray(location);
+    gl.vertexAttribPointer(location, 2, gl.FLOAT, false, 0, offset);
   }
 }
 
