@@ -1,6 +1,6 @@
 /**
  * GPU work per optimizer step: WebGPU compute dispatches (and queue submits), WebGL draw calls
- * (one per tfjs program) or gpu.js kernel launches, counted around the optimizer's own call on
+ * (each tfjs program and each draw of our own programs) or gpu.js kernel launches, counted around the optimizer's own call on
  * each timed step (the readback that waits for the step is not counted). Runs in Node and in the
  * browser bundle: no Node-only imports here.
  */
