@@ -1,3 +1,4 @@
+import { bfloat16ToNumber, float16ToNumber, numberToBfloat16, numberToFloat16 } from '@stable-adamw/core';
 import { describe, expect, it } from 'vitest';
 import { createParamBuffer, type ParamBuffer } from '../../param-buffer.js';
 import { StableAdamW } from '../../stable-adamw.js';
@@ -35,6 +36,29 @@ describe.each(['bfloat16', 'float16'] as const)('%s SIMD decoding and rounding',
     );
     expect(wasm?.kernel).toBe('wasm-simd');
     expect(js?.kernel).toBe('js');
+    expect(wasm?.params).toEqual(js?.params);
+  });
+
+  // Phase 2 skips θ·decay when |1 − decay| < 2^-10 (bfloat16) or 2^-13 (float16), claiming the
+  // rounding gives θ back: checked against θ·decay rounded once, just inside the bound, and at 4×
+  // the bound, where the rounding moves θ.
+  const bound = dtype === 'bfloat16' ? 2 ** -10 : 2 ** -13;
+  it.each([
+    ['skipped', bound - 2 ** -24],
+    ['applied', 4 * bound],
+  ])('θ·decay %s at lr·weightDecay = %d: θ·decay rounded once, for every bit pattern', async (_, weightDecay) => {
+    const [decode, encode] = dtype === 'bfloat16' ? [bfloat16ToNumber, numberToBfloat16] : [float16ToNumber, numberToFloat16];
+    const decay = Math.fround(1 - weightDecay);
+    const [wasm, js] = await stepBoth(
+      dtype,
+      (b) => {
+        b.params[0]?.data.set(ALL_BITS);
+      },
+      { lr: 1, weightDecay },
+    );
+    expect(wasm?.kernel).toBe('wasm-simd');
+    // Zero gradients: the update through the Kahan buffer is 0 + (−0) = +0, which sends −0 to +0.
+    expect(wasm?.params).toEqual(Array.from(ALL_BITS, (bits) => encode(decode(bits) * decay + 0)));
     expect(wasm?.params).toEqual(js?.params);
   });
 

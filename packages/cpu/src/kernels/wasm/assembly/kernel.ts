@@ -425,7 +425,8 @@ function momentsHalf<T>(table: usize, blocks: usize, partials: usize, from: i32,
     const d = descriptorOf(table, blocks, b);
     const start = load<u32>(entry + B_START);
     const n = <i32>load<u32>(entry + B_COUNT);
-    const sum = momentsRangeHalf<T>(d, start, n);
+    const sum =
+      load<f32>(d + D_GRAD_SCALE) === 1 ? momentsRangeHalf<T, Unscaled>(d, start, n) : momentsRangeHalf<T, Scaled>(d, start, n);
     store<f64>(partials + ((<usize>b) << 3), sum);
     if (fuse(d, sum)) updateRangeHalf<T>(d, start, n);
   }
@@ -437,7 +438,8 @@ function momentsHalf<T>(table: usize, blocks: usize, partials: usize, from: i32,
  * bfloat16 through float32 (two instructions where `roundF64` takes about twenty) except for a
  * vector with a lane on a midpoint (`onMidpoint`) or a NaN moment, which takes `roundF64` too.
  */
-function momentsRangeHalf<T>(d: usize, start: u32, n: i32): f64 {
+function momentsRangeHalf<T, S>(d: usize, start: u32, n: i32): f64 {
+  const scaled = isScaled<S>();
   const offset = (<usize>start) << 1;
   const gp = <usize>load<u32>(d + D_GRAD) + offset;
   const mp = <usize>load<u32>(d + D_EXP_AVG) + offset;
@@ -462,11 +464,14 @@ function momentsRangeHalf<T>(d: usize, start: u32, n: i32): f64 {
     const g8 = v128.load(gp + at);
     const m8 = v128.load(mp + at);
     const v8 = v128.load(vp + at);
-    // Multiplying by 1 (no loss scaler) changes nothing.
     const gNormal = allNormal<T>(g8);
     const mNormal = allNormal<T>(m8);
-    const gLo = f32x4.mul(widenLowIf<T>(g8, gNormal), scalev);
-    const gHi = f32x4.mul(widenHighIf<T>(g8, gNormal), scalev);
+    let gLo = widenLowIf<T>(g8, gNormal);
+    let gHi = widenHighIf<T>(g8, gNormal);
+    if (scaled) {
+      gLo = f32x4.mul(gLo, scalev);
+      gHi = f32x4.mul(gHi, scalev);
+    }
     const mLo = widenLowIf<T>(m8, mNormal);
     const mHi = widenHighIf<T>(m8, mNormal);
     const ggLo = f32x4.mul(gLo, gLo);
@@ -503,7 +508,7 @@ function momentsRangeHalf<T>(d: usize, start: u32, n: i32): f64 {
   let sum = f64x2.extract_lane(acc0, 0) + f64x2.extract_lane(acc0, 1);
   for (; i < n; i++) {
     const at = (<usize>i) << 1;
-    const g = widen1<T>(load<u16>(gp + at)) * gradScale;
+    const g = scaled ? widen1<T>(load<u16>(gp + at)) * gradScale : widen1<T>(load<u16>(gp + at));
     const m = widen1<T>(load<u16>(mp + at));
     const gg = g * g;
     const v = beta2 * widen1<T>(load<u16>(vp + at)) + w2 * gg;
@@ -527,12 +532,31 @@ function updateHalf<T>(table: usize, blocks: usize, from: i32, to: i32): void {
   }
 }
 
+// Marker types: whether phase 2 multiplies θ by the decay factor and rounds it (see `idleDecay`).
+type Decays = f32;
+type Idle = u32;
+
+/**
+ * Whether round(θ·decay) = θ for every θ of the format: |1 − decay| below 2^-(p+2), p significant
+ * bits (2^-10 bfloat16, 2^-13 float16), moves θ by less than half its spacing, subnormals
+ * included. The usual case (lr·weightDecay ≤ 1e-3), where phase 2 skips the multiply and rounding.
+ */
+function idleDecay<T>(decay: f32): bool {
+  return abs<f32>(1 - decay) < (isSigned<T>() ? <f32>0.0001220703125 : <f32>0.0009765625);
+}
+
+function updateRangeHalf<T>(d: usize, start: u32, n: i32): void {
+  if (idleDecay<T>(load<f32>(d + D_DECAY))) updateRangeHalfAs<T, Idle>(d, start, n);
+  else updateRangeHalfAs<T, Decays>(d, start, n);
+}
+
 /**
  * Phase 2 of one 16-bit block. Eight lanes at a time with the rounded values kept as float32
  * (`rounded`) and packed only at the stores; a group whose values need the exact rounding (NaN,
  * float16 overflow: `anyNotFast`) runs lane by lane instead (`updateOne`), with the same result.
  */
-function updateRangeHalf<T>(d: usize, start: u32, n: i32): void {
+function updateRangeHalfAs<T, D>(d: usize, start: u32, n: i32): void {
+  const decays = isFloat<D>();
   const offset = (<usize>start) << 1;
   const pp = <usize>load<u32>(d + D_PARAM) + offset;
   const mp = <usize>load<u32>(d + D_EXP_AVG) + offset;
@@ -550,10 +574,16 @@ function updateRangeHalf<T>(d: usize, start: u32, n: i32): void {
     const at = (<usize>i) << 1;
     const p8 = v128.load(pp + at);
     const pNormal = allNormal<T>(p8);
-    const dLo = f32x4.mul(widenLowIf<T>(p8, pNormal), decayv);
-    const dHi = f32x4.mul(widenHighIf<T>(p8, pNormal), decayv);
-    const pLo = rounded<T>(dLo);
-    const pHi = rounded<T>(dHi);
+    let dLo = widenLowIf<T>(p8, pNormal);
+    let dHi = widenHighIf<T>(p8, pNormal);
+    let pLo = dLo;
+    let pHi = dHi;
+    if (decays) {
+      dLo = f32x4.mul(dLo, decayv);
+      dHi = f32x4.mul(dHi, decayv);
+      pLo = rounded<T>(dLo);
+      pHi = rounded<T>(dHi);
+    }
     const m8 = v128.load(mp + at);
     const v8 = v128.load(vp + at);
     const mNormal = allNormal<T>(m8);
