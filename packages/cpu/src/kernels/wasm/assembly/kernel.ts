@@ -338,13 +338,15 @@ function pack(lo: v128, hi: v128): v128 {
 }
 
 /**
- * Whether any lane of the six float32 vectors cannot take the fast path's rounding: NaN for
- * bfloat16 (a NaN anywhere makes the sum NaN; inf − inf only sends a vector to the exact path),
- * and for float16 also |x| ≥ 65520 (where float16 overflows: as bits, NaN lies above).
+ * Whether any lane of phase 2's values — θ·decay (a, b), θ + k (c, d) and k + (θ − θ') (e, f) —
+ * cannot take the fast path's rounding. bfloat16: a NaN; one in θ·decay or θ + k always reaches
+ * k + (θ − θ') (a NaN or infinite θ or k makes it NaN, θ' included), so e and f tell, and a NaN
+ * in either makes their sum NaN (inf − inf only sends a vector to the exact path). float16: also
+ * |x| ≥ 65520 in any of the six, where float16 overflows (as bits, NaN lies above).
  */
 function anyNotFast<T>(a: v128, b: v128, c: v128, d: v128, e: v128, f: v128): bool {
   if (!isSigned<T>()) {
-    const sum = f32x4.add(f32x4.add(f32x4.add(a, b), f32x4.add(c, d)), f32x4.add(e, f));
+    const sum = f32x4.add(e, f);
     return v128.any_true(f32x4.ne(sum, sum));
   }
   const mask = i32x4.splat(0x7fffffff);
