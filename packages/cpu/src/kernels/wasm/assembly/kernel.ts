@@ -427,8 +427,7 @@ function momentsHalf<T>(table: usize, blocks: usize, partials: usize, from: i32,
     const d = descriptorOf(table, blocks, b);
     const start = load<u32>(entry + B_START);
     const n = <i32>load<u32>(entry + B_COUNT);
-    const sum =
-      load<f32>(d + D_GRAD_SCALE) === 1 ? momentsRangeHalf<T, Unscaled>(d, start, n) : momentsRangeHalf<T, Scaled>(d, start, n);
+    const sum = momentsRangeHalf<T>(d, start, n);
     store<f64>(partials + ((<usize>b) << 3), sum);
     if (fuse(d, sum)) updateRangeHalf<T>(d, start, n);
   }
@@ -440,8 +439,7 @@ function momentsHalf<T>(table: usize, blocks: usize, partials: usize, from: i32,
  * bfloat16 through float32 (two instructions where `roundF64` takes about twenty) except for a
  * vector with a lane on a midpoint (`onMidpoint`) or a NaN moment, which takes `roundF64` too.
  */
-function momentsRangeHalf<T, S>(d: usize, start: u32, n: i32): f64 {
-  const scaled = isScaled<S>();
+function momentsRangeHalf<T>(d: usize, start: u32, n: i32): f64 {
   const offset = (<usize>start) << 1;
   const gp = <usize>load<u32>(d + D_GRAD) + offset;
   const mp = <usize>load<u32>(d + D_EXP_AVG) + offset;
@@ -468,12 +466,9 @@ function momentsRangeHalf<T, S>(d: usize, start: u32, n: i32): f64 {
     const v8 = v128.load(vp + at);
     const gNormal = allNormal<T>(g8);
     const mNormal = allNormal<T>(m8);
-    let gLo = widenLowIf<T>(g8, gNormal);
-    let gHi = widenHighIf<T>(g8, gNormal);
-    if (scaled) {
-      gLo = f32x4.mul(gLo, scalev);
-      gHi = f32x4.mul(gHi, scalev);
-    }
+    // Multiplying by 1 (no loss scaler) changes nothing.
+    const gLo = f32x4.mul(widenLowIf<T>(g8, gNormal), scalev);
+    const gHi = f32x4.mul(widenHighIf<T>(g8, gNormal), scalev);
     const mLo = widenLowIf<T>(m8, mNormal);
     const mHi = widenHighIf<T>(m8, mNormal);
     const ggLo = f32x4.mul(gLo, gLo);
@@ -510,7 +505,7 @@ function momentsRangeHalf<T, S>(d: usize, start: u32, n: i32): f64 {
   let sum = f64x2.extract_lane(acc0, 0) + f64x2.extract_lane(acc0, 1);
   for (; i < n; i++) {
     const at = (<usize>i) << 1;
-    const g = scaled ? widen1<T>(load<u16>(gp + at)) * gradScale : widen1<T>(load<u16>(gp + at));
+    const g = widen1<T>(load<u16>(gp + at)) * gradScale;
     const m = widen1<T>(load<u16>(mp + at));
     const gg = g * g;
     const v = beta2 * widen1<T>(load<u16>(vp + at)) + w2 * gg;
@@ -534,10 +529,6 @@ function updateHalf<T>(table: usize, blocks: usize, from: i32, to: i32): void {
   }
 }
 
-// Marker types: whether phase 2 multiplies θ by the decay factor and rounds it (see `idleDecay`).
-type Decays = f32;
-type Idle = u32;
-
 /**
  * Whether round(θ·decay) = θ for every θ of the format: |1 − decay| below 2^-(p+2), p significant
  * bits (2^-10 bfloat16, 2^-13 float16), moves θ by less than half its spacing, subnormals
@@ -547,16 +538,22 @@ function idleDecay<T>(decay: f32): bool {
   return abs<f32>(1 - decay) < (isSigned<T>() ? <f32>0.0001220703125 : <f32>0.0009765625);
 }
 
-function updateRangeHalf<T>(d: usize, start: u32, n: i32): void {
-  if (idleDecay<T>(load<f32>(d + D_DECAY))) updateRangeHalfAs<T, Idle>(d, start, n);
-  else updateRangeHalfAs<T, Decays>(d, start, n);
-}
 
 /**
  * Phase 2 of one 16-bit block. Eight lanes at a time with the rounded values kept as float32
  * (`rounded`) and packed only at the stores; a group whose values need the exact rounding (NaN,
  * float16 overflow: `anyNotFast`) runs lane by lane instead (`updateOne`), with the same result.
  */
+function updateRangeHalf<T>(d: usize, start: u32, n: i32): void {
+  if (idleDecay<T>(load<f32>(d + D_DECAY))) updateRangeHalfAs<T, Idle>(d, start, n);
+  else updateRangeHalfAs<T, Decays>(d, start, n);
+}
+
+// Marker types: whether phase 2 multiplies θ by the decay factor and rounds it (see `idleDecay`):
+// two copies of the loop, since a branch in it costs as much as the multiply and rounding saved.
+type Decays = f32;
+type Idle = u32;
+
 function updateRangeHalfAs<T, D>(d: usize, start: u32, n: i32): void {
   const decays = isFloat<D>();
   const offset = (<usize>start) << 1;
