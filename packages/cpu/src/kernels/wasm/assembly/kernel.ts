@@ -538,7 +538,6 @@ function idleDecay<T>(decay: f32): bool {
   return abs<f32>(1 - decay) < (isSigned<T>() ? <f32>0.0001220703125 : <f32>0.0009765625);
 }
 
-
 /**
  * Phase 2 of one 16-bit block. Eight lanes at a time with the rounded values kept as float32
  * (`rounded`) and packed only at the stores; a group whose values need the exact rounding (NaN,
