@@ -464,9 +464,9 @@ function momentsRangeHalf<T>(d: usize, start: u32, n: i32): f64 {
     const g8 = v128.load(gp + at);
     const m8 = v128.load(mp + at);
     const v8 = v128.load(vp + at);
+    // Multiplying by 1 (no loss scaler) changes nothing.
     const gNormal = allNormal<T>(g8);
     const mNormal = allNormal<T>(m8);
-    // Multiplying by 1 (no loss scaler) changes nothing.
     const gLo = f32x4.mul(widenLowIf<T>(g8, gNormal), scalev);
     const gHi = f32x4.mul(widenHighIf<T>(g8, gNormal), scalev);
     const mLo = widenLowIf<T>(m8, mNormal);
@@ -532,7 +532,8 @@ function updateHalf<T>(table: usize, blocks: usize, from: i32, to: i32): void {
 /**
  * Whether round(θ·decay) = θ for every θ of the format: |1 − decay| below 2^-(p+2), p significant
  * bits (2^-10 bfloat16, 2^-13 float16), moves θ by less than half its spacing, subnormals
- * included. The usual case (lr·weightDecay ≤ 1e-3), where phase 2 skips the multiply and rounding.
+ * included: phase 2 then skips the multiply and rounding. The typed-array kernels skip by the same
+ * rule (`HalfCodec.idleDecay`); at usual settings (lr·weightDecay around 1e-4 or less) it holds.
  */
 function idleDecay<T>(decay: f32): bool {
   return abs<f32>(1 - decay) < (isSigned<T>() ? <f32>0.0001220703125 : <f32>0.0009765625);
